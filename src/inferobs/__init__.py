@@ -1,0 +1,49 @@
+"""inferobs: observability and cost answers for ML inference on serverless platforms.
+
+    import inferobs as obs
+
+    @obs.instrument(model="sentiment", model_version="2026-11-01")
+    def handler(event, context):
+        with obs.stage("inference"):
+            ...
+
+Importing this package loads the standard library and inferobs's own small
+modules only; everything heavier is imported where it is used.
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .config import ConfigError, Settings, configure
+from .context import observe_input, set_model, tag
+from .instrument import instrument
+from .record import Invocation, RecordError
+from .runtime import Clock, Runtime, default_runtime
+from .stages import stage
+
+__all__ = [
+    "Clock",
+    "ConfigError",
+    "Invocation",
+    "RecordError",
+    "Runtime",
+    "Settings",
+    "__version__",
+    "configure",
+    "init_complete",
+    "instrument",
+    "observe_input",
+    "set_model",
+    "stage",
+    "tag",
+]
+
+
+def init_complete(runtime: Runtime | None = None) -> None:
+    """Say that module initialisation ends here.
+
+    Init is taken to end when the handler is instrumented; call this at the end
+    of a module that keeps loading (a model, a client) after the decorated
+    handler is defined, so that work counts as init rather than idle time.
+    """
+    (runtime or default_runtime()).mark_init_end()

@@ -1,0 +1,248 @@
+"""Settings from code (`configure`) and from ``INFEROBS_*`` environment variables.
+
+A wrong setting must surface where the user can fix it, never inside a request.
+`configure` is therefore strict: it raises `ConfigError` naming the setting.
+When nobody calls `configure`, the environment is read leniently the first time a
+handler is instrumented: a bad variable is reported once on stderr, by name, and
+its default is used, so a typo in a deployment never takes the function down.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .export import Exporter
+
+__all__ = ["ConfigError", "Settings", "configure", "current"]
+
+
+class ConfigError(ValueError):
+    """A setting has a value inferobs cannot use; the message names the setting."""
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected one of true/false/1/0/yes/no/on/off")
+
+
+def _parse_exporters(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+class Settings:
+    """One validated, immutable set of options.
+
+    Attributes
+    ----------
+    enabled: when false the decorator calls the handler and records nothing.
+    service: a name for the whole application; defaults to the function name.
+    exporters: where records go: built-in names (``stdout``) or entry-point
+        names of installed exporter packages, or `Exporter` objects.
+    sample_rate: the fraction of invocations whose detail (stage timings and
+        input summary) is written; every invocation is still counted by its
+        line, which carries the rate so readers can re-weight.
+    store_path: the folder of the embedded store used off-cloud.
+    proactive_init_s: a first invocation arriving more than this many seconds
+        after init finished did not wait for init (Lambda initialised the
+        environment ahead of demand), so it is not a cold start.
+    timeout_margin_ms: the watchdog writes the ``timeout`` record this long
+        before the platform deadline; 0 turns the watchdog off.
+    input_max_depth: how deep nested inputs are summarised.
+    input_max_items: how many elements a summary may visit, whatever the input's size.
+    """
+
+    __slots__ = (
+        "enabled",
+        "exporters",
+        "input_max_depth",
+        "input_max_items",
+        "proactive_init_s",
+        "sample_rate",
+        "service",
+        "store_path",
+        "timeout_margin_ms",
+    )
+
+    # setting -> the environment variable that sets it
+    ENV: Mapping[str, str] = {
+        "enabled": "INFEROBS_ENABLED",
+        "service": "INFEROBS_SERVICE",
+        "exporters": "INFEROBS_EXPORTERS",
+        "sample_rate": "INFEROBS_SAMPLE_RATE",
+        "store_path": "INFEROBS_STORE_PATH",
+        "proactive_init_s": "INFEROBS_PROACTIVE_INIT_S",
+        "timeout_margin_ms": "INFEROBS_TIMEOUT_MARGIN_MS",
+        "input_max_depth": "INFEROBS_INPUT_MAX_DEPTH",
+        "input_max_items": "INFEROBS_INPUT_MAX_ITEMS",
+    }
+
+    enabled: bool
+    service: str | None
+    exporters: tuple[str | Exporter, ...]
+    sample_rate: float
+    store_path: str
+    proactive_init_s: float
+    timeout_margin_ms: float
+    input_max_depth: int
+    input_max_items: int
+
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        service: str | None = None,
+        exporters: tuple[str | Exporter, ...] | list[str | Exporter] = ("stdout",),
+        sample_rate: float = 1.0,
+        store_path: str = ".inferobs",
+        proactive_init_s: float = 10.0,
+        timeout_margin_ms: float = 50.0,
+        input_max_depth: int = 4,
+        input_max_items: int = 2048,
+    ) -> None:
+        set_ = object.__setattr__
+        if not isinstance(enabled, bool):
+            raise ConfigError(f"enabled={enabled!r}: expected True or False")
+        set_(self, "enabled", enabled)
+        if service is not None and (not isinstance(service, str) or not service.strip()):
+            raise ConfigError(f"service={service!r}: expected a non-empty string or None")
+        set_(self, "service", service)
+        set_(self, "exporters", _check_exporters(exporters))
+        set_(self, "sample_rate", _number(sample_rate, "sample_rate", 0.0, 1.0))
+        if not isinstance(store_path, str) or not store_path or "\x00" in store_path:
+            raise ConfigError(f"store_path={store_path!r}: expected a non-empty path string")
+        set_(self, "store_path", store_path)
+        set_(self, "proactive_init_s", _number(proactive_init_s, "proactive_init_s", 0.0, None))
+        set_(self, "timeout_margin_ms",
+             _number(timeout_margin_ms, "timeout_margin_ms", 0.0, 60_000.0))
+        set_(self, "input_max_depth", _integer(input_max_depth, "input_max_depth", 0, 64))
+        set_(self, "input_max_items", _integer(input_max_items, "input_max_items", 1, 1_000_000))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Settings are immutable; call inferobs.configure() instead")
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.ENV)
+        return f"Settings({body})"
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some options changed, validated like the original."""
+        unknown = set(changes) - set(self.ENV)
+        if unknown:
+            raise ConfigError(
+                f"unknown setting(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(self.ENV)}"
+            )
+        values: dict[str, object] = {name: getattr(self, name) for name in self.ENV}
+        values.update(changes)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, strict: bool = True
+    ) -> Settings:
+        """Settings from ``INFEROBS_*`` variables over the defaults.
+
+        With ``strict=False`` a bad variable is reported on stderr and ignored.
+        """
+        env = os.environ if environ is None else environ
+        settings = cls()
+        for name, variable in cls.ENV.items():
+            text = env.get(variable)
+            if text is None or text == "":
+                continue
+            try:
+                value = _from_text(name, text)
+                settings = settings.replace(**{name: value})
+            except (ValueError, ConfigError) as exc:
+                reason = str(exc).split(": ", 1)[-1]
+                error = ConfigError(f"{variable}={text!r}: {reason}")
+                if strict:
+                    raise error from None
+                sys.stderr.write(f"inferobs: ignoring {error}; using the default\n")
+        return settings
+
+
+def _from_text(name: str, text: str) -> object:
+    if name == "enabled":
+        return _parse_bool(text)
+    if name == "exporters":
+        return _parse_exporters(text)
+    if name in ("service", "store_path"):
+        return text
+    if name in ("input_max_depth", "input_max_items"):
+        return int(text)
+    return float(text)
+
+
+def _number(value: object, name: str, low: float, high: float | None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ConfigError(f"{name}={value!r}: expected a number")
+    if value < low or (high is not None and value > high):
+        bounds = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
+        raise ConfigError(f"{name}={value!r}: expected a number {bounds}")
+    return float(value)
+
+
+def _integer(value: object, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name}={value!r}: expected a whole number")
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value!r}: expected a whole number between {low} and {high}")
+    return value
+
+
+def _check_exporters(exporters: object) -> tuple[str | Exporter, ...]:
+    if isinstance(exporters, str) or not isinstance(exporters, (tuple, list)):
+        raise ConfigError(f"exporters={exporters!r}: expected a list of names or exporters")
+    for item in exporters:
+        if isinstance(item, str):
+            if not item:
+                raise ConfigError("exporters: an exporter name is empty")
+        elif not callable(getattr(item, "export", None)):
+            raise ConfigError(
+                f"exporters: {item!r} is neither an exporter name nor an object with export()"
+            )
+    return tuple(exporters)
+
+
+class _Current:
+    """The process-wide settings, resolved from the environment on first use."""
+
+    __slots__ = ("settings",)
+
+    def __init__(self) -> None:
+        self.settings: Settings | None = None
+
+
+_current = _Current()
+
+
+def current() -> Settings:
+    """The settings in force: the last `configure`, else the environment (leniently)."""
+    settings = _current.settings
+    if settings is None:
+        settings = _current.settings = Settings.from_env(strict=False)
+    return settings
+
+
+def configure(**options: object) -> Settings:
+    """Set options for this process, over the ``INFEROBS_*`` environment.
+
+    Raises `ConfigError`, naming the setting or variable, when a value is wrong;
+    call it at module scope so that a mistake shows at deploy time.
+    """
+    settings = Settings.from_env(strict=True).replace(**options)
+    from .export import resolve
+
+    resolve(settings.exporters)  # unknown exporter names fail here, not in a request
+    _current.settings = settings
+    return settings

@@ -1,0 +1,185 @@
+"""The invocation in flight, kept per thread and per asyncio task.
+
+A ContextVar holds the current `Call`, so concurrent invocations on threads or
+asyncio tasks never see each other's stages, tags or input. The functions here
+are the ones a handler calls while it runs; outside an instrumented handler
+they do nothing, so shared code can call them unconditionally.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+from .faults import fault
+from .shape import summarize
+
+TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from .config import Settings
+    from .runtime import Runtime
+
+__all__ = ["MAX_TAGS", "Call", "current_call", "observe_input", "set_model", "tag"]
+
+MAX_TAGS = 16
+MAX_TAG_KEY = 64
+MAX_TAG_TEXT = 256
+_SCALARS = (bool, int, float)
+
+
+class Call:
+    """What is known about one invocation while it runs.
+
+    Stage durations are in nanoseconds on the runtime clock; ``open_stages``
+    lets the timeout watchdog, on another thread, name the stage that was
+    running when the deadline came.
+    """
+
+    __slots__ = (
+        "armed",
+        "cold_start",
+        "detailed",
+        "error_exc",
+        "error_stage",
+        "faults",
+        "init_ms",
+        "input",
+        "model",
+        "model_version",
+        "monotonic",
+        "open_stages",
+        "request_id",
+        "runtime",
+        "sample_rate",
+        "settings",
+        "stages",
+        "start_mono",
+        "start_wall",
+        "tags",
+        "trace_id",
+        "variant",
+    )
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: Settings,
+        *,
+        request_id: str | None,
+        trace_id: str | None,
+        model: str | None,
+        model_version: str | None,
+        variant: str | None,
+    ) -> None:
+        clock = runtime.clock
+        self.runtime = runtime
+        self.settings = settings
+        self.monotonic: Callable[[], int] = clock.monotonic_ns
+        self.start_wall = clock.wall_ns()
+        self.start_mono = self.monotonic()
+        self.request_id = request_id
+        self.trace_id = trace_id
+        self.model = model
+        self.model_version = model_version
+        self.variant = variant
+        self.cold_start, self.init_ms = runtime.claim(self.start_mono, settings.proactive_init_s)
+        rate = settings.sample_rate
+        # cold starts are rare and the most asked-about: always keep their detail
+        if rate >= 1.0 or self.cold_start:
+            self.sample_rate, self.detailed = 1.0, True
+        else:
+            self.sample_rate, self.detailed = rate, _random() < rate
+        self.stages: dict[str, int] = {}
+        self.open_stages: dict[str, int] = {}
+        self.tags: dict[str, Any] = {}
+        self.input: dict[str, Any] | None = None
+        self.error_exc: BaseException | None = None
+        self.error_stage: str | None = None
+        self.faults = 0
+        self.armed = False  # a timeout watchdog holds it
+
+
+_current: ContextVar[Call | None] = ContextVar("inferobs_call", default=None)
+
+
+def current_call() -> Call | None:
+    """The invocation running in this thread or task, if any."""
+    return _current.get()
+
+
+def _random() -> float:
+    # random costs an import (hashlib and friends); only sampled setups pay for it
+    import random
+
+    return random.random()
+
+
+def tag(**tags: object) -> None:
+    """Attach key/values to the current invocation's record.
+
+    At most 16 tags per invocation, keys up to 64 characters; strings are cut
+    to 256 characters and other values become strings. Tags are yours to
+    choose: unlike inputs, they are written as given.
+    """
+    call = _current.get()
+    if call is None:
+        return
+    held = call.tags
+    for key, value in tags.items():
+        if key not in held and len(held) >= MAX_TAGS:
+            fault("tag_limit", f"tag {key[:MAX_TAG_KEY]!r} dropped: at most {MAX_TAGS} per call")
+            continue
+        if len(key) > MAX_TAG_KEY:
+            fault("tag_key", f"tag key longer than {MAX_TAG_KEY} characters was cut")
+            key = key[:MAX_TAG_KEY]
+        if value is None or isinstance(value, _SCALARS):
+            held[key] = value
+        else:
+            held[key] = (value if isinstance(value, str) else _text(value))[:MAX_TAG_TEXT]
+
+
+def _text(value: object) -> str:
+    try:
+        return str(value)
+    except Exception as exc:
+        fault("tag_value", "a tag value could not be turned into text", exc)
+        return f"<{type(value).__name__}>"
+
+
+def set_model(
+    *, name: str | None = None, version: str | None = None, variant: str | None = None
+) -> None:
+    """Name the model, its version or the deployment variant for this invocation.
+
+    Overrides what `instrument` was given, for handlers that route between
+    versions or run a shadow model.
+    """
+    call = _current.get()
+    if call is None:
+        return
+    for field, value in (("model", name), ("model_version", version), ("variant", variant)):
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            fault("set_model", f"set_model {field} must be a string; got {type(value).__name__}")
+            value = _text(value)
+        setattr(call, field, value[:MAX_TAG_TEXT])
+
+
+def observe_input(value: object) -> None:
+    """Summarise the model's input for this invocation: shape, dtype, sizes, never values.
+
+    Call it once with what the model receives; a later call replaces the
+    summary. Skipped on invocations whose detail is sampled out.
+    """
+    call = _current.get()
+    if call is None or not call.detailed:
+        return
+    try:
+        settings = call.settings
+        call.input = summarize(value, settings.input_max_depth, settings.input_max_items)
+    except Exception as exc:  # a hostile object: record that we could not look
+        fault("observe_input", "the input could not be summarised", exc)
+        call.input = {"kind": type(value).__name__, "unreadable": True}

@@ -1,0 +1,25 @@
+"""The `Exporter` protocol, kept apart because defining a Protocol imports typing."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from ..record import Invocation
+
+__all__ = ["Exporter"]
+
+
+@runtime_checkable
+class Exporter(Protocol):
+    """Anything that takes finished records to a backend.
+
+    ``export`` is called on the handler's thread before the handler returns,
+    because a serverless process may be frozen right after: when it returns,
+    the record must be handed off (written, sent, or durably queued). It must
+    not block past the invocation's deadline; inferobs catches and counts
+    whatever it raises.
+    """
+
+    def export(self, record: Invocation) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,131 @@
+"""``@instrument`` for Lambda-style ``handler(event, context)`` functions.
+
+The wrapper reads the request id from the context and the trace id from
+``_X_AMZN_TRACE_ID``, arms the deadline watchdog from
+``context.get_remaining_time_in_millis()``, and leaves everything else to the
+`Recorder`. The handler's own result and exceptions pass through untouched:
+the same object is returned or re-raised, traceback included.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from ..lifecycle import Recorder
+from ..runtime import Runtime, default_runtime
+from ..stages import _is_coroutine_function
+
+TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeVar
+
+    F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = ["instrument"]
+
+
+def instrument(
+    handler: F | None = None,
+    *,
+    model: str | None = None,
+    model_version: str | None = None,
+    variant: str | None = None,
+    runtime: Runtime | None = None,
+) -> Any:
+    """Record every invocation of a Lambda-style handler.
+
+    Use it bare (``@instrument``), with options (``@instrument(model="m")``) or
+    as a call (``instrument(handler)``). The wrapper keeps the handler's name,
+    docstring and signature. ``runtime`` gives a handler its own execution
+    environment (tests, the demo); by default the process's own is used.
+
+    An ``async def`` handler stays awaitable, except under the Lambda runtime,
+    which calls handlers synchronously: there the wrapper runs the coroutine to
+    completion on one event loop kept for the process's life, so clients bound
+    to that loop survive between invocations.
+    """
+
+    def decorate(func: F) -> F:
+        recorder = Recorder(runtime or default_runtime(), model=model,
+                            model_version=model_version, variant=variant)
+        if _is_coroutine_function(func):
+            wrapped = _async_wrapper(func, recorder)
+            if recorder.runtime.platform == "aws_lambda":
+                return _run_on_loop(wrapped, recorder.runtime)  # type: ignore[return-value]
+            return wrapped  # type: ignore[return-value]
+        return _sync_wrapper(func, recorder)  # type: ignore[return-value]
+
+    if handler is None:
+        return decorate
+    return decorate(handler)
+
+
+def _request(context: object) -> tuple[str | None, str | None, int | None]:
+    """(request id, trace id, milliseconds left) from a Lambda context."""
+    request_id = getattr(context, "aws_request_id", None)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    left = None
+    if remaining is not None:
+        try:
+            left = int(remaining())
+        except Exception:  # a test double without a real deadline
+            left = None
+    return request_id, _trace_id(os.environ.get("_X_AMZN_TRACE_ID")), left
+
+
+def _trace_id(header: str | None) -> str | None:
+    """The ``Root=`` part of an X-Ray trace header, e.g. ``1-5759e988-bd862e3f...``."""
+    if not header:
+        return None
+    start = header.find("Root=")
+    if start < 0:
+        return None
+    end = header.find(";", start)
+    return header[start + 5 : end if end >= 0 else None] or None
+
+
+def _sync_wrapper(func: Callable[..., Any], recorder: Recorder) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def handler(event: Any, context: Any = None, *args: Any, **kwargs: Any) -> Any:
+        opened = recorder.open(*_request(context))
+        if opened is None:
+            return func(event, context, *args, **kwargs)
+        try:
+            result = func(event, context, *args, **kwargs)
+        except BaseException as exc:
+            recorder.close(opened, exc)
+            raise
+        recorder.close(opened, None)
+        return result
+
+    return handler
+
+
+def _async_wrapper(func: Callable[..., Any], recorder: Recorder) -> Callable[..., Any]:
+    @functools.wraps(func)
+    async def handler(event: Any, context: Any = None, *args: Any, **kwargs: Any) -> Any:
+        opened = recorder.open(*_request(context))
+        if opened is None:
+            return await func(event, context, *args, **kwargs)
+        try:
+            result = await func(event, context, *args, **kwargs)
+        except BaseException as exc:
+            recorder.close(opened, exc)
+            raise
+        recorder.close(opened, None)
+        return result
+
+    return handler
+
+
+def _run_on_loop(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
+    import asyncio
+
+    @functools.wraps(func)
+    def handler(*args: Any, **kwargs: Any) -> Any:
+        loop = runtime.event_loop(asyncio.new_event_loop)
+        return loop.run_until_complete(func(*args, **kwargs))  # type: ignore[attr-defined]
+
+    return handler

@@ -1,0 +1,228 @@
+"""One invocation's life: open it, close it, turn it into an `Invocation`, export it.
+
+Every handler surface (the Lambda decorator now, middleware later) translates
+its platform's request into `Recorder.open` and `Recorder.close`; nothing
+else in the handler path touches records or exporters. Every step here is
+guarded: an inferobs failure is counted as a fault and the handler carries on.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from .config import Settings, current
+from .context import Call, _current
+from .faults import fault
+from .record import Invocation
+from .runtime import SNAP_START, Runtime
+
+TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
+if TYPE_CHECKING:
+    from contextvars import Token
+
+    from .export import Exporter
+    from .watchdog import Watchdog
+
+__all__ = ["Recorder"]
+
+try:
+    from resource import RUSAGE_SELF, getrusage
+
+    _RSS_DIVISOR = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes vs KiB
+except ImportError:  # Windows: no peak-RSS figure
+    getrusage = None  # type: ignore[assignment]
+
+
+class _Exporters:
+    """The exporters for the settings in force, resolved once per settings object."""
+
+    __slots__ = ("exporters", "settings")
+
+    def __init__(self) -> None:
+        self.settings: Settings | None = None
+        self.exporters: list[Exporter] = []
+
+    def get(self, settings: Settings) -> list[Exporter]:
+        if settings is not self.settings:
+            from .config import ConfigError
+            from .export import resolve
+
+            try:
+                exporters = resolve(settings.exporters)
+            except ConfigError as exc:
+                fault("exporters", f"{exc}; writing JSON lines to stdout instead")
+                exporters = resolve(["stdout"])
+            self.exporters, self.settings = exporters, settings
+        return self.exporters
+
+
+_exporters = _Exporters()
+
+
+class _Watchdogs:
+    __slots__ = ("watchdog",)
+
+    def __init__(self) -> None:
+        self.watchdog: Watchdog | None = None
+
+
+_watchdogs = _Watchdogs()
+
+
+def _watchdog() -> Watchdog:
+    watchdog = _watchdogs.watchdog
+    if watchdog is None:
+        from .watchdog import Watchdog
+
+        watchdog = _watchdogs.watchdog = Watchdog(_expire)
+    return watchdog
+
+
+def _expire(call: object) -> None:
+    """The watchdog's callback: write the timeout record of a call still running."""
+    try:
+        assert isinstance(call, Call)
+        running = list(call.open_stages)
+        record = _build(call, kind="timeout", status="error", error_type=None,
+                        error_stage=running[-1] if running else None)
+        _export(record, call.settings)
+    except Exception as exc:
+        fault("timeout_record", "the timeout record could not be written", exc)
+
+
+class Recorder:
+    """Opens and closes the invocations of one instrumented handler."""
+
+    __slots__ = ("model", "model_version", "runtime", "variant")
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        model: str | None,
+        model_version: str | None,
+        variant: str | None,
+    ) -> None:
+        self.runtime = runtime
+        self.model = model
+        self.model_version = model_version
+        self.variant = variant
+        runtime.mark_init_end()
+        if runtime.init_type == SNAP_START and runtime.restore_mark is None:
+            _register_restore_hook(runtime)
+        _exporters.get(current())  # a wrong exporter name shows now, at init
+
+    def open(
+        self, request_id: str | None, trace_id: str | None, remaining_ms: int | None
+    ) -> tuple[Call, Token[Call | None]] | None:
+        """Start recording; None when recording is off or could not start."""
+        try:
+            settings = current()
+            if not settings.enabled:
+                return None
+            call = Call(self.runtime, settings, request_id=request_id, trace_id=trace_id,
+                        model=self.model, model_version=self.model_version,
+                        variant=self.variant)
+            margin = settings.timeout_margin_ms
+            if margin and remaining_ms is not None:
+                deadline = time.monotonic() + (remaining_ms - margin) / 1000
+                _watchdog().arm(call, deadline)
+                call.armed = True
+            return call, _current.set(call)
+        except Exception as exc:
+            fault("open", "recording could not start for this invocation", exc)
+            return None
+
+    def close(
+        self, opened: tuple[Call, Token[Call | None]], error: BaseException | None
+    ) -> None:
+        """Finish recording and export the record, unless the watchdog already did."""
+        call, token = opened
+        try:
+            _current.reset(token)
+            if call.armed and not _watchdog().disarm(call):
+                return  # the timeout record is this invocation's line
+            if error is None:
+                record = _build(call, "invocation", "ok", None, None)
+            else:
+                stage = call.error_stage if error is call.error_exc else None
+                record = _build(call, "invocation", "error", type(error).__name__, stage)
+            _export(record, call.settings)
+        except Exception as exc:
+            fault("close", "the invocation record could not be built", exc)
+
+
+def _build(
+    call: Call, kind: str, status: str, error_type: str | None, error_stage: str | None
+) -> Invocation:
+    end = call.monotonic()
+    runtime = call.runtime
+    duration_ns = end - call.start_mono
+    stages: dict[str, float] | None = None
+    unstaged_ms = None
+    if call.detailed or status == "error":
+        open_now = call.open_stages if kind == "timeout" else ()
+        stages = {}
+        staged_ns = 0
+        for path, ns in call.stages.items():
+            if path in open_now and not ns:
+                continue
+            stages[path] = round(ns / 1e6, 3)
+            if "/" not in path:
+                staged_ns += ns
+        unstaged_ms = round(max(duration_ns - staged_ns, 0) / 1e6, 3)
+    return Invocation(
+        kind=kind,
+        id=call.request_id,
+        trace_id=call.trace_id,
+        platform=runtime.platform,
+        service=call.settings.service or runtime.function,
+        function=runtime.function,
+        version=runtime.version,
+        instance_id=runtime.instance_id,
+        model=call.model,
+        model_version=call.model_version,
+        variant=call.variant,
+        # an error line always carries its stages: for it, detail was certain
+        sample_rate=1.0 if status == "error" else call.sample_rate,
+        start=call.start_wall,
+        duration_ms=round(duration_ns / 1e6, 3),
+        memory_mb=runtime.memory_mb,
+        max_rss_mb=_max_rss_mb(),
+        cold_start=call.cold_start,
+        init_type=runtime.init_type,
+        init_ms=None if call.init_ms is None else round(call.init_ms, 3),
+        stages=stages,
+        unstaged_ms=unstaged_ms,
+        input=call.input,
+        status=status,
+        error_type=error_type,
+        error_stage=error_stage,
+        tags=call.tags,
+        sdk_faults=call.faults,
+    )
+
+
+def _export(record: Invocation, settings: Settings) -> None:
+    for exporter in _exporters.get(settings):
+        try:
+            exporter.export(record)
+        except Exception as exc:
+            fault("export", f"exporter {type(exporter).__name__} failed", exc)
+
+
+def _max_rss_mb() -> float | None:
+    if getrusage is None:
+        return None
+    return round(getrusage(RUSAGE_SELF).ru_maxrss / _RSS_DIVISOR, 1)
+
+
+def _register_restore_hook(runtime: Runtime) -> None:
+    """Mark SnapStart restores with the runtime's after-restore hook, where installed."""
+    try:
+        from snapshot_restore_py import register_after_restore
+    except ImportError:
+        fault("snap_start", "snapshot_restore_py is missing; restore time comes from REPORT")
+        return
+    register_after_restore(runtime.mark_restored)

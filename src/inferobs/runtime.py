@@ -1,0 +1,182 @@
+"""The execution environment: which platform, how it was initialised, cold or warm.
+
+All of it lives in a `Runtime` object rather than module globals, so a test or
+the demo can stand up fresh execution environments inside one process, each
+with its own injected clock.
+
+Cold-start rule (docs/cold-start.md has it as a table): an invocation is a cold
+start only when a user's request waited for init, which is the first invocation
+of an ``on-demand`` environment (or of a ``snap-start`` restore) that arrived
+within ``proactive_init_s`` of init finishing. Provisioned concurrency and
+Lambda Managed Instances initialise ahead of demand, so nobody waits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+
+TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+__all__ = ["Clock", "Runtime", "process_start_ns"]
+
+# init types in the platform's own words (AWS_LAMBDA_INITIALIZATION_TYPE)
+ON_DEMAND = "on-demand"
+PROVISIONED = "provisioned-concurrency"
+SNAP_START = "snap-start"
+MANAGED_INSTANCES = "lambda-managed-instances"
+_USERS_WAIT = frozenset({ON_DEMAND, SNAP_START})
+
+
+class Clock:
+    """Wall time for timestamps, a monotonic counter for durations.
+
+    Replace it (any object with these two methods) to run environments on a
+    simulated clock.
+    """
+
+    __slots__ = ()
+
+    def wall_ns(self) -> int:
+        return time.time_ns()
+
+    def monotonic_ns(self) -> int:
+        return time.perf_counter_ns()
+
+
+def process_start_ns(clock: Clock | None = None) -> int | None:
+    """When this process started, on ``clock``'s monotonic scale, or None if unknown.
+
+    Linux records a process's start in clock ticks since boot (``/proc/self/stat``
+    field 22, 10 ms resolution at the usual 100 Hz); comparing it with
+    CLOCK_BOOTTIME, the same scale at nanosecond precision, gives the process's
+    age, which is then placed on the given clock.
+    """
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            stat = handle.read()
+        # the command name may contain spaces and parentheses; fields follow the last ')'
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        start_ticks = int(fields[19])
+        hertz = os.sysconf("SC_CLK_TCK")
+        age_ns = time.clock_gettime_ns(time.CLOCK_BOOTTIME) - start_ticks * 1_000_000_000 // hertz
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+    now = (clock or Clock()).monotonic_ns()
+    return now - max(age_ns, 0)
+
+
+class Runtime:
+    """One execution environment (and process) as inferobs sees it.
+
+    ``environ`` is read once, here; ``process_start`` and ``init_end`` are on the
+    clock's monotonic scale. Pass ``process_start`` to say when a simulated
+    environment began its init.
+    """
+
+    __slots__ = (
+        "_claims",
+        "_loop",
+        "clock",
+        "function",
+        "init_end",
+        "init_type",
+        "instance_id",
+        "memory_mb",
+        "platform",
+        "process_start",
+        "restore_mark",
+        "version",
+    )
+
+    def __init__(
+        self,
+        *,
+        environ: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+        process_start: int | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self.clock = clock or Clock()
+        on_lambda = "AWS_LAMBDA_FUNCTION_NAME" in env or "AWS_LAMBDA_RUNTIME_API" in env
+        self.platform = "aws_lambda" if on_lambda else "local"
+        self.init_type: str | None = env.get("AWS_LAMBDA_INITIALIZATION_TYPE") or (
+            ON_DEMAND if on_lambda else None
+        )
+        self.function = env.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.version = env.get("AWS_LAMBDA_FUNCTION_VERSION")
+        memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+        self.memory_mb = int(memory) if memory.isdigit() else None
+        stream = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        pid = os.getpid()
+        # Lambda Managed Instances run several processes in one environment (one log
+        # stream), so the process id is part of what makes an instance.
+        self.instance_id = f"{stream}:{pid}" if stream else f"{self.platform}:{pid}"
+        if process_start is None and environ is None:
+            process_start = process_start_ns(self.clock)
+        self.process_start = process_start
+        self.init_end: int | None = None
+        self.restore_mark: int | None = None
+        self._claims = itertools.count()
+        self._loop: object | None = None
+
+    def mark_init_end(self, at: int | None = None) -> None:
+        """Record that the module's initialisation finished (now, or ``at``).
+
+        Called when a handler is instrumented, and again by `inferobs.init_complete`
+        for modules that keep initialising after the decorated handler is defined.
+        The latest mark before the first invocation wins.
+        """
+        self.init_end = self.clock.monotonic_ns() if at is None else at
+
+    def mark_restored(self) -> None:
+        """The SnapStart after-restore hook: this environment was just restored."""
+        self.restore_mark = self.clock.monotonic_ns()
+
+    def claim(self, now: int, proactive_init_s: float) -> tuple[bool, float | None]:
+        """Claim one invocation: (cold_start, init_ms), init_ms on the first only.
+
+        Thread-safe: ``itertools.count`` hands out each number exactly once.
+        """
+        if next(self._claims):
+            return False, None
+        waited = self.init_type is None or self.init_type in _USERS_WAIT
+        if self.restore_mark is not None:
+            # SnapStart: the restore is the init users wait for. From inside the
+            # process only its tail is visible, from the runtime resuming to this
+            # request; the platform's REPORT line carries the whole Restore Duration.
+            gap = now - self.restore_mark
+            cold = waited and gap <= proactive_init_s * 1e9
+            return cold, gap / 1e6 if cold else None
+        ready = self.init_end if self.init_end is not None else now
+        cold = waited and (now - ready) <= proactive_init_s * 1e9
+        start = self.process_start
+        return cold, None if start is None else max(ready - start, 0) / 1e6
+
+    def event_loop(self, factory: Callable[[], object]) -> object:
+        """The event loop kept for this environment's life (async handlers)."""
+        if self._loop is None:
+            self._loop = factory()
+        return self._loop
+
+
+class _Default:
+    """The process's own runtime, created on first use."""
+
+    __slots__ = ("runtime",)
+
+    def __init__(self) -> None:
+        self.runtime: Runtime | None = None
+
+
+_default = _Default()
+
+
+def default_runtime() -> Runtime:
+    runtime = _default.runtime
+    if runtime is None:
+        runtime = _default.runtime = Runtime()
+    return runtime

@@ -1,0 +1,72 @@
+"""The deadline watchdog: a record for invocations the platform is about to kill.
+
+When Lambda's deadline passes, the process is stopped mid-handler and the
+normal record would never be written. One daemon thread per process wakes a
+little before each armed deadline and hands the still-running invocation to a
+callback that writes a ``timeout`` record; whoever disarms first (the handler
+finishing or the watchdog firing) owns the one line for that invocation.
+
+Arming costs a dict insert under a lock. The thread is woken (notified) only
+when a new deadline is earlier than its next planned wake-up, which it keeps
+at most one second away, so steady traffic never pays for a thread switch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["Watchdog"]
+
+_IDLE_WAKE_S = 1.0
+
+
+class Watchdog:
+    """Fires ``on_expire(item)`` for armed items whose deadline passes.
+
+    Deadlines are ``time.monotonic()`` seconds: real time, whatever clock the
+    records themselves are timed with.
+    """
+
+    def __init__(self, on_expire: Callable[[object], None]) -> None:
+        self._on_expire = on_expire
+        self._cond = threading.Condition(threading.Lock())
+        self._armed: dict[object, float] = {}
+        self._wake_at = 0.0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, item: object, deadline: float) -> None:
+        with self._cond:
+            self._armed[item] = deadline
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="inferobs-watchdog", daemon=True
+                )
+                self._thread.start()
+            elif deadline < self._wake_at:
+                self._cond.notify()
+
+    def disarm(self, item: object) -> bool:
+        """Take ``item`` back; False if the watchdog already fired for it."""
+        with self._cond:
+            return self._armed.pop(item, None) is not None
+
+    def _run(self) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                now = time.monotonic()
+                due = [item for item, at in self._armed.items() if at <= now]
+                for item in due:
+                    del self._armed[item]
+                if not due:
+                    nearest = min(self._armed.values(), default=now + _IDLE_WAKE_S)
+                    self._wake_at = min(nearest, now + _IDLE_WAKE_S)
+                    cond.wait(self._wake_at - now)
+                    continue
+            for item in due:
+                self._on_expire(item)
