@@ -228,6 +228,23 @@ class Invocation:
                 raise RecordError(f"stages.{name}={value!r}: expected milliseconds")
         return cls(**values)
 
+    def to_json(self) -> str:
+        """The record as one compact JSON line (no newline), as exporters write it."""
+        from .export.lines import encode
+
+        return encode(self)
+
+    @classmethod
+    def from_json(cls, line: str | bytes) -> Invocation:
+        """Read one JSON line; `RecordError` says what is wrong with a bad one."""
+        import json
+
+        try:
+            data = json.loads(line)
+        except ValueError as exc:
+            raise RecordError(f"not a JSON line ({exc})") from None
+        return cls.from_dict(data)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Invocation):
             return NotImplemented

@@ -107,8 +107,8 @@ def _rectangular(
                         leaf = "float" if {leaf, kind} <= {"int", "float"} else "mixed"
         if leaf is not None:
             return shape, leaf
-        if width is None:  # every sequence at this level was empty
-            return shape + [0], "none"
+        if width is None:  # the sequences of the level above were all empty
+            return shape, "none"
         shape.append(width)
         level = children
     return None
@@ -155,8 +155,6 @@ def _object(value: Any, cls: type, budget: _Budget) -> dict[str, Any]:
         if isinstance(nbytes, int):
             out["nbytes"] = nbytes
         return out
-    if dtype is not None and module == "numpy":  # a numpy scalar such as np.float32(1)
-        return {"kind": "scalar", "dtype": _dtype(dtype)}
     return {"kind": _type_name(cls)}
 
 

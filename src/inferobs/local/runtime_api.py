@@ -1,0 +1,174 @@
+"""A Lambda Runtime API endpoint on loopback, for running handlers as Lambda does.
+
+It speaks the runtime side of the protocol that the real runtime interface
+client (``awslambdaric``) talks to on Lambda: long-polled
+``GET /2018-06-01/runtime/invocation/next``, the ``response`` and ``error``
+posts, the init error post, and SnapStart's ``restore/next``. Tests and the
+local demo use it to put an instrumented handler through the real lifecycle
+without an AWS account; it only ever listens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["Outcome", "RuntimeAPI"]
+
+_PREFIX = "/2018-06-01/runtime"
+
+
+class Outcome:
+    """What the runtime reported for one invocation."""
+
+    __slots__ = ("body", "error_type", "request_id", "status")
+
+    def __init__(self, request_id: str, status: str, body: bytes, error_type: str | None) -> None:
+        self.request_id = request_id
+        self.status = status  # "response" or "error"
+        self.body = body
+        self.error_type = error_type
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"Outcome({self.request_id!r}, {self.status!r}, {self.body[:80]!r})"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A runtime process killed mid-request (a timeout) is normal here, not news."""
+
+
+class RuntimeAPI:
+    """The endpoint. Queue events with `submit`; collect what came back with `outcome`."""
+
+    def __init__(self, function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:local"):
+        self.function_arn = function_arn
+        self._events: queue.Queue[tuple[str, bytes, dict[str, str]]] = queue.Queue()
+        self._outcomes: dict[str, Outcome] = {}
+        self._done = threading.Condition()
+        self._restore = threading.Event()
+        self.init_errors: list[dict[str, Any]] = []
+        self.restore_requested = threading.Event()
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def address(self) -> str:
+        """``host:port``, the value of ``AWS_LAMBDA_RUNTIME_API``."""
+        host, port = self._server.server_address[:2]
+        return f"{host}:{port}"
+
+    def start(self) -> RuntimeAPI:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> RuntimeAPI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def submit(
+        self,
+        event: Any,
+        *,
+        request_id: str | None = None,
+        timeout_s: float = 3.0,
+        trace_id: str | None = None,
+    ) -> str:
+        """Queue one invocation; returns its request id."""
+        request_id = request_id or str(uuid.uuid4())
+        deadline_ms = int(time.time() * 1000 + timeout_s * 1000)
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": request_id,
+            "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": self.function_arn,
+            "Lambda-Runtime-Trace-Id": trace_id
+            or f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=1",
+        }
+        self._events.put((request_id, json.dumps(event).encode(), headers))
+        return request_id
+
+    def release_restore(self) -> None:
+        """Let a SnapStart runtime waiting in ``restore/next`` resume."""
+        self._restore.set()
+
+    def outcome(self, request_id: str, timeout_s: float) -> Outcome | None:
+        """Wait up to ``timeout_s`` for the runtime's answer to one request."""
+        end = time.monotonic() + timeout_s
+        with self._done:
+            while request_id not in self._outcomes:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return None
+                self._done.wait(left)
+            return self._outcomes[request_id]
+
+    def _record(self, outcome: Outcome) -> None:
+        with self._done:
+            self._outcomes[outcome.request_id] = outcome
+            self._done.notify_all()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep test output to what the function printed
+
+            def _reply(self, code: int, body: bytes = b"", headers: dict[str, str] | None = None
+                       ) -> None:
+                self.send_response(code)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _body(self) -> bytes:
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
+
+            def do_GET(self) -> None:
+                if self.path == f"{_PREFIX}/invocation/next":
+                    _, body, headers = api._events.get()
+                    self._reply(200, body, headers)
+                elif self.path == f"{_PREFIX}/restore/next":
+                    api.restore_requested.set()
+                    api._restore.wait()
+                    self._reply(200)
+                else:
+                    self._reply(404, b'{"errorType":"NotFound"}')
+
+            def do_POST(self) -> None:
+                body = self._body()
+                parts = self.path[len(_PREFIX) :].strip("/").split("/")
+                if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response",
+                                                                                  "error"):
+                    error_type = self.headers.get("Lambda-Runtime-Function-Error-Type")
+                    api._record(Outcome(parts[1], parts[2], body, error_type))
+                    self._reply(202, b'{"status":"OK"}')
+                elif parts in (["init", "error"], ["restore", "error"]):
+                    api.init_errors.append(json.loads(body or b"{}"))
+                    self._reply(202, b'{"status":"OK"}')
+                else:
+                    self._reply(404, b'{"errorType":"NotFound"}')
+
+        return Handler

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from inferobs import config, lifecycle
+
+LAMBDA_CODE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_code")
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts from the defaults, whatever the environment says."""
+    for name in list(os.environ):
+        if name.startswith(("INFEROBS_", "AWS_LAMBDA_", "_X_AMZN")):
+            monkeypatch.delenv(name)
+    config._current.settings = None
+    lifecycle._exporters.settings = None
+    yield
+    config._current.settings = None
+    lifecycle._exporters.settings = None

@@ -1,0 +1,313 @@
+"""The decorator: forms, stages, tags, errors, sampling, and never breaking the handler."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import traceback
+from typing import Any
+
+import pytest
+
+import inferobs as obs
+from inferobs.context import MAX_TAGS
+from inferobs.faults import faults_seen
+
+from .helpers import Collect, Context, ManualClock, collecting
+
+LAMBDA_ENV = {"AWS_LAMBDA_FUNCTION_NAME": "fn", "AWS_LAMBDA_FUNCTION_VERSION": "7",
+              "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "2048",
+              "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/27/[7]abc",
+              "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}
+
+
+def test_decorator_forms_keep_name_docstring_and_signature() -> None:
+    sink = collecting()
+
+    def plain(event: dict[str, Any], context: Any) -> int:
+        """Doc of plain."""
+        return 1
+
+    bare = obs.instrument(plain)
+    configured = obs.instrument(model="m")(plain)
+
+    @obs.instrument
+    def decorated(event: dict[str, Any], context: Any) -> int:
+        """Doc of decorated."""
+        return 2
+
+    for wrapper in (bare, configured):
+        assert wrapper.__name__ == "plain"
+        assert wrapper.__doc__ == "Doc of plain."
+        assert inspect.signature(wrapper) == inspect.signature(plain)
+    assert decorated.__doc__ == "Doc of decorated."
+    assert (bare({}, None), configured({}, None), decorated({}, None)) == (1, 1, 2)
+    assert len(sink.records) == 3
+    assert sink.records[1].model == "m"
+
+
+def test_stages_in_order_nested_repeated_and_time_outside_them() -> None:
+    sink = collecting()
+    clock = ManualClock()
+
+    @obs.instrument(runtime=obs.Runtime(environ={}, clock=clock))
+    def handler(event: Any, context: Any) -> None:
+        clock.advance(1)
+        with obs.stage("preprocess"):
+            clock.advance(2)
+        with obs.stage("inference"):
+            clock.advance(3)
+            with obs.stage("forward"):
+                clock.advance(4)
+        for _ in range(2):
+            with obs.stage("postprocess"):
+                clock.advance(0.5)
+        clock.advance(5)
+
+    handler({}, None)
+    (record,) = sink.records
+    assert record.stages == {"preprocess": 2.0, "inference": 7.0, "inference/forward": 4.0,
+                             "postprocess": 1.0}
+    assert record.duration_ms == 16.0
+    assert record.unstaged_ms == 6.0  # the 1 ms before and 5 ms after the stages
+
+
+def test_stage_as_decorator_sync_and_async() -> None:
+    sink = collecting()
+
+    @obs.stage("tokenize")
+    def tokenize(text: str) -> list[str]:
+        return text.split()
+
+    @obs.stage("infer")
+    async def infer(tokens: list[str]) -> int:
+        return len(tokens)
+
+    @obs.instrument
+    async def handler(event: Any, context: Any) -> int:
+        return await infer(tokenize("a b c"))
+
+    assert tokenize.__name__ == "tokenize"
+    assert asyncio.run(handler({}, None)) == 3
+    assert list(sink.records[0].stages) == ["tokenize", "infer"]
+
+
+def test_stage_outside_an_invocation_is_a_no_op() -> None:
+    with obs.stage("init-work") as timer:
+        pass
+    assert timer.name == "init-work"
+    obs.tag(a=1)
+    obs.observe_input([1, 2])
+    obs.set_model(version="x")
+
+
+def test_handler_exception_passes_through_unchanged_with_its_stage() -> None:
+    sink = collecting()
+    raised = ValueError("bad row 17")
+
+    @obs.instrument
+    def handler(event: Any, context: Any) -> None:
+        with obs.stage("preprocess"):
+            pass
+        with obs.stage("inference"):
+            raise raised
+
+    with pytest.raises(ValueError) as caught:
+        handler({}, Context())
+    assert caught.value is raised
+    frames = traceback.extract_tb(caught.value.__traceback__)
+    assert frames[-1].line == "raise raised"
+    (record,) = sink.records
+    assert (record.status, record.error_type, record.error_stage) == ("error", "ValueError",
+                                                                      "inference")
+    assert "bad row" not in str(record.to_dict())
+
+
+def test_error_outside_stages_and_handled_stage_errors() -> None:
+    sink = collecting()
+
+    @obs.instrument
+    def handler(event: Any, context: Any) -> None:
+        try:
+            with obs.stage("inference"):
+                raise KeyError("handled")
+        except KeyError:
+            pass
+        raise RuntimeError("after the stages")
+
+    with pytest.raises(RuntimeError):
+        handler({}, None)
+    assert sink.records[0].error_type == "RuntimeError"
+    assert sink.records[0].error_stage is None
+
+
+def test_tags_and_model_version_and_variant_per_invocation() -> None:
+    sink = collecting()
+
+    @obs.instrument(model="ranker", model_version="1", variant="A")
+    def handler(event: Any, context: Any) -> None:
+        if event.get("shadow"):
+            obs.set_model(version="2", variant="shadow")
+        obs.tag(customer_tier="gold", batch=4, ratio=0.5, ok=True, obj=object())
+
+    handler({}, None)
+    handler({"shadow": True}, None)
+    first, second = sink.records
+    assert (first.model, first.model_version, first.variant) == ("ranker", "1", "A")
+    assert (second.model, second.model_version, second.variant) == ("ranker", "2", "shadow")
+    assert first.tags["customer_tier"] == "gold"
+    assert first.tags["batch"] == 4 and first.tags["ok"] is True
+    assert first.tags["obj"].startswith("<object object")
+
+
+def test_tags_are_bounded_and_overflow_is_counted_not_raised(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sink = collecting()
+
+    @obs.instrument
+    def handler(event: Any, context: Any) -> str:
+        obs.tag(**{f"k{i}": i for i in range(40)})
+        obs.tag(**{"x" * 100: "y" * 1000})
+        return "fine"
+
+    assert handler({}, None) == "fine"
+    (record,) = sink.records
+    assert len(record.tags) == MAX_TAGS == 16
+    assert record.sdk_faults == 25
+    assert "at most 16" in capsys.readouterr().err
+
+
+def test_bad_input_to_the_sdk_never_reaches_the_handler() -> None:
+    sink = collecting()
+
+    class Hostile:
+        @property
+        def shape(self) -> Any:
+            raise RuntimeError("boom")
+
+        def __str__(self) -> str:
+            raise RuntimeError("no str")
+
+    @obs.instrument
+    def handler(event: Any, context: Any) -> str:
+        with obs.stage(42):  # type: ignore[arg-type]
+            obs.observe_input(Hostile())
+        obs.tag(thing=Hostile())
+        obs.set_model(version=3)  # type: ignore[arg-type]
+        return "fine"
+
+    assert handler({}, None) == "fine"
+    (record,) = sink.records
+    assert record.stages and "42" in record.stages
+    assert record.input == {"kind": "tests.Hostile", "unreadable": True}
+    assert record.model_version == "3"
+    assert record.sdk_faults >= 3
+
+
+def test_a_failing_exporter_is_counted_and_others_still_get_the_record() -> None:
+    class Broken:
+        def export(self, record: Any) -> None:
+            raise OSError("disk full")
+
+        def close(self) -> None:
+            pass
+
+    good = Collect()
+    obs.configure(exporters=[Broken(), good])
+
+    @obs.instrument
+    def handler(event: Any, context: Any) -> str:
+        return "fine"
+
+    assert handler({}, None) == "fine"
+    assert handler({}, None) == "fine"
+    assert len(good.records) == 2
+    assert faults_seen()["export"] >= 2
+
+
+def test_disabled_records_nothing() -> None:
+    sink = collecting(enabled=False)
+    assert obs.instrument(lambda e, c: e)(5, None) == 5
+    assert sink.records == []
+
+
+def test_sampling_keeps_detail_on_a_fraction_and_counts_every_call() -> None:
+    sink = collecting(sample_rate=0.25)
+
+    @obs.instrument(runtime=obs.Runtime(environ={}, process_start=0))
+    def handler(event: Any, context: Any) -> None:
+        with obs.stage("inference"):
+            obs.observe_input([1.0, 2.0])
+
+    for _ in range(2000):
+        handler({}, None)
+    records = sink.records
+    assert len(records) == 2000
+    first, rest = records[0], records[1:]
+    assert first.cold_start and first.sample_rate == 1.0 and first.stages  # always detailed
+    detailed = [r for r in rest if r.stages]
+    assert all(r.sample_rate == 0.25 for r in rest)
+    assert all(r.input is not None for r in detailed)
+    assert all(r.input is None and r.unstaged_ms is None for r in rest if not r.stages)
+    assert 350 < len(detailed) < 650  # about a quarter, re-weighted by 1 / 0.25 downstream
+
+
+def test_lambda_fields_from_environment_context_and_trace_header(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sink = collecting(service="shop")
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;"
+                       "Parent=53995c3f42cd8ad8;Sampled=1")
+    runtime = obs.Runtime(environ=LAMBDA_ENV)
+    handler = obs.instrument(lambda e, c: None, runtime=runtime)
+    handler({}, Context("abc-123", remaining_ms=30_000))
+    record = sink.records[0]
+    assert record.id == "abc-123"
+    assert record.trace_id == "1-5759e988-bd862e3fe1be46a994272793"
+    assert (record.platform, record.function, record.version, record.memory_mb) == (
+        "aws_lambda", "fn", "7", 2048)
+    assert record.service == "shop"
+    assert record.instance_id is not None and record.instance_id.startswith("2026/11/27/[7]abc:")
+
+
+def test_async_handler_stays_awaitable_off_lambda() -> None:
+    sink = collecting()
+
+    @obs.instrument
+    async def handler(event: Any, context: Any) -> str:
+        with obs.stage("inference"):
+            await asyncio.sleep(0)
+        return "done"
+
+    assert inspect.iscoroutinefunction(handler)
+    assert asyncio.run(handler({}, None)) == "done"
+    assert sink.records[0].stages.keys() == {"inference"}
+
+
+def test_async_handler_on_lambda_is_called_synchronously_on_one_loop() -> None:
+    sink = collecting()
+    loops = []
+
+    async def handler(event: Any, context: Any) -> int:
+        loops.append(asyncio.get_running_loop())
+        return len(loops)
+
+    wrapped = obs.instrument(handler, runtime=obs.Runtime(environ=LAMBDA_ENV))
+    assert not inspect.iscoroutinefunction(wrapped)
+    assert [wrapped({}, Context()) for _ in range(3)] == [1, 2, 3]
+    assert len(set(map(id, loops))) == 1
+    assert len(sink.records) == 3
+
+
+def test_stdout_line_is_the_record_and_one_line_per_invocation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    obs.configure(exporters=["stdout"])
+    handler = obs.instrument(lambda e, c: print("user output") or "r")
+    handler({}, None)
+    handler({}, None)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "user output" and out[2] == "user output"
+    assert [obs.Invocation.from_json(line).event for line in (out[1], out[3])] == [
+        "inferobs.invocation"] * 2

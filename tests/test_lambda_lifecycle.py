@@ -1,0 +1,160 @@
+"""The real Lambda lifecycle: handlers run by awslambdaric against a loopback Runtime API."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from inferobs.local.lambda_process import LocalLambda
+
+from .conftest import LAMBDA_CODE
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def function(handler: str, **options: Any) -> LocalLambda:
+    return LocalLambda(f"handlers.{handler}", code_dir=LAMBDA_CODE,
+                       function_name="test-fn", **options)
+
+
+@pytest.fixture
+def on_demand() -> Iterator[LocalLambda]:
+    with function("ok") as fn:
+        yield fn
+
+
+def test_n_invocations_give_n_lines_with_one_cold_start(on_demand: LocalLambda) -> None:
+    ids = []
+    for i in range(5):
+        outcome = on_demand.invoke({"values": [i, 1.5]})
+        assert outcome.status == "response", outcome
+        ids.append(outcome.request_id)
+    records = on_demand.wait_for_records(5)
+    assert [r["id"] for r in records] == ids
+    assert [r.get("cold_start", False) for r in records] == [True, False, False, False, False]
+    first = records[0]
+    assert first["init_type"] == "on-demand"
+    # the module sleeps 50 ms at import; init also covers the interpreter's start
+    assert first["init_ms"] >= 50
+    assert all("init_ms" not in r for r in records[1:])
+    assert {r["instance_id"] for r in records} == {first["instance_id"]}
+    assert first["instance_id"].startswith(time.strftime("%Y/%m/%d/[$LATEST]"))
+    for record in records:
+        assert record["function"] == "test-fn"
+        assert record["memory_mb"] == 1024
+        assert record["status"] == "ok"
+        assert list(record["stages"]) == ["preprocess", "inference"]
+        assert record["input"] == {"kind": "list", "n_items": 2, "shape": [2], "dtype": "float"}
+        assert record["trace_id"].startswith("1-")
+        assert record["max_rss_mb"] > 5
+
+
+def test_idle_wait_before_first_request_is_not_init_and_not_cold() -> None:
+    """Proactive initialization: the environment was ready long before the request."""
+    with function("ok", env={"INFEROBS_PROACTIVE_INIT_S": "0.3"}) as fn:
+        fn.start()
+        time.sleep(1.0)  # init finishes, then the environment idles
+        fn.invoke({"values": [1]})
+        fn.invoke({"values": [2]})
+        records = fn.wait_for_records(2)
+    assert [r.get("cold_start", False) for r in records] == [False, False]
+    assert 50 <= records[0]["init_ms"] < 900  # the idle second is not in it
+
+
+@pytest.mark.parametrize("init_type", ["provisioned-concurrency", "lambda-managed-instances"])
+def test_environments_made_ahead_of_demand_have_no_cold_start(init_type: str) -> None:
+    with function("ok", init_type=init_type) as fn:
+        fn.invoke({"values": [1]})
+        fn.invoke({"values": [2]})
+        records = fn.wait_for_records(2)
+    assert [r.get("cold_start", False) for r in records] == [False, False]
+    assert records[0]["init_type"] == init_type
+    assert records[0]["init_ms"] >= 50  # the init happened; nobody waited for it
+
+
+def test_managed_instances_run_several_processes_each_its_own_instance() -> None:
+    with function("ok", init_type="lambda-managed-instances", max_concurrency=2) as fn:
+        ids = [fn.submit({"values": [i]}) for i in range(8)]
+        outcomes = [fn.api.outcome(i, 10) for i in ids]
+        assert all(o is not None and o.status == "response" for o in outcomes)
+        records = fn.wait_for_records(8)
+    pids = {o.json()["pid"] for o in outcomes if o is not None}
+    instances = {r["instance_id"] for r in records}
+    assert len(instances) == len(pids)
+    assert all(i.rsplit(":", 1)[1] in {str(p) for p in pids} for i in instances)
+    assert not any(r.get("cold_start") for r in records)
+
+
+def test_snap_start_restore_is_the_init_users_wait_for() -> None:
+    with function("ok", init_type="snap-start") as fn:
+        fn.start()
+        assert fn.api.restore_requested.wait(10)  # init done, snapshot taken
+        time.sleep(0.3)  # the snapshot sits until a request needs it
+        request_id = fn.api.submit({"values": [1]})
+        fn.api.release_restore()
+        assert fn.api.outcome(request_id, 10) is not None
+        fn.invoke({"values": [2]})
+        records = fn.wait_for_records(2)
+    assert [r.get("cold_start", False) for r in records] == [True, False]
+    assert records[0]["init_type"] == "snap-start"
+    # only the visible tail of the restore: hooks and the runtime resuming
+    assert 0 <= records[0]["init_ms"] < 300
+
+
+def test_async_handler_runs_on_one_loop_for_the_process_life() -> None:
+    with function("async_ok") as fn:
+        outcomes = [fn.invoke({}) for _ in range(3)]
+        records = fn.wait_for_records(3)
+    assert [o.json() for o in outcomes] == [{"loops": 1}] * 3
+    assert [r["status"] for r in records] == ["ok"] * 3
+    assert all(r["stages"]["inference"] >= 1.0 for r in records)
+
+
+def test_handler_error_is_recorded_and_reaches_the_runtime_unchanged() -> None:
+    with function("raises") as fn:
+        outcome = fn.invoke({})
+        records = fn.wait_for_records(1)
+    assert outcome.status == "error"
+    assert outcome.json()["errorType"] == "ModelError"
+    assert outcome.json()["errorMessage"] == "weights missing"
+    assert "raise ModelError" in "".join(outcome.json()["stackTrace"])
+    (record,) = records
+    assert record["status"] == "error"
+    assert record["error_type"] == "ModelError"
+    assert record["error_stage"] == "inference"
+    assert "weights missing" not in str(record)
+
+
+def test_timeout_leaves_one_record_written_before_the_platform_kills_it() -> None:
+    with function("slow", timeout_s=1.0) as fn:
+        outcome = fn.invoke({"sleep_s": 5})
+        assert outcome.error_type == "Timeout"
+        assert not fn.alive()  # killed at the deadline, as Lambda does
+        records = fn.wait_for_records(1)
+        (record,) = records
+        assert record["kind"] == "timeout"
+        assert record["id"] == outcome.request_id
+        assert record["status"] == "error"
+        assert record["error_stage"] == "inference"
+        assert list(record["stages"]) == ["preprocess"]  # inference never completed
+        assert 800 <= record["duration_ms"] < 1000
+
+        # the next request finds no environment: a fresh one, a new cold start
+        fn.invoke({"sleep_s": 0})
+        records = fn.wait_for_records(2)
+    assert records[1]["kind"] == "invocation"
+    assert records[1]["cold_start"] is True
+
+
+def test_watchdog_line_is_not_written_twice_when_the_handler_finishes_late() -> None:
+    """With a margin wider than the overrun, the handler ends after the timeout line."""
+    with function("slow", timeout_s=2.0, env={"INFEROBS_TIMEOUT_MARGIN_MS": "1500"}) as fn:
+        outcome = fn.invoke({"sleep_s": 0.8})
+        assert outcome.status == "response"
+        fn.invoke({"sleep_s": 0})
+        records = fn.wait_for_records(2)
+    assert [r["kind"] for r in records] == ["timeout", "invocation"]
+    assert records[0]["id"] == outcome.request_id
