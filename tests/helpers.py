@@ -61,3 +61,11 @@ def collecting(**settings: Any) -> Collect:
     sink = Collect()
     obs.configure(exporters=[sink], **settings)
     return sink
+
+
+def noop(event: Any, context: Any) -> None:
+    """A handler that does nothing, to instrument in tests."""
+
+
+def echo(event: Any, context: Any) -> Any:
+    return event

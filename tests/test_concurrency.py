@@ -26,9 +26,10 @@ def test_threads_each_get_their_own_stage_timings() -> None:
             time.sleep(event["infer"])
 
     threads = [
-        threading.Thread(target=handler,
-                         args=({"n": n, "pre": 0.01 * n, "infer": 0.08 - 0.01 * n},
-                               Context(f"req-{n}")))
+        threading.Thread(
+            target=handler,
+            args=({"n": n, "pre": 0.01 * n, "infer": 0.08 - 0.01 * n}, Context(f"req-{n}")),
+        )
         for n in range(8)
     ]
     for thread in threads:

@@ -13,12 +13,15 @@ import inferobs as obs
 from inferobs.context import MAX_TAGS
 from inferobs.faults import faults_seen
 
-from .helpers import Collect, Context, ManualClock, collecting
+from .helpers import Collect, Context, ManualClock, collecting, echo, noop
 
-LAMBDA_ENV = {"AWS_LAMBDA_FUNCTION_NAME": "fn", "AWS_LAMBDA_FUNCTION_VERSION": "7",
-              "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "2048",
-              "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/27/[7]abc",
-              "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}
+LAMBDA_ENV = {
+    "AWS_LAMBDA_FUNCTION_NAME": "fn",
+    "AWS_LAMBDA_FUNCTION_VERSION": "7",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "2048",
+    "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/27/[7]abc",
+    "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+}
 
 
 def test_decorator_forms_keep_name_docstring_and_signature() -> None:
@@ -66,8 +69,12 @@ def test_stages_in_order_nested_repeated_and_time_outside_them() -> None:
 
     handler({}, None)
     (record,) = sink.records
-    assert record.stages == {"preprocess": 2.0, "inference": 7.0, "inference/forward": 4.0,
-                             "postprocess": 1.0}
+    assert record.stages == {
+        "preprocess": 2.0,
+        "inference": 7.0,
+        "inference/forward": 4.0,
+        "postprocess": 1.0,
+    }
     assert record.duration_ms == 16.0
     assert record.unstaged_ms == 6.0  # the 1 ms before and 5 ms after the stages
 
@@ -118,8 +125,11 @@ def test_handler_exception_passes_through_unchanged_with_its_stage() -> None:
     frames = traceback.extract_tb(caught.value.__traceback__)
     assert frames[-1].line == "raise raised"
     (record,) = sink.records
-    assert (record.status, record.error_type, record.error_stage) == ("error", "ValueError",
-                                                                      "inference")
+    assert (record.status, record.error_type, record.error_stage) == (
+        "error",
+        "ValueError",
+        "inference",
+    )
     assert "bad row" not in str(record.to_dict())
 
 
@@ -228,7 +238,7 @@ def test_a_failing_exporter_is_counted_and_others_still_get_the_record() -> None
 
 def test_disabled_records_nothing() -> None:
     sink = collecting(enabled=False)
-    assert obs.instrument(lambda e, c: e)(5, None) == 5
+    assert obs.instrument(echo)(5, None) == 5
     assert sink.records == []
 
 
@@ -257,16 +267,22 @@ def test_lambda_fields_from_environment_context_and_trace_header(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sink = collecting(service="shop")
-    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;"
-                       "Parent=53995c3f42cd8ad8;Sampled=1")
+    monkeypatch.setenv(
+        "_X_AMZN_TRACE_ID",
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+    )
     runtime = obs.Runtime(environ=LAMBDA_ENV)
-    handler = obs.instrument(lambda e, c: None, runtime=runtime)
+    handler = obs.instrument(noop, runtime=runtime)
     handler({}, Context("abc-123", remaining_ms=30_000))
     record = sink.records[0]
     assert record.id == "abc-123"
     assert record.trace_id == "1-5759e988-bd862e3fe1be46a994272793"
     assert (record.platform, record.function, record.version, record.memory_mb) == (
-        "aws_lambda", "fn", "7", 2048)
+        "aws_lambda",
+        "fn",
+        "7",
+        2048,
+    )
     assert record.service == "shop"
     assert record.instance_id is not None and record.instance_id.startswith("2026/11/27/[7]abc:")
 
@@ -293,7 +309,7 @@ def test_async_handler_on_lambda_is_called_synchronously_on_one_loop() -> None:
         loops.append(asyncio.get_running_loop())
         return len(loops)
 
-    wrapped = obs.instrument(handler, runtime=obs.Runtime(environ=LAMBDA_ENV))
+    wrapped: Any = obs.instrument(handler, runtime=obs.Runtime(environ=LAMBDA_ENV))
     assert not inspect.iscoroutinefunction(wrapped)
     assert [wrapped({}, Context()) for _ in range(3)] == [1, 2, 3]
     assert len(set(map(id, loops))) == 1
@@ -304,10 +320,16 @@ def test_stdout_line_is_the_record_and_one_line_per_invocation(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     obs.configure(exporters=["stdout"])
-    handler = obs.instrument(lambda e, c: print("user output") or "r")
+
+    def handler(event: Any, context: Any) -> str:
+        print("user output")
+        return "r"
+
+    handler = obs.instrument(handler)
     handler({}, None)
     handler({}, None)
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "user output" and out[2] == "user output"
     assert [obs.Invocation.from_json(line).event for line in (out[1], out[3])] == [
-        "inferobs.invocation"] * 2
+        "inferobs.invocation"
+    ] * 2

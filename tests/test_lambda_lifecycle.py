@@ -16,8 +16,9 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def function(handler: str, **options: Any) -> LocalLambda:
-    return LocalLambda(f"handlers.{handler}", code_dir=LAMBDA_CODE,
-                       function_name="test-fn", **options)
+    return LocalLambda(
+        f"handlers.{handler}", code_dir=LAMBDA_CODE, function_name="test-fn", **options
+    )
 
 
 @pytest.fixture

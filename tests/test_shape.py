@@ -17,10 +17,13 @@ from inferobs.shape import summarize
 
 def test_numpy_arrays_and_scalars() -> None:
     x = np.zeros((1, 20), dtype=np.float32)
-    assert summarize(x) == {"kind": "ndarray", "shape": [1, 20], "dtype": "float32",
-                            "nbytes": 80}
-    assert summarize(np.int64(3)) == {"kind": "numpy.int64", "shape": [], "dtype": "int64",
-                                      "nbytes": 8}
+    assert summarize(x) == {"kind": "ndarray", "shape": [1, 20], "dtype": "float32", "nbytes": 80}
+    assert summarize(np.int64(3)) == {
+        "kind": "numpy.int64",
+        "shape": [],
+        "dtype": "int64",
+        "nbytes": 8,
+    }
 
 
 def test_pandas_frames_and_series() -> None:
@@ -34,24 +37,35 @@ def test_pandas_frames_and_series() -> None:
 
 
 def test_lists_rectangular_ragged_and_empty() -> None:
-    assert summarize([[1, 2, 3], [4, 5, 6]]) == {"kind": "list", "n_items": 2, "shape": [2, 3],
-                                                 "dtype": "int"}
-    assert summarize([[1, 2.5]]) == {"kind": "list", "n_items": 1, "shape": [1, 2],
-                                     "dtype": "float"}
+    assert summarize([[1, 2, 3], [4, 5, 6]]) == {
+        "kind": "list",
+        "n_items": 2,
+        "shape": [2, 3],
+        "dtype": "int",
+    }
+    assert summarize([[1, 2.5]]) == {
+        "kind": "list",
+        "n_items": 1,
+        "shape": [1, 2],
+        "dtype": "float",
+    }
     ragged = summarize([[1, 2], [3]])
     assert ragged["kind"] == "list" and "shape" not in ragged and ragged["first"]["n_items"] == 2
     assert summarize([]) == {"kind": "list", "n_items": 0}
-    assert summarize(([], [])) == {"kind": "tuple", "n_items": 2, "shape": [2, 0],
-                                   "dtype": "none"}
+    assert summarize(([], [])) == {"kind": "tuple", "n_items": 2, "shape": [2, 0], "dtype": "none"}
 
 
 def test_dicts_strings_and_bytes() -> None:
     summary = summarize({"text": "hello", "ids": [1, 2], "raw": b"\x00\x01", 7: "skip"})
     assert summary == {
-        "kind": "dict", "n_items": 4, "truncated": True,
-        "items": {"text": {"kind": "str", "len": 5},
-                  "ids": {"kind": "list", "n_items": 2, "shape": [2], "dtype": "int"},
-                  "raw": {"kind": "bytes", "nbytes": 2}},
+        "kind": "dict",
+        "n_items": 4,
+        "truncated": True,
+        "items": {
+            "text": {"kind": "str", "len": 5},
+            "ids": {"kind": "list", "n_items": 2, "shape": [2], "dtype": "int"},
+            "raw": {"kind": "bytes", "nbytes": 2},
+        },
     }
 
 
@@ -78,8 +92,12 @@ def test_unknown_objects_and_hostile_ones() -> None:
         def __len__(self) -> int:
             raise RuntimeError("no")
 
-    assert summarize(Tensor()) == {"kind": "tests.Tensor", "shape": [2, 3],
-                                   "dtype": "torch.float16", "nbytes": 12}
+    assert summarize(Tensor()) == {
+        "kind": "tests.Tensor",
+        "shape": [2, 3],
+        "dtype": "torch.float16",
+        "nbytes": 12,
+    }
     assert summarize(Hostile()) == {"kind": "tests.Hostile"}
     assert summarize(iter([1, 2])) == {"kind": "list_iterator"}
 
@@ -90,16 +108,19 @@ def test_array_libraries_are_recognised_without_being_imported() -> None:
         "print(s.summarize({'a': [1.0, 2.0]}))\n"
         "print(sorted({'numpy', 'pandas', 'torch'} & set(sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert out[-1] == "[]"
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text()
-    | st.binary(),
-    lambda children: st.lists(children, max_size=6) | st.tuples(children, children)
-    | st.dictionaries(st.text(max_size=80), children, max_size=6),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text() | st.binary(),
+    lambda children: (
+        st.lists(children, max_size=6)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(max_size=80), children, max_size=6)
+    ),
     max_leaves=60,
 )
 

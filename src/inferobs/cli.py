@@ -15,7 +15,7 @@ USAGE = "usage: obs version"
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args == ["version"] or args == ["--version"]:
+    if args in (["version"], ["--version"]):
         print(f"inferobs {__version__}")
         return 0
     stream = sys.stdout if args in ([], ["--help"], ["-h"]) else sys.stderr

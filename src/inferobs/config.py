@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from math import isnan
+
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 
 if TYPE_CHECKING:
@@ -121,8 +123,11 @@ class Settings:
             raise ConfigError(f"store_path={store_path!r}: expected a non-empty path string")
         set_(self, "store_path", store_path)
         set_(self, "proactive_init_s", _number(proactive_init_s, "proactive_init_s", 0.0, None))
-        set_(self, "timeout_margin_ms",
-             _number(timeout_margin_ms, "timeout_margin_ms", 0.0, 60_000.0))
+        set_(
+            self,
+            "timeout_margin_ms",
+            _number(timeout_margin_ms, "timeout_margin_ms", 0.0, 60_000.0),
+        )
         set_(self, "input_max_depth", _integer(input_max_depth, "input_max_depth", 0, 64))
         set_(self, "input_max_items", _integer(input_max_items, "input_max_items", 1, 1_000_000))
 
@@ -138,17 +143,14 @@ class Settings:
         unknown = set(changes) - set(self.ENV)
         if unknown:
             raise ConfigError(
-                f"unknown setting(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(self.ENV)}"
+                f"unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(self.ENV)}"
             )
         values: dict[str, object] = {name: getattr(self, name) for name in self.ENV}
         values.update(changes)
         return Settings(**values)  # type: ignore[arg-type]
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, *, strict: bool = True
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, strict: bool = True) -> Settings:
         """Settings from ``INFEROBS_*`` variables over the defaults.
 
         With ``strict=False`` a bad variable is reported on stderr and ignored.
@@ -184,7 +186,7 @@ def _from_text(name: str, text: str) -> object:
 
 
 def _number(value: object, name: str, low: float, high: float | None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or isnan(value):
         raise ConfigError(f"{name}={value!r}: expected a number")
     if value < low or (high is not None and value > high):
         bounds = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"

@@ -9,6 +9,7 @@ they do nothing, so shared code can call them unconditionally.
 from __future__ import annotations
 
 from contextvars import ContextVar
+from math import isfinite
 
 from .faults import fault
 from .shape import summarize
@@ -127,16 +128,16 @@ def tag(**tags: object) -> None:
     if call is None:
         return
     held = call.tags
-    for key, value in tags.items():
+    for given, value in tags.items():
+        key = given[:MAX_TAG_KEY]
         if key not in held and len(held) >= MAX_TAGS:
-            fault("tag_limit", f"tag {key[:MAX_TAG_KEY]!r} dropped: at most {MAX_TAGS} per call")
+            fault("tag_limit", f"tag {key!r} dropped: at most {MAX_TAGS} per call")
             continue
-        if len(key) > MAX_TAG_KEY:
+        if len(given) > MAX_TAG_KEY:
             fault("tag_key", f"tag key longer than {MAX_TAG_KEY} characters was cut")
-            key = key[:MAX_TAG_KEY]
-        if value is None or isinstance(value, _SCALARS):
+        if value is None or (isinstance(value, _SCALARS) and isfinite(value)):
             held[key] = value
-        else:
+        else:  # text, and NaN or infinity, which JSON cannot carry as numbers
             held[key] = (value if isinstance(value, str) else _text(value))[:MAX_TAG_TEXT]
 
 
@@ -159,13 +160,14 @@ def set_model(
     call = _current.get()
     if call is None:
         return
-    for field, value in (("model", name), ("model_version", version), ("variant", variant)):
-        if value is None:
+    for field, given in (("model", name), ("model_version", version), ("variant", variant)):
+        if given is None:
             continue
-        if not isinstance(value, str):
-            fault("set_model", f"set_model {field} must be a string; got {type(value).__name__}")
-            value = _text(value)
-        setattr(call, field, value[:MAX_TAG_TEXT])
+        text = given
+        if not isinstance(given, str):
+            fault("set_model", f"set_model {field} must be a string; got {type(given).__name__}")
+            text = _text(given)
+        setattr(call, field, text[:MAX_TAG_TEXT])
 
 
 def observe_input(value: object) -> None:

@@ -84,8 +84,13 @@ def _expire(call: object) -> None:
     try:
         assert isinstance(call, Call)
         running = list(call.open_stages)
-        record = _build(call, kind="timeout", status="error", error_type=None,
-                        error_stage=running[-1] if running else None)
+        record = _build(
+            call,
+            kind="timeout",
+            status="error",
+            error_type=None,
+            error_stage=running[-1] if running else None,
+        )
         _export(record, call.settings)
     except Exception as exc:
         fault("timeout_record", "the timeout record could not be written", exc)
@@ -121,9 +126,15 @@ class Recorder:
             settings = current()
             if not settings.enabled:
                 return None
-            call = Call(self.runtime, settings, request_id=request_id, trace_id=trace_id,
-                        model=self.model, model_version=self.model_version,
-                        variant=self.variant)
+            call = Call(
+                self.runtime,
+                settings,
+                request_id=request_id,
+                trace_id=trace_id,
+                model=self.model,
+                model_version=self.model_version,
+                variant=self.variant,
+            )
             margin = settings.timeout_margin_ms
             if margin and remaining_ms is not None:
                 deadline = time.monotonic() + (remaining_ms - margin) / 1000
@@ -134,9 +145,7 @@ class Recorder:
             fault("open", "recording could not start for this invocation", exc)
             return None
 
-    def close(
-        self, opened: tuple[Call, Token[Call | None]], error: BaseException | None
-    ) -> None:
+    def close(self, opened: tuple[Call, Token[Call | None]], error: BaseException | None) -> None:
         """Finish recording and export the record, unless the watchdog already did."""
         call, token = opened
         try:

@@ -220,9 +220,7 @@ class Invocation:
         if values.get("kind", "invocation") not in KINDS:
             raise RecordError(f"kind={values['kind']!r}: expected one of {', '.join(KINDS)}")
         if values.get("status", "ok") not in STATUSES:
-            raise RecordError(
-                f"status={values['status']!r}: expected one of {', '.join(STATUSES)}"
-            )
+            raise RecordError(f"status={values['status']!r}: expected one of {', '.join(STATUSES)}")
         for name, value in values.get("stages", {}).items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise RecordError(f"stages.{name}={value!r}: expected milliseconds")
@@ -261,8 +259,13 @@ _SLOTS = tuple(FIELDS)
 
 
 def _names(types: tuple[type, ...]) -> str:
-    words = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-             dict: "an object"}
+    words = {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        bool: "true or false",
+        dict: "an object",
+    }
     if types == (int, float):
         return "a number"
     return " or ".join(words[t] for t in types)

@@ -63,8 +63,10 @@ def _summary(value: object, depth: int, budget: _Budget) -> dict[str, Any]:
 
 
 def _sequence(value: list[Any] | tuple[Any, ...], depth: int, budget: _Budget) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": "list" if isinstance(value, list) else "tuple",
-                           "n_items": len(value)}
+    out: dict[str, Any] = {
+        "kind": "list" if isinstance(value, list) else "tuple",
+        "n_items": len(value),
+    }
     if not value:
         return out
     nested = _rectangular(value, depth, budget)

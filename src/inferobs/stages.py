@@ -33,7 +33,7 @@ _CO_COROUTINE = 0x80
 _path: ContextVar[str] = ContextVar("inferobs_stage", default="")
 
 
-class stage:  # noqa: N801  (used like a function: ``with stage("x")``)
+class stage:
     """Time a stage of the current invocation; a no-op outside one.
 
     One object times one stage at a time: as a decorator it makes a fresh

@@ -19,21 +19,48 @@ from ..stages import _is_coroutine_function
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, TypeVar
+    from typing import Any, TypeVar, overload
 
     F = TypeVar("F", bound=Callable[..., Any])
+else:
+
+    def overload(func):  # typing.overload's whole runtime job, without importing typing
+        return func
+
 
 __all__ = ["instrument"]
 
 
+@overload
 def instrument(
+    handler: F,
+    *,
+    model: str | None = None,
+    model_version: str | None = None,
+    variant: str | None = None,
+    runtime: Runtime | None = None,
+) -> F: ...
+
+
+@overload
+def instrument(  # noqa: F811  (ruff does not see through the overload shim)
+    handler: None = None,
+    *,
+    model: str | None = None,
+    model_version: str | None = None,
+    variant: str | None = None,
+    runtime: Runtime | None = None,
+) -> Callable[[F], F]: ...
+
+
+def instrument(  # noqa: F811
     handler: F | None = None,
     *,
     model: str | None = None,
     model_version: str | None = None,
     variant: str | None = None,
     runtime: Runtime | None = None,
-) -> Any:
+) -> F | Callable[[F], F]:
     """Record every invocation of a Lambda-style handler.
 
     Use it bare (``@instrument``), with options (``@instrument(model="m")``) or
@@ -48,8 +75,9 @@ def instrument(
     """
 
     def decorate(func: F) -> F:
-        recorder = Recorder(runtime or default_runtime(), model=model,
-                            model_version=model_version, variant=variant)
+        recorder = Recorder(
+            runtime or default_runtime(), model=model, model_version=model_version, variant=variant
+        )
         if _is_coroutine_function(func):
             wrapped = _async_wrapper(func, recorder)
             if recorder.runtime.platform == "aws_lambda":

@@ -65,8 +65,7 @@ class RuntimeAPI:
     @property
     def address(self) -> str:
         """``host:port``, the value of ``AWS_LAMBDA_RUNTIME_API``."""
-        host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        return f"127.0.0.1:{self._server.server_port}"
 
     def start(self) -> RuntimeAPI:
         self._thread.start()
@@ -93,12 +92,15 @@ class RuntimeAPI:
         """Queue one invocation; returns its request id."""
         request_id = request_id or str(uuid.uuid4())
         deadline_ms = int(time.time() * 1000 + timeout_s * 1000)
+        trace_id = trace_id or (
+            f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};"
+            f"Parent={uuid.uuid4().hex[:16]};Sampled=1"
+        )
         headers = {
             "Lambda-Runtime-Aws-Request-Id": request_id,
             "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
             "Lambda-Runtime-Invoked-Function-Arn": self.function_arn,
-            "Lambda-Runtime-Trace-Id": trace_id
-            or f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=1",
+            "Lambda-Runtime-Trace-Id": trace_id,
         }
         self._events.put((request_id, json.dumps(event).encode(), headers))
         return request_id
@@ -132,8 +134,9 @@ class RuntimeAPI:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep test output to what the function printed
 
-            def _reply(self, code: int, body: bytes = b"", headers: dict[str, str] | None = None
-                       ) -> None:
+            def _reply(
+                self, code: int, body: bytes = b"", headers: dict[str, str] | None = None
+            ) -> None:
                 self.send_response(code)
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
@@ -160,8 +163,11 @@ class RuntimeAPI:
             def do_POST(self) -> None:
                 body = self._body()
                 parts = self.path[len(_PREFIX) :].strip("/").split("/")
-                if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response",
-                                                                                  "error"):
+                if (
+                    len(parts) == 3
+                    and parts[0] == "invocation"
+                    and parts[2] in ("response", "error")
+                ):
                     error_type = self.headers.get("Lambda-Runtime-Function-Error-Type")
                     api._record(Outcome(parts[1], parts[2], body, error_type))
                     self._reply(202, b'{"status":"OK"}')

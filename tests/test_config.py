@@ -1,0 +1,125 @@
+"""Settings: strict at configure time, lenient (but loud) from the environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import inferobs as obs
+from inferobs.config import Settings, current
+
+from .helpers import echo
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"sample_rate": 1.5}, "sample_rate=1.5: expected a number between 0 and 1"),
+        ({"sample_rate": "half"}, "sample_rate='half': expected a number"),
+        ({"enabled": "yes"}, "enabled='yes': expected True or False"),
+        ({"exporters": "stdout"}, "exporters='stdout': expected a list"),
+        ({"exporters": ["nope"]}, "no exporter named 'nope'; available: stdout"),
+        ({"exporters": [object()]}, "neither an exporter name nor an object with export()"),
+        ({"input_max_depth": 2.5}, "input_max_depth=2.5: expected a whole number"),
+        ({"timeout_margin_ms": -1}, "timeout_margin_ms=-1: expected a number between 0"),
+        ({"service": ""}, "service='': expected a non-empty string"),
+        ({"sevice": "x"}, "unknown setting(s) sevice"),
+    ],
+)
+def test_configure_names_the_bad_setting(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(obs.ConfigError) as caught:
+        obs.configure(**options)
+    assert message in str(caught.value)
+
+
+def test_configure_is_strict_about_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INFEROBS_SAMPLE_RATE", "lots")
+    with pytest.raises(obs.ConfigError, match="INFEROBS_SAMPLE_RATE='lots'"):
+        obs.configure()
+
+
+def test_environment_sets_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {
+        "INFEROBS_ENABLED": "false",
+        "INFEROBS_SERVICE": "shop",
+        "INFEROBS_EXPORTERS": "stdout, stdout",
+        "INFEROBS_SAMPLE_RATE": "0.1",
+        "INFEROBS_STORE_PATH": "/tmp/store",
+        "INFEROBS_PROACTIVE_INIT_S": "5",
+        "INFEROBS_TIMEOUT_MARGIN_MS": "0",
+        "INFEROBS_INPUT_MAX_DEPTH": "2",
+        "INFEROBS_INPUT_MAX_ITEMS": "10",
+    }
+    assert set(values) == set(Settings.ENV.values())
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    settings = obs.configure()
+    assert (settings.enabled, settings.service, settings.exporters) == (
+        False,
+        "shop",
+        ("stdout", "stdout"),
+    )
+    assert (settings.sample_rate, settings.store_path, settings.proactive_init_s) == (
+        0.1,
+        "/tmp/store",
+        5.0,
+    )
+    assert (settings.timeout_margin_ms, settings.input_max_depth, settings.input_max_items) == (
+        0.0,
+        2,
+        10,
+    )
+
+
+def test_bad_environment_without_configure_warns_and_uses_defaults(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INFEROBS_SAMPLE_RATE", "2")
+    monkeypatch.setenv("INFEROBS_SERVICE", "shop")
+    settings = current()
+    assert settings.sample_rate == 1.0 and settings.service == "shop"
+    assert "INFEROBS_SAMPLE_RATE='2'" in capsys.readouterr().err
+
+
+def test_unknown_exporter_from_environment_falls_back_to_stdout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INFEROBS_EXPORTERS", "cloudwatch-typo")
+    handler = obs.instrument(echo)
+    assert handler("fine", None) == "fine"
+    captured = capsys.readouterr()
+    assert "no exporter named 'cloudwatch-typo'" in captured.err
+    assert '"event":"inferobs.invocation"' in captured.out
+
+
+def test_settings_are_immutable() -> None:
+    with pytest.raises(AttributeError):
+        Settings().sample_rate = 0.5
+
+
+def test_third_party_exporters_load_through_entry_points(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from importlib import metadata
+
+    from .helpers import Collect
+
+    point = metadata.EntryPoint(
+        name="collect", value="tests.helpers:Collect", group="inferobs.exporters"
+    )
+    real = metadata.entry_points
+
+    def entry_points(**params: Any) -> Any:
+        if params.get("group") == "inferobs.exporters":
+            found = [point]
+            if "name" in params:
+                found = [p for p in found if p.name == params["name"]]
+            return metadata.EntryPoints(found)
+        return real(**params)
+
+    monkeypatch.setattr(metadata, "entry_points", entry_points)
+    settings = obs.configure(exporters=["collect"])
+    from inferobs.lifecycle import _exporters
+
+    assert isinstance(_exporters.get(settings)[0], Collect)

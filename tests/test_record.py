@@ -1,0 +1,99 @@
+"""The record: JSON round trip, compact form, clear errors, documented fields."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from inferobs.record import FIELDS, SCHEMA_VERSION, Invocation, RecordError
+
+DOCS = os.path.join(os.path.dirname(__file__), "..", "docs", "log-schema.md")
+
+
+def full() -> Invocation:
+    return Invocation(
+        kind="timeout",
+        id="r1",
+        trace_id="1-abc",
+        platform="aws_lambda",
+        service="s",
+        function="f",
+        version="3",
+        instance_id="i:1",
+        model="m",
+        model_version="v",
+        variant="B",
+        sample_rate=0.5,
+        start=1_700_000_000_000_000_000,
+        duration_ms=12.5,
+        memory_mb=512,
+        max_rss_mb=80.5,
+        cold_start=True,
+        init_type="on-demand",
+        init_ms=310.2,
+        stages={"preprocess": 1.0, "inference": 9.0, "inference/forward": 8.0},
+        unstaged_ms=2.5,
+        input={"kind": "ndarray", "shape": [1, 20], "dtype": "float32"},
+        status="error",
+        error_type="Timeout",
+        error_stage="inference",
+        tags={"tier": "gold"},
+        sdk_faults=2,
+    )
+
+
+def test_json_round_trip_keeps_every_field() -> None:
+    record = full()
+    assert set(record.to_dict()) == set(FIELDS)
+    assert Invocation.from_json(record.to_json()) == record
+
+
+def test_empty_fields_are_left_out() -> None:
+    record = Invocation(start=1, duration_ms=0.5)
+    assert record.to_dict() == {
+        "schema": SCHEMA_VERSION,
+        "event": "inferobs.invocation",
+        "kind": "invocation",
+        "start": 1,
+        "duration_ms": 0.5,
+        "status": "ok",
+    }
+    assert Invocation.from_dict(record.to_dict()) == record
+
+
+def test_unknown_fields_such_as_exporter_metadata_are_ignored() -> None:
+    data = full().to_dict() | {"_aws": {"CloudWatchMetrics": []}, "newer_field": 1}
+    assert Invocation.from_dict(data) == full()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"event": "other"}, "event='other': not an inferobs.invocation record"),
+        ({"schema": SCHEMA_VERSION + 1}, "written by a newer inferobs"),
+        ({"duration_ms": "fast"}, "duration_ms='fast': expected a number"),
+        ({"cold_start": "yes"}, "cold_start='yes': expected true or false"),
+        ({"memory_mb": True}, "memory_mb=True: expected an integer"),
+        ({"kind": "ping"}, "kind='ping': expected one of invocation, warmup, timeout"),
+        ({"stages": {"a": "1"}}, "stages.a='1': expected milliseconds"),
+        ({"start": None}, "start: required field is missing"),
+    ],
+)
+def test_bad_records_name_the_field(change: dict[str, object], message: str) -> None:
+    data = full().to_dict() | change
+    with pytest.raises(RecordError) as caught:
+        Invocation.from_dict(data)
+    assert message in str(caught.value)
+
+
+def test_a_line_that_is_not_json_is_a_record_error() -> None:
+    with pytest.raises(RecordError, match="not a JSON line"):
+        Invocation.from_json("{not json")
+
+
+def test_every_field_is_documented_in_the_log_schema() -> None:
+    with open(DOCS, encoding="utf-8") as handle:
+        text = handle.read()
+    for name in FIELDS:
+        assert f"| `{name}` |" in text, name
