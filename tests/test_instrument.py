@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 import traceback
 from typing import Any
 
@@ -333,3 +334,25 @@ def test_stdout_line_is_the_record_and_one_line_per_invocation(
     assert [obs.Invocation.from_json(line).event for line in (out[1], out[3])] == [
         "inferobs.invocation"
     ] * 2
+
+
+def test_watchdog_writes_the_timeout_with_the_running_nested_stage() -> None:
+    sink = collecting(timeout_margin_ms=50)
+
+    @obs.instrument
+    def handler(event: Any, context: Any) -> str:
+        with obs.stage("preprocess"):
+            pass
+        with obs.stage("inference"), obs.stage("forward"):
+            time.sleep(0.3)
+        return "late"
+
+    assert handler({}, Context("slow-1", remaining_ms=150)) == "late"
+    (record,) = sink.records  # the late finish wrote nothing more
+    assert (record.kind, record.id, record.status) == ("timeout", "slow-1", "error")
+    assert record.error_stage == "inference/forward"
+    assert list(record.stages) == ["preprocess"]
+    assert 90 <= record.duration_ms < 150
+
+    assert handler({}, Context("fast-1", remaining_ms=10_000)) == "late"
+    assert [r.kind for r in sink.records] == ["timeout", "invocation"]

@@ -45,12 +45,22 @@ def full() -> Invocation:
 
 def test_json_round_trip_keeps_every_field() -> None:
     record = full()
-    assert set(record.to_dict()) == set(FIELDS)
+    assert list(record.to_dict()) == list(FIELDS)
     assert Invocation.from_json(record.to_json()) == record
 
 
-def test_empty_fields_are_left_out() -> None:
-    record = Invocation(start=1, duration_ms=0.5)
+def test_empty_fields_are_left_out_and_read_as_their_defaults() -> None:
+    record = Invocation(start=1, duration_ms=0.5, cold_start=False, tags={}, model=None)
+    assert (record.cold_start, record.tags, record.model, record.sample_rate) == (
+        False,
+        {},
+        None,
+        1.0,
+    )
+    record.model = "m"
+    record.sdk_faults = 0
+    assert record.model == "m" and "sdk_faults" not in record
+    record.model = None
     assert record.to_dict() == {
         "schema": SCHEMA_VERSION,
         "event": "inferobs.invocation",
@@ -97,3 +107,17 @@ def test_every_field_is_documented_in_the_log_schema() -> None:
         text = handle.read()
     for name in FIELDS:
         assert f"| `{name}` |" in text, name
+
+
+def test_unknown_field_names_are_refused() -> None:
+    with pytest.raises(RecordError, match="unknown field"):
+        Invocation(start=1, duration_ms=1.0, colds_start=True)
+
+
+def test_the_fast_line_encoder_writes_what_the_json_module_writes() -> None:
+    import json
+
+    record = full()
+    record.tags = {"text": 'naïve \n "quoted"', "n": 3, "x": 0.1}
+    assert record.to_json() == json.dumps(record, separators=(",", ":"))
+    assert "\n" not in record.to_json()

@@ -33,9 +33,9 @@ _SCALARS = (bool, int, float)
 class Call:
     """What is known about one invocation while it runs.
 
-    Stage durations are in nanoseconds on the runtime clock; ``open_stages``
-    lets the timeout watchdog, on another thread, name the stage that was
-    running when the deadline came.
+    Stage durations are in nanoseconds on the runtime clock; ``running`` (the
+    innermost open stage's path, "" for none) lets the timeout watchdog, on
+    another thread, name the stage that was running when the deadline came.
     """
 
     __slots__ = (
@@ -50,8 +50,8 @@ class Call:
         "model",
         "model_version",
         "monotonic",
-        "open_stages",
         "request_id",
+        "running",
         "runtime",
         "sample_rate",
         "settings",
@@ -93,7 +93,7 @@ class Call:
         else:
             self.sample_rate, self.detailed = rate, _random() < rate
         self.stages: dict[str, int] = {}
-        self.open_stages: dict[str, int] = {}
+        self.running = ""
         self.tags: dict[str, Any] = {}
         self.input: dict[str, Any] | None = None
         self.error_exc: BaseException | None = None

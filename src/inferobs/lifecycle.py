@@ -14,12 +14,13 @@ import time
 from .config import Settings, current
 from .context import Call, _current
 from .faults import fault
-from .record import Invocation
+from .record import EVENT, SCHEMA_VERSION, Invocation
 from .runtime import SNAP_START, Runtime
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
     from contextvars import Token
+    from typing import Any
 
     from .export import Exporter
     from .watchdog import Watchdog
@@ -83,14 +84,7 @@ def _expire(call: object) -> None:
     """The watchdog's callback: write the timeout record of a call still running."""
     try:
         assert isinstance(call, Call)
-        running = list(call.open_stages)
-        record = _build(
-            call,
-            kind="timeout",
-            status="error",
-            error_type=None,
-            error_stage=running[-1] if running else None,
-        )
+        record = _build(call, "timeout", "error", None, call.running or None)
         _export(record, call.settings)
     except Exception as exc:
         fault("timeout_record", "the timeout record could not be written", exc)
@@ -165,52 +159,97 @@ class Recorder:
 def _build(
     call: Call, kind: str, status: str, error_type: str | None, error_stage: str | None
 ) -> Invocation:
-    end = call.monotonic()
-    runtime = call.runtime
-    duration_ns = end - call.start_mono
-    stages: dict[str, float] | None = None
-    unstaged_ms = None
-    if call.detailed or status == "error":
-        open_now = call.open_stages if kind == "timeout" else ()
+    """The record, written field by field in schema order, empty fields left out.
+
+    Hand-unrolled because it runs on every invocation: the environment's
+    constant fields come from one cached dict.
+    """
+    duration_ns = call.monotonic() - call.start_mono
+    out: dict[str, Any] = {"schema": SCHEMA_VERSION, "event": EVENT, "kind": kind}
+    if call.request_id is not None:
+        out["id"] = call.request_id
+    if call.trace_id is not None:
+        out["trace_id"] = call.trace_id
+    out["start"] = call.start_wall
+    out["duration_ms"] = duration_ns // 1000 / 1000
+    out["status"] = status
+    if error_type is not None:
+        out["error_type"] = error_type
+    if error_stage is not None:
+        out["error_stage"] = error_stage
+    if call.cold_start:
+        out["cold_start"] = True
+    if call.init_ms is not None:
+        out["init_ms"] = round(call.init_ms, 3)
+    if call.model is not None:
+        out["model"] = call.model
+    if call.model_version is not None:
+        out["model_version"] = call.model_version
+    if call.variant is not None:
+        out["variant"] = call.variant
+    rate = call.sample_rate
+    if call.detailed or status == "error":  # an error line always carries its stages
+        rate = 1.0 if status == "error" else rate
+        # a timeout lists completed stages only, not the chain still running
+        running = call.running if kind == "timeout" else ""
+        open_now = {
+            running[:i]
+            for i in range(1, len(running) + 1)
+            if i == len(running) or running[i] == "/"
+        }
         stages = {}
         staged_ns = 0
-        for path, ns in call.stages.items():
+        for path, ns in list(call.stages.items()):  # a copy: the watchdog reads it mid-call
             if path in open_now and not ns:
                 continue
-            stages[path] = round(ns / 1e6, 3)
+            stages[path] = ns // 1000 / 1000
             if "/" not in path:
                 staged_ns += ns
-        unstaged_ms = round(max(duration_ns - staged_ns, 0) / 1e6, 3)
-    return Invocation(
-        kind=kind,
-        id=call.request_id,
-        trace_id=call.trace_id,
-        platform=runtime.platform,
-        service=call.settings.service or runtime.function,
-        function=runtime.function,
-        version=runtime.version,
-        instance_id=runtime.instance_id,
-        model=call.model,
-        model_version=call.model_version,
-        variant=call.variant,
-        # an error line always carries its stages: for it, detail was certain
-        sample_rate=1.0 if status == "error" else call.sample_rate,
-        start=call.start_wall,
-        duration_ms=round(duration_ns / 1e6, 3),
-        memory_mb=runtime.memory_mb,
-        max_rss_mb=_max_rss_mb(),
-        cold_start=call.cold_start,
-        init_type=runtime.init_type,
-        init_ms=None if call.init_ms is None else round(call.init_ms, 3),
-        stages=stages,
-        unstaged_ms=unstaged_ms,
-        input=call.input,
-        status=status,
-        error_type=error_type,
-        error_stage=error_stage,
-        tags=call.tags,
-        sdk_faults=call.faults,
-    )
+        out["stages"] = stages
+        out["unstaged_ms"] = max(duration_ns - staged_ns, 0) // 1000 / 1000
+        if call.input is not None:
+            out["input"] = call.input
+    if call.tags:
+        out["tags"] = call.tags
+    if rate != 1.0:
+        out["sample_rate"] = rate
+    if getrusage is not None:
+        out["max_rss_mb"] = round(getrusage(RUSAGE_SELF).ru_maxrss / _RSS_DIVISOR, 1)
+    if call.faults:
+        out["sdk_faults"] = call.faults
+    out.update(_environment(call.runtime, call.settings))
+    return Invocation._trusted(out)
+
+
+class _Environments:
+    """The constant tail of every record, per (runtime, settings) pair."""
+
+    __slots__ = ("fields", "key")
+
+    def __init__(self) -> None:
+        self.key: tuple[Runtime, Settings] | None = None
+        self.fields: dict[str, Any] = {}
+
+
+_environments = _Environments()
+
+
+def _environment(runtime: Runtime, settings: Settings) -> dict[str, Any]:
+    cache = _environments
+    key = cache.key
+    if key is None or key[0] is not runtime or key[1] is not settings:
+        values = {
+            "platform": runtime.platform,
+            "service": settings.service or runtime.function,
+            "function": runtime.function,
+            "version": runtime.version,
+            "memory_mb": runtime.memory_mb,
+            "init_type": runtime.init_type,
+            "instance_id": runtime.instance_id,
+        }
+        cache.fields = {k: v for k, v in values.items() if v is not None}
+        cache.key = (runtime, settings)
+    return cache.fields
 
 
 def _export(record: Invocation, settings: Settings) -> None:
@@ -219,12 +258,6 @@ def _export(record: Invocation, settings: Settings) -> None:
             exporter.export(record)
         except Exception as exc:
             fault("export", f"exporter {type(exporter).__name__} failed", exc)
-
-
-def _max_rss_mb() -> float | None:
-    if getrusage is None:
-        return None
-    return round(getrusage(RUSAGE_SELF).ru_maxrss / _RSS_DIVISOR, 1)
 
 
 def _register_restore_hook(runtime: Runtime) -> None:

@@ -25,162 +25,121 @@ class RecordError(ValueError):
     """A dict or line is not a valid invocation record; the message names the field."""
 
 
-# name -> (accepted JSON types, meaning). The single source of the schema: the
-# docs table, validation and the JSON round-trip are all derived from it.
+# name -> (accepted JSON types, meaning), in the order lines are written: what
+# happened first, then where it ran (constant for an environment). The single
+# source of the schema: validation, the round trip and the docs test use it.
 FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "schema": ((int,), "record schema version; readers accept versions up to their own"),
     "event": ((str,), "always `inferobs.invocation`"),
     "kind": ((str,), "`invocation`, `warmup` (a scheduled keep-warm ping) or `timeout`"),
     "id": ((str,), "the platform's request id (`faas.invocation_id`)"),
     "trace_id": ((str,), "the distributed trace id (X-Ray `Root=` on AWS)"),
-    "platform": ((str,), "`aws_lambda`, or `local` off-cloud (`cloud.platform`)"),
-    "service": ((str,), "the application name from settings"),
-    "function": ((str,), "the function's name (`faas.name`)"),
-    "version": ((str,), "the function version or alias that ran (`faas.version`)"),
-    "instance_id": ((str,), "one execution environment and process (`faas.instance`)"),
+    "start": ((int,), "when the handler was entered, Unix epoch nanoseconds"),
+    "duration_ms": ((int, float), "handler wall-clock time, milliseconds"),
+    "status": ((str,), "`ok` or `error`"),
+    "error_type": ((str,), "the exception's class name (never its message)"),
+    "error_stage": ((str,), "the stage that was running when the error or timeout hit"),
+    "cold_start": ((bool,), "true only when a user's request waited for init"),
+    "init_ms": ((int, float), "the init work, on the first invocation of an environment only"),
     "model": ((str,), "the model's name"),
     "model_version": ((str,), "the model's version"),
     "variant": ((str,), "the deployment arm: `A`, `B`, `shadow`, ..."),
+    "stages": ((dict,), "stage name -> milliseconds, in order of first entry; nested as `a/b`"),
+    "unstaged_ms": ((int, float), "handler time outside any top-level stage"),
+    "input": ((dict,), "the input's summary: kind, shape, dtype, sizes; never values"),
+    "tags": ((dict,), "bounded user key/values from `inferobs.tag`"),
     "sample_rate": (
         (int, float),
         "probability that this line carries detail (stages, input); absent means 1",
     ),
-    "start": ((int,), "when the handler was entered, Unix epoch nanoseconds"),
-    "duration_ms": ((int, float), "handler wall-clock time, milliseconds"),
-    "memory_mb": ((int,), "memory configured for the function (`faas.max_memory`)"),
     "max_rss_mb": ((int, float), "peak resident memory of the process so far, MiB"),
-    "cold_start": ((bool,), "true only when a user's request waited for init"),
+    "sdk_faults": ((int,), "internal inferobs faults during this invocation (absent when 0)"),
+    "platform": ((str,), "`aws_lambda`, or `local` off-cloud (`cloud.platform`)"),
+    "service": ((str,), "the application name from settings"),
+    "function": ((str,), "the function's name (`faas.name`)"),
+    "version": ((str,), "the function version or alias that ran (`faas.version`)"),
+    "memory_mb": ((int,), "memory configured for the function (`faas.max_memory`)"),
     "init_type": (
         (str,),
         "where the environment came from: `on-demand`, `provisioned-concurrency`, "
         "`snap-start`, `lambda-managed-instances`",
     ),
-    "init_ms": ((int, float), "the init work, on the first invocation of an environment only"),
-    "stages": ((dict,), "stage name -> milliseconds, in order of first entry; nested as `a/b`"),
-    "unstaged_ms": ((int, float), "handler time outside any top-level stage"),
-    "input": ((dict,), "the input's summary: kind, shape, dtype, sizes; never values"),
-    "status": ((str,), "`ok` or `error`"),
-    "error_type": ((str,), "the exception's class name (never its message)"),
-    "error_stage": ((str,), "the stage that was running when the error or timeout hit"),
-    "tags": ((dict,), "bounded user key/values from `inferobs.tag`"),
-    "sdk_faults": ((int,), "internal inferobs faults during this invocation (absent when 0)"),
+    "instance_id": ((str,), "one execution environment and process (`faas.instance`)"),
 }
 
 
-class Invocation:
-    """One handler invocation, as recorded.
+class Invocation(dict):  # type: ignore[type-arg]
+    """One handler invocation, as recorded: its JSON form, with the fields as attributes.
 
-    Attribute names are the JSON field names; `FIELDS` documents each one.
+    The record *is* the dict that is written (empty fields left out, keys in
+    schema order), so exporting it costs no conversion; `FIELDS` documents each
+    key. Reading an absent field gives its default (None, ``False``, ``{}``,
+    1.0 for ``sample_rate``, 0 for ``sdk_faults``); setting one to its empty
+    value removes the key.
     """
 
-    __slots__ = tuple(FIELDS)
+    __slots__ = ()
 
-    schema: int
-    event: str
-    kind: str
-    id: str | None
-    trace_id: str | None
-    platform: str | None
-    service: str | None
-    function: str | None
-    version: str | None
-    instance_id: str | None
-    model: str | None
-    model_version: str | None
-    variant: str | None
-    sample_rate: float
-    start: int
-    duration_ms: float
-    memory_mb: int | None
-    max_rss_mb: float | None
-    cold_start: bool
-    init_type: str | None
-    init_ms: float | None
-    stages: dict[str, float]
-    unstaged_ms: float | None
-    input: dict[str, Any] | None
-    status: str
-    error_type: str | None
-    error_stage: str | None
-    tags: dict[str, Any]
-    sdk_faults: int
+    if TYPE_CHECKING:
+        schema: int
+        event: str
+        kind: str
+        id: str | None
+        trace_id: str | None
+        platform: str | None
+        service: str | None
+        function: str | None
+        version: str | None
+        instance_id: str | None
+        model: str | None
+        model_version: str | None
+        variant: str | None
+        sample_rate: float
+        start: int
+        duration_ms: float
+        memory_mb: int | None
+        max_rss_mb: float | None
+        cold_start: bool
+        init_type: str | None
+        init_ms: float | None
+        stages: dict[str, float]
+        unstaged_ms: float | None
+        input: dict[str, Any] | None
+        status: str
+        error_type: str | None
+        error_stage: str | None
+        tags: dict[str, Any]
+        sdk_faults: int
 
-    def __init__(
-        self,
-        *,
-        start: int,
-        duration_ms: float,
-        kind: str = "invocation",
-        id: str | None = None,
-        trace_id: str | None = None,
-        platform: str | None = None,
-        service: str | None = None,
-        function: str | None = None,
-        version: str | None = None,
-        instance_id: str | None = None,
-        model: str | None = None,
-        model_version: str | None = None,
-        variant: str | None = None,
-        sample_rate: float = 1.0,
-        memory_mb: int | None = None,
-        max_rss_mb: float | None = None,
-        cold_start: bool = False,
-        init_type: str | None = None,
-        init_ms: float | None = None,
-        stages: dict[str, float] | None = None,
-        unstaged_ms: float | None = None,
-        input: dict[str, Any] | None = None,
-        status: str = "ok",
-        error_type: str | None = None,
-        error_stage: str | None = None,
-        tags: dict[str, Any] | None = None,
-        sdk_faults: int = 0,
-        schema: int = SCHEMA_VERSION,
-        event: str = EVENT,
-    ) -> None:
-        self.schema = schema
-        self.event = event
-        self.kind = kind
-        self.id = id
-        self.trace_id = trace_id
-        self.platform = platform
-        self.service = service
-        self.function = function
-        self.version = version
-        self.instance_id = instance_id
-        self.model = model
-        self.model_version = model_version
-        self.variant = variant
-        self.sample_rate = sample_rate
-        self.start = start
-        self.duration_ms = duration_ms
-        self.memory_mb = memory_mb
-        self.max_rss_mb = max_rss_mb
-        self.cold_start = cold_start
-        self.init_type = init_type
-        self.init_ms = init_ms
-        self.stages = {} if stages is None else stages
-        self.unstaged_ms = unstaged_ms
-        self.input = input
-        self.status = status
-        self.error_type = error_type
-        self.error_stage = error_stage
-        self.tags = {} if tags is None else tags
-        self.sdk_faults = sdk_faults
+    def __init__(self, *, start: int, duration_ms: float, **fields: Any) -> None:
+        """Build a record from fields by name; unknown names are a `RecordError`."""
+        unknown = set(fields) - set(FIELDS)
+        if unknown:
+            raise RecordError(f"unknown field(s): {', '.join(sorted(unknown))}")
+        fields["start"], fields["duration_ms"] = start, duration_ms
+        values = {**_REQUIRED, **fields}
+        super().__init__(
+            (name, values[name])
+            for name in FIELDS
+            if name in values and not _empty(name, values[name])
+        )
+
+    @classmethod
+    def _trusted(cls, data: dict[str, Any]) -> Invocation:
+        """Wrap a compact dict built in schema order by inferobs itself (the hot path)."""
+        record = cls.__new__(cls)
+        dict.update(record, data)
+        return record
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: fields in schema order, empty ones left out."""
-        out: dict[str, Any] = {}
-        for name in _SLOTS:
-            value = getattr(self, name)
-            if value is None or value is False or value == {}:
-                continue
-            out[name] = value
-        if out["sample_rate"] == 1.0:
-            del out["sample_rate"]
-        if not self.sdk_faults:
-            del out["sdk_faults"]
-        return out
+        """The JSON form as a plain dict (a shallow copy)."""
+        return dict(self)
+
+    def to_json(self) -> str:
+        """The record as one compact JSON line (no newline), as exporters write it."""
+        from .export.lines import encode
+
+        return encode(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Invocation:
@@ -204,14 +163,10 @@ class Invocation:
             )
         values: dict[str, Any] = {}
         for name, (types, _) in FIELDS.items():
-            if name not in data:
-                continue
-            value = data[name]
+            value = data.get(name)
             if value is None:
                 continue
-            if isinstance(value, bool) and bool not in types:
-                raise RecordError(f"{name}={value!r}: expected {_names(types)}")
-            if not isinstance(value, types):
+            if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
                 raise RecordError(f"{name}={value!r}: expected {_names(types)}")
             values[name] = value
         for name in ("start", "duration_ms"):
@@ -226,12 +181,6 @@ class Invocation:
                 raise RecordError(f"stages.{name}={value!r}: expected milliseconds")
         return cls(**values)
 
-    def to_json(self) -> str:
-        """The record as one compact JSON line (no newline), as exporters write it."""
-        from .export.lines import encode
-
-        return encode(self)
-
     @classmethod
     def from_json(cls, line: str | bytes) -> Invocation:
         """Read one JSON line; `RecordError` says what is wrong with a bad one."""
@@ -243,19 +192,48 @@ class Invocation:
             raise RecordError(f"not a JSON line ({exc})") from None
         return cls.from_dict(data)
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Invocation):
-            return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in _SLOTS)
-
-    __hash__ = None  # type: ignore[assignment]
-
     def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items())
-        return f"Invocation({fields})"
+        return f"Invocation({dict.__repr__(self)})"
 
 
-_SLOTS = tuple(FIELDS)
+# Fields always written, with the value a new record starts from.
+_REQUIRED: dict[str, Any] = {
+    "schema": SCHEMA_VERSION,
+    "event": EVENT,
+    "kind": "invocation",
+    "status": "ok",
+}
+# What an absent field reads as; a field set to this value is left out.
+_DEFAULTS: dict[str, Any] = {"sample_rate": 1.0, "cold_start": False, "sdk_faults": 0}
+_MAPPINGS = frozenset({"stages", "input", "tags"})
+
+
+def _empty(name: str, value: Any) -> bool:
+    if name in _REQUIRED:
+        return False
+    return value is None or value == _DEFAULTS.get(name) or (name in _MAPPINGS and not value)
+
+
+def _field(name: str) -> property:
+    default = _DEFAULTS.get(name, _REQUIRED.get(name))
+    mapping = name in _MAPPINGS and name != "input"
+
+    def get(self: Invocation) -> Any:
+        value = self.get(name, default)
+        return {} if value is None and mapping else value
+
+    def set(self: Invocation, value: Any) -> None:
+        if _empty(name, value):
+            self.pop(name, None)
+        else:
+            self[name] = value
+
+    return property(get, set, doc=FIELDS[name][1])
+
+
+for _name in FIELDS:
+    setattr(Invocation, _name, _field(_name))
+del _name
 
 
 def _names(types: tuple[type, ...]) -> str:

@@ -47,6 +47,9 @@ def _summary(value: object, depth: int, budget: _Budget) -> dict[str, Any]:
     if kind is not None:
         return {"kind": kind}
     try:
+        kind = _ARRAY_KINDS.get(cls)
+        if kind is not None:
+            return _array(value, kind)
         if cls is str:
             return {"kind": "str", "len": len(value)}  # type: ignore[arg-type]
         if cls is bytes or cls is bytearray:
@@ -148,16 +151,27 @@ def _object(value: Any, cls: type, budget: _Budget) -> dict[str, Any]:
             return {"kind": "dataframe", "shape": _ints(value.shape), "dtypes": counts}
         if name == "Series":
             return {"kind": "series", "shape": _ints(value.shape), "dtype": str(value.dtype)}
-    shape = getattr(value, "shape", None)
-    dtype = getattr(value, "dtype", None)
-    if isinstance(shape, (tuple, list)) and dtype is not None:
+    if isinstance(getattr(value, "shape", None), (tuple, list)) and hasattr(value, "dtype"):
         kind = "ndarray" if module == "numpy" and name == "ndarray" else _type_name(cls)
-        out: dict[str, Any] = {"kind": kind, "shape": _ints(shape), "dtype": _dtype(dtype)}
-        nbytes = getattr(value, "nbytes", None)
-        if isinstance(nbytes, int):
-            out["nbytes"] = nbytes
-        return out
+        if len(_ARRAY_KINDS) < _CACHE_LIMIT:
+            _ARRAY_KINDS[cls] = kind
+        return _array(value, kind)
     return {"kind": _type_name(cls)}
+
+
+# array classes met before (numpy, torch, jax, ...): the next one skips detection
+_ARRAY_KINDS: dict[type, str] = {}
+# dtype -> its text; numpy builds dtype names in Python, which is slow per call
+_DTYPE_TEXT: dict[object, str] = {}
+_CACHE_LIMIT = 256
+
+
+def _array(value: Any, kind: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": kind, "shape": _ints(value.shape), "dtype": _dtype(value.dtype)}
+    nbytes = getattr(value, "nbytes", None)
+    if nbytes.__class__ is int:
+        out["nbytes"] = nbytes
+    return out
 
 
 def _ints(shape: Any) -> list[int]:
@@ -165,8 +179,17 @@ def _ints(shape: Any) -> list[int]:
 
 
 def _dtype(dtype: object) -> str:
-    text = str(dtype)
-    return text if len(text) <= MAX_KEY_TEXT else text[:MAX_KEY_TEXT]
+    try:
+        return _DTYPE_TEXT[dtype]
+    except (KeyError, TypeError):  # not seen yet, or unhashable
+        pass
+    text = str(dtype)[:MAX_KEY_TEXT]
+    try:
+        if len(_DTYPE_TEXT) < _CACHE_LIMIT:
+            _DTYPE_TEXT[dtype] = text
+    except TypeError:
+        pass
+    return text
 
 
 def _type_name(cls: type) -> str:

@@ -40,7 +40,7 @@ class stage:
     timer for every call, so decorated functions are safe on any thread.
     """
 
-    __slots__ = ("_call", "_start", "_token", "name", "path")
+    __slots__ = ("_call", "_parent", "_start", "_token", "name", "path")
 
     def __init__(self, name: str) -> None:
         if not isinstance(name, str) or not name or "/" in name or len(name) > MAX_STAGE_NAME:
@@ -54,13 +54,13 @@ class stage:
         self._call = call
         if call is None:
             return self
-        parent = _path.get()
+        parent = self._parent = _path.get()
         path = self.path = f"{parent}/{self.name}" if parent else self.name
         self._token: Token[str] = _path.set(path)
         if path not in call.stages:
             call.stages[path] = 0
-        self._start = start = call.monotonic()
-        call.open_stages[path] = start
+        call.running = path
+        self._start = call.monotonic()
         return self
 
     def __exit__(
@@ -75,7 +75,7 @@ class stage:
         self._call = None
         path = self.path
         call.stages[path] += call.monotonic() - self._start
-        call.open_stages.pop(path, None)
+        call.running = self._parent
         try:
             _path.reset(self._token)
         except ValueError:  # exited in another context than entered: keep going

@@ -34,13 +34,14 @@ class Watchdog:
 
     def __init__(self, on_expire: Callable[[object], None]) -> None:
         self._on_expire = on_expire
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # taken directly on the hot path: C-level enter/exit
+        self._cond = threading.Condition(self._lock)
         self._armed: dict[object, float] = {}
         self._wake_at = 0.0
         self._thread: threading.Thread | None = None
 
     def arm(self, item: object, deadline: float) -> None:
-        with self._cond:
+        with self._lock:
             self._armed[item] = deadline
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -52,7 +53,7 @@ class Watchdog:
 
     def disarm(self, item: object) -> bool:
         """Take ``item`` back; False if the watchdog already fired for it."""
-        with self._cond:
+        with self._lock:
             return self._armed.pop(item, None) is not None
 
     def _run(self) -> None:

@@ -1,0 +1,53 @@
+"""One measurement in a fresh process; run by run.py, prints one JSON line.
+
+cold: with the Lambda runtime client already imported (as on Lambda), the time
+      to import the handler module and run its first invocation.
+warm: after warm-up, the median time per invocation over batches of calls.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import statistics
+import sys
+import time
+
+import awslambdaric.bootstrap  # noqa: F401  (loaded before the handler, as on Lambda)
+from awslambdaric.lambda_context import LambdaContext
+
+EVENT = {"x": [float(i) / 20 for i in range(20)]}
+
+
+def context(n: int) -> LambdaContext:
+    deadline_ms = int(time.time() * 1000) + 30_000
+    return LambdaContext(
+        f"req-{n}", None, None, deadline_ms, "arn:aws:lambda:us-east-1:000000000000:function:bench"
+    )
+
+
+def main() -> None:
+    mode, module_name = sys.argv[1], sys.argv[2]
+    ctx = context(0)
+    if mode == "cold":
+        start = time.perf_counter_ns()
+        module = importlib.import_module(module_name)
+        module.handler(EVENT, ctx)
+        print(json.dumps({"ms": (time.perf_counter_ns() - start) / 1e6}), file=sys.__stderr__)
+        return
+    module = importlib.import_module(module_name)
+    handler = module.handler
+    for _ in range(2000):
+        handler(EVENT, ctx)
+    batch, batches = 200, 60
+    means = []
+    for _ in range(batches):
+        start = time.perf_counter_ns()
+        for _ in range(batch):
+            handler(EVENT, ctx)
+        means.append((time.perf_counter_ns() - start) / batch / 1000)
+    print(json.dumps({"us": statistics.median(means)}), file=sys.__stderr__)
+
+
+if __name__ == "__main__":
+    main()
