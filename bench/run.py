@@ -117,8 +117,14 @@ def main() -> None:
     med = {v: statistics.median(s) for v, s in cold.items()}
     wmed = {v: statistics.median(s) for v, s in warm.items()}
     # paired within each round (same moment, same machine state), then the median
-    tax = {v: statistics.median(a - b for a, b in zip(cold[v], cold["bare"])) for v in COMPARED}
-    over = {v: statistics.median(a - b for a, b in zip(warm[v], warm["bare"])) for v in COMPARED}
+    tax = {
+        v: statistics.median(a - b for a, b in zip(cold[v], cold["bare"], strict=True))
+        for v in COMPARED
+    }
+    over = {
+        v: statistics.median(a - b for a, b in zip(warm[v], warm["bare"], strict=True))
+        for v in COMPARED
+    }
     print(
         f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; "
         f"{args.rounds} cold rounds, {args.warm_rounds} warm rounds\n"

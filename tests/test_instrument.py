@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 import inferobs as obs
-from inferobs.context import MAX_TAGS
-from inferobs.faults import faults_seen
+from inferobs.context import MAX_TAGS, faults_seen
 
 from .helpers import Collect, Context, ManualClock, collecting, echo, noop
 

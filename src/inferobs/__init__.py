@@ -13,7 +13,8 @@ modules only; everything heavier is imported where it is used.
 
 from __future__ import annotations
 
-from ._version import __version__
+__version__ = "0.1.0"
+
 from .config import ConfigError, Settings, configure
 from .context import observe_input, set_model, tag
 from .instrument import instrument

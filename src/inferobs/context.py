@@ -4,14 +4,20 @@ A ContextVar holds the current `Call`, so concurrent invocations on threads or
 asyncio tasks never see each other's stages, tags or input. The functions here
 are the ones a handler calls while it runs; outside an instrumented handler
 they do nothing, so shared code can call them unconditionally.
+
+Problems inferobs meets while recording (`fault`) are counted against the call
+in flight, too: they never raise, each kind is described once per process on
+stderr as a JSON line (``event: inferobs.fault``), and the record of the
+invocation it happened in counts them (``sdk_faults``), so they surface as a
+metric instead of hiding a broken setup.
 """
 
 from __future__ import annotations
 
+import sys
 from contextvars import ContextVar
 from math import isfinite
 
-from .faults import fault
 from .shape import summarize
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
@@ -22,7 +28,16 @@ if TYPE_CHECKING:
     from .config import Settings
     from .runtime import Runtime
 
-__all__ = ["MAX_TAGS", "Call", "current_call", "observe_input", "set_model", "tag"]
+__all__ = [
+    "MAX_TAGS",
+    "Call",
+    "current_call",
+    "fault",
+    "faults_seen",
+    "observe_input",
+    "set_model",
+    "tag",
+]
 
 MAX_TAGS = 16
 MAX_TAG_KEY = 64
@@ -108,6 +123,38 @@ _current: ContextVar[Call | None] = ContextVar("inferobs_call", default=None)
 def current_call() -> Call | None:
     """The invocation running in this thread or task, if any."""
     return _current.get()
+
+
+_reported: dict[str, int] = {}
+
+
+def fault(kind: str, message: str, exc: BaseException | None = None) -> None:
+    """Count a problem of ``kind``; describe it on stderr the first time only.
+
+    Only the exception's type is written, never its message, which may hold
+    values from the user's data.
+    """
+    call = _current.get()
+    if call is not None:
+        call.faults += 1
+    seen = _reported.get(kind, 0)
+    _reported[kind] = seen + 1
+    if seen:
+        return
+    import json
+
+    detail = {"event": "inferobs.fault", "kind": kind, "message": message}
+    if exc is not None:
+        detail["exception"] = type(exc).__name__
+    try:
+        sys.stderr.write(json.dumps(detail) + "\n")
+    except Exception:  # stderr closed or broken: nothing more we can say
+        pass
+
+
+def faults_seen() -> dict[str, int]:
+    """How many times each kind of problem happened in this process."""
+    return dict(_reported)
 
 
 def _random() -> float:

@@ -12,8 +12,7 @@ import sys
 import time
 
 from .config import Settings, current
-from .context import Call, _current
-from .faults import fault
+from .context import Call, _current, fault
 from .record import EVENT, SCHEMA_VERSION, Invocation
 from .runtime import SNAP_START, Runtime
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import functools
 from contextvars import ContextVar
 
-from .context import _current
-from .faults import fault
+from .context import _current, fault
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from _thread import start_new_thread
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
@@ -38,16 +39,16 @@ class Watchdog:
         self._cond = threading.Condition(self._lock)
         self._armed: dict[object, float] = {}
         self._wake_at = 0.0
-        self._thread: threading.Thread | None = None
+        self._started = False
 
     def arm(self, item: object, deadline: float) -> None:
         with self._lock:
             self._armed[item] = deadline
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="inferobs-watchdog", daemon=True
-                )
-                self._thread.start()
+            if not self._started:
+                # the low-level start: threading.Thread.start waits for the new
+                # thread to run, which can cost milliseconds of a cold start
+                self._started = True
+                start_new_thread(self._run, ())
             elif deadline < self._wake_at:
                 self._cond.notify()
 
