@@ -239,7 +239,7 @@ def _environment(runtime: Runtime, settings: Settings) -> dict[str, Any]:
     if key is None or key[0] is not runtime or key[1] is not settings:
         values = {
             "platform": runtime.platform,
-            "service": settings.service or runtime.function,
+            "service": settings.service,
             "function": runtime.function,
             "version": runtime.version,
             "memory_mb": runtime.memory_mb,

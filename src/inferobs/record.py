@@ -55,7 +55,7 @@ FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "max_rss_mb": ((int, float), "peak resident memory of the process so far, MiB"),
     "sdk_faults": ((int,), "internal inferobs faults during this invocation (absent when 0)"),
     "platform": ((str,), "`aws_lambda`, or `local` off-cloud (`cloud.platform`)"),
-    "service": ((str,), "the application name from settings"),
+    "service": ((str,), "the application name from settings; absent means the function's"),
     "function": ((str,), "the function's name (`faas.name`)"),
     "version": ((str,), "the function version or alias that ran (`faas.version`)"),
     "memory_mb": ((int,), "memory configured for the function (`faas.max_memory`)"),
