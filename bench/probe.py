@@ -1,7 +1,7 @@
 """One measurement in a fresh process; run by run.py, prints one JSON line.
 
-cold: with the Lambda runtime client already imported (as on Lambda), the time
-      to import the handler module and run its first invocation.
+cold: with the Lambda runtime client and the model's libraries already imported,
+      the time to import the handler module and run its first invocation.
 warm: after warm-up, the median time per invocation over batches of calls.
 """
 
@@ -13,7 +13,11 @@ import statistics
 import sys
 import time
 
-import awslambdaric.bootstrap  # noqa: F401  (loaded before the handler, as on Lambda)
+# Loaded before the clock starts: the Lambda runtime client (as on Lambda), and
+# the model's own imports (numpy), alike in every variant and noisy enough to
+# drown the differences being measured.
+import awslambdaric.bootstrap  # noqa: F401
+import work  # noqa: F401
 from awslambdaric.lambda_context import LambdaContext
 
 EVENT = {"x": [float(i) / 20 for i in range(20)]}

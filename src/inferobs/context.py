@@ -74,6 +74,7 @@ class Call:
         "start_mono",
         "start_wall",
         "tags",
+        "top_level_ns",
         "trace_id",
         "variant",
     )
@@ -108,6 +109,7 @@ class Call:
         else:
             self.sample_rate, self.detailed = rate, _random() < rate
         self.stages: dict[str, int] = {}
+        self.top_level_ns = 0  # time in top-level stages, for unstaged_ms
         self.running = ""
         self.tags: dict[str, Any] = {}
         self.input: dict[str, Any] | None = None

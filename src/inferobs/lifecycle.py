@@ -188,24 +188,13 @@ def _build(
         out["variant"] = call.variant
     rate = call.sample_rate
     if call.detailed or status == "error":  # an error line always carries its stages
-        rate = 1.0 if status == "error" else rate
-        # a timeout lists completed stages only, not the chain still running
-        running = call.running if kind == "timeout" else ""
-        open_now = {
-            running[:i]
-            for i in range(1, len(running) + 1)
-            if i == len(running) or running[i] == "/"
-        }
-        stages = {}
-        staged_ns = 0
-        for path, ns in list(call.stages.items()):  # a copy: the watchdog reads it mid-call
-            if path in open_now and not ns:
-                continue
-            stages[path] = ns // 1000 / 1000
-            if "/" not in path:
-                staged_ns += ns
-        out["stages"] = stages
-        out["unstaged_ms"] = max(duration_ns - staged_ns, 0) // 1000 / 1000
+        if status == "error":
+            rate = 1.0
+        stages = list(call.stages.items())  # a copy: the watchdog reads it mid-call
+        if kind == "timeout":
+            stages = _completed(stages, call.running)
+        out["stages"] = {path: ns // 1000 / 1000 for path, ns in stages}
+        out["unstaged_ms"] = max(duration_ns - call.top_level_ns, 0) // 1000 / 1000
         if call.input is not None:
             out["input"] = call.input
     if call.tags:
@@ -213,11 +202,18 @@ def _build(
     if rate != 1.0:
         out["sample_rate"] = rate
     if getrusage is not None:
-        out["max_rss_mb"] = round(getrusage(RUSAGE_SELF).ru_maxrss / _RSS_DIVISOR, 1)
+        out["max_rss_mb"] = getrusage(RUSAGE_SELF).ru_maxrss * 10 // _RSS_DIVISOR / 10
     if call.faults:
         out["sdk_faults"] = call.faults
     out.update(_environment(call.runtime, call.settings))
     return Invocation._trusted(out)
+
+
+def _completed(stages: list[tuple[str, int]], running: str) -> list[tuple[str, int]]:
+    """Stages a timeout record lists: not the chain still running, unless it ran before."""
+    parts = running.split("/") if running else []
+    open_now = {"/".join(parts[: i + 1]) for i in range(len(parts))}
+    return [(path, ns) for path, ns in stages if ns or path not in open_now]
 
 
 class _Environments:

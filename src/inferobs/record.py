@@ -192,6 +192,21 @@ class Invocation(dict):  # type: ignore[type-arg]
             raise RecordError(f"not a JSON line ({exc})") from None
         return cls.from_dict(data)
 
+    def __getattr__(self, name: str) -> Any:
+        # reached only for names the class lacks, which is every field
+        if name not in FIELDS:
+            raise AttributeError(f"Invocation has no field {name!r}")
+        value = self.get(name, _READ_AS.get(name))
+        return {} if value is None and name in _READ_AS_EMPTY else value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in FIELDS:
+            raise AttributeError(f"Invocation has no field {name!r}")
+        if _empty(name, value):
+            self.pop(name, None)
+        else:
+            self[name] = value
+
     def __repr__(self) -> str:
         return f"Invocation({dict.__repr__(self)})"
 
@@ -206,34 +221,14 @@ _REQUIRED: dict[str, Any] = {
 # What an absent field reads as; a field set to this value is left out.
 _DEFAULTS: dict[str, Any] = {"sample_rate": 1.0, "cold_start": False, "sdk_faults": 0}
 _MAPPINGS = frozenset({"stages", "input", "tags"})
+_READ_AS = {**_REQUIRED, **_DEFAULTS}
+_READ_AS_EMPTY = frozenset({"stages", "tags"})
 
 
 def _empty(name: str, value: Any) -> bool:
     if name in _REQUIRED:
         return False
     return value is None or value == _DEFAULTS.get(name) or (name in _MAPPINGS and not value)
-
-
-def _field(name: str) -> property:
-    default = _DEFAULTS.get(name, _REQUIRED.get(name))
-    mapping = name in _MAPPINGS and name != "input"
-
-    def get(self: Invocation) -> Any:
-        value = self.get(name, default)
-        return {} if value is None and mapping else value
-
-    def set(self: Invocation, value: Any) -> None:
-        if _empty(name, value):
-            self.pop(name, None)
-        else:
-            self[name] = value
-
-    return property(get, set, doc=FIELDS[name][1])
-
-
-for _name in FIELDS:
-    setattr(Invocation, _name, _field(_name))
-del _name
 
 
 def _names(types: tuple[type, ...]) -> str:

@@ -73,8 +73,11 @@ class stage:
             return
         self._call = None
         path = self.path
-        call.stages[path] += call.monotonic() - self._start
-        call.running = self._parent
+        elapsed = call.monotonic() - self._start
+        call.stages[path] += elapsed
+        call.running = parent = self._parent
+        if not parent:
+            call.top_level_ns += elapsed
         try:
             _path.reset(self._token)
         except ValueError:  # exited in another context than entered: keep going
