@@ -106,10 +106,13 @@ class Recorder:
         self.model = model
         self.model_version = model_version
         self.variant = variant
-        runtime.mark_init_end()
+        settings = current()
+        _exporters.get(settings)  # a wrong exporter name shows now, at init
         if runtime.init_type == SNAP_START and runtime.restore_mark is None:
             _register_restore_hook(runtime)
-        _exporters.get(current())  # a wrong exporter name shows now, at init
+        if runtime.platform == "aws_lambda" and settings.timeout_margin_ms:
+            _watchdog().start()  # one-time work belongs to init, not to the first request
+        runtime.mark_init_end()
 
     def open(
         self, request_id: str | None, trace_id: str | None, remaining_ms: int | None
@@ -129,7 +132,8 @@ class Recorder:
                 variant=self.variant,
             )
             margin = settings.timeout_margin_ms
-            if margin and remaining_ms is not None:
+            # no deadline, or one already inside the margin (a test double's 0): no watchdog
+            if margin and remaining_ms is not None and remaining_ms > margin:
                 deadline = time.monotonic() + (remaining_ms - margin) / 1000
                 _watchdog().arm(call, deadline)
                 call.armed = True

@@ -41,14 +41,23 @@ class Watchdog:
         self._wake_at = 0.0
         self._started = False
 
+    def start(self) -> None:
+        """Start the thread, if it is not running yet."""
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
+        if not self._started:
+            # the low-level start: threading.Thread.start waits for the new
+            # thread to run, which can cost milliseconds of a cold start
+            self._started = True
+            start_new_thread(self._run, ())
+
     def arm(self, item: object, deadline: float) -> None:
         with self._lock:
             self._armed[item] = deadline
             if not self._started:
-                # the low-level start: threading.Thread.start waits for the new
-                # thread to run, which can cost milliseconds of a cold start
-                self._started = True
-                start_new_thread(self._run, ())
+                self._start()
             elif deadline < self._wake_at:
                 self._cond.notify()
 
