@@ -16,8 +16,8 @@ def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith(("INFEROBS_", "AWS_LAMBDA_", "_X_AMZN")):
             monkeypatch.delenv(name)
-    config._current.settings = None
+    config._settings = None
     lifecycle._exporters.settings = None
     yield
-    config._current.settings = None
+    config._settings = None
     lifecycle._exporters.settings = None

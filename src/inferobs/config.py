@@ -216,24 +216,15 @@ def _check_exporters(exporters: object) -> tuple[str | Exporter, ...]:
     return tuple(exporters)
 
 
-class _Current:
-    """The process-wide settings, resolved from the environment on first use."""
-
-    __slots__ = ("settings",)
-
-    def __init__(self) -> None:
-        self.settings: Settings | None = None
-
-
-_current = _Current()
+_settings: Settings | None = None  # the process-wide settings, once resolved
 
 
 def current() -> Settings:
     """The settings in force: the last `configure`, else the environment (leniently)."""
-    settings = _current.settings
-    if settings is None:
-        settings = _current.settings = Settings.from_env(strict=False)
-    return settings
+    global _settings
+    if _settings is None:
+        _settings = Settings.from_env(strict=False)
+    return _settings
 
 
 def configure(**options: object) -> Settings:
@@ -246,5 +237,6 @@ def configure(**options: object) -> Settings:
     from .export import resolve
 
     resolve(settings.exporters)  # unknown exporter names fail here, not in a request
-    _current.settings = settings
+    global _settings
+    _settings = settings
     return settings

@@ -60,23 +60,17 @@ class _Exporters:
 _exporters = _Exporters()
 
 
-class _Watchdogs:
-    __slots__ = ("watchdog",)
-
-    def __init__(self) -> None:
-        self.watchdog: Watchdog | None = None
-
-
-_watchdogs = _Watchdogs()
+_the_watchdog: Watchdog | None = None
 
 
 def _watchdog() -> Watchdog:
-    watchdog = _watchdogs.watchdog
-    if watchdog is None:
+    """The process's deadline watchdog, created (and its module imported) on first use."""
+    global _the_watchdog
+    if _the_watchdog is None:
         from .watchdog import Watchdog
 
-        watchdog = _watchdogs.watchdog = Watchdog(_expire)
-    return watchdog
+        _the_watchdog = Watchdog(_expire)
+    return _the_watchdog
 
 
 def _expire(call: object) -> None:

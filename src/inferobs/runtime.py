@@ -161,20 +161,12 @@ class Runtime:
         return self._loop
 
 
-class _Default:
-    """The process's own runtime, created on first use."""
-
-    __slots__ = ("runtime",)
-
-    def __init__(self) -> None:
-        self.runtime: Runtime | None = None
-
-
-_default = _Default()
+_default: Runtime | None = None
 
 
 def default_runtime() -> Runtime:
-    runtime = _default.runtime
-    if runtime is None:
-        runtime = _default.runtime = Runtime()
-    return runtime
+    """The process's own execution environment, created on first use."""
+    global _default
+    if _default is None:
+        _default = Runtime()
+    return _default
