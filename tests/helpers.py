@@ -17,9 +17,6 @@ class Collect:
     def export(self, record: Invocation) -> None:
         self.records.append(record)
 
-    def close(self) -> None:
-        pass
-
     def dicts(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self.records]
 

@@ -62,6 +62,7 @@ def test_asyncio_tasks_each_get_their_own_invocation() -> None:
         return await asyncio.gather(*(handler({"n": n}, Context(f"t-{n}")) for n in range(1, 9)))
 
     assert asyncio.run(main()) == list(range(1, 9))
+    assert sorted(r.id for r in sink.records) == [f"t-{n}" for n in range(1, 9)]  # type: ignore[type-var]
     for record in sink.records:
         n = int(record.id.split("-")[1])  # type: ignore[union-attr]
         assert record.input == {"kind": "list", "n_items": n, "shape": [n], "dtype": "float"}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+import pytest
 
 HEAVY = {
     "numpy",
@@ -39,7 +42,14 @@ SLOW_STDLIB = {
 }
 
 
-def loaded_after(statement: str) -> set[str]:
+LAMBDA_ENV = {
+    "AWS_LAMBDA_FUNCTION_NAME": "fn",
+    "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+    "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/27/[$LATEST]abc",
+}
+
+
+def loaded_after(statement: str, env: dict[str, str] | None = None) -> set[str]:
     code = (
         "import sys\n"
         "before = set(sys.modules)\n"
@@ -51,6 +61,7 @@ def loaded_after(statement: str) -> set[str]:
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, **(env or {})},
     ).stdout
     return set(out.split())
 
@@ -61,11 +72,13 @@ def test_import_loads_nothing_heavy() -> None:
     assert loaded & SLOW_STDLIB == set()
 
 
-def test_first_invocation_loads_nothing_heavy_either() -> None:
+@pytest.mark.parametrize("env", [{}, LAMBDA_ENV], ids=["local", "lambda"])
+def test_first_invocation_loads_nothing_heavy_either(env: dict[str, str]) -> None:
     loaded = loaded_after(
         "import inferobs as obs\n"
         "h = obs.instrument(lambda e, c: obs.observe_input([1.0]))\n"
-        "h({}, None)"
+        "h({}, None)",
+        env,
     )
     assert {m.split(".")[0] for m in loaded} & HEAVY == set()
     assert loaded & SLOW_STDLIB == set()

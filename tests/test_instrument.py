@@ -220,9 +220,6 @@ def test_a_failing_exporter_is_counted_and_others_still_get_the_record() -> None
         def export(self, record: Any) -> None:
             raise OSError("disk full")
 
-        def close(self) -> None:
-            pass
-
     good = Collect()
     obs.configure(exporters=[Broken(), good])
 
@@ -249,18 +246,26 @@ def test_sampling_keeps_detail_on_a_fraction_and_counts_every_call() -> None:
     def handler(event: Any, context: Any) -> None:
         with obs.stage("inference"):
             obs.observe_input([1.0, 2.0])
+            if event.get("fail"):
+                raise ValueError
 
-    for _ in range(2000):
-        handler({}, None)
+    for n in range(2000):
+        try:
+            handler({"fail": n % 2 == 0}, None)
+        except ValueError:
+            pass
     records = sink.records
     assert len(records) == 2000
     first, rest = records[0], records[1:]
     assert first.cold_start and first.sample_rate == 1.0 and first.stages  # always detailed
-    detailed = [r for r in rest if r.stages]
     assert all(r.sample_rate == 0.25 for r in rest)
-    assert all(r.input is not None for r in detailed)
-    assert all(r.input is None and r.unstaged_ms is None for r in rest if not r.stages)
-    assert 350 < len(detailed) < 650  # about a quarter, re-weighted by 1 / 0.25 downstream
+    for status in ("ok", "error"):  # errors are sampled alike: one rate means one thing
+        lines = [r for r in rest if r.status == status]
+        detailed = [r for r in lines if r.stages]
+        assert all(r.input is not None and r.unstaged_ms is not None for r in detailed)
+        assert all(r.input is None and r.unstaged_ms is None for r in lines if not r.stages)
+        assert 170 < len(detailed) < 330  # about a quarter; readers re-weight by 1 / 0.25
+    assert all(r.error_stage == "inference" for r in rest if r.status == "error")
 
 
 def test_lambda_fields_from_environment_context_and_trace_header(
@@ -355,3 +360,146 @@ def test_watchdog_writes_the_timeout_with_the_running_nested_stage() -> None:
 
     assert handler({}, Context("fast-1", remaining_ms=10_000)) == "late"
     assert [r.kind for r in sink.records] == ["timeout", "invocation"]
+
+
+def test_handlers_with_other_signatures_are_called_exactly_as_before() -> None:
+    sink = collecting()
+
+    @obs.instrument
+    def one_argument(event: Any) -> Any:
+        return event
+
+    @obs.instrument
+    def with_default(event: Any, context: Any = "default") -> Any:
+        return context
+
+    @obs.instrument
+    def keywords(event: Any, *, context: Any, extra: int = 1) -> Any:
+        return (context.aws_request_id, extra)
+
+    assert one_argument(5) == 5
+    assert with_default(5) == "default"
+    assert keywords(5, context=Context("kw-1"), extra=2) == ("kw-1", 2)
+    assert [r.id for r in sink.records] == [None, None, "kw-1"]
+
+
+def test_a_context_whose_attributes_raise_is_recorded_without_it() -> None:
+    sink = collecting()
+
+    class BrokenContext:
+        @property
+        def aws_request_id(self) -> str:
+            raise RuntimeError("no id")
+
+    assert obs.instrument(echo)("ok", BrokenContext()) == "ok"
+    (record,) = sink.records
+    assert record.id is None
+    assert faults_seen()["context"] >= 1
+
+
+def test_values_json_cannot_carry_well_become_text_in_tags() -> None:
+    sink = collecting()
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    @obs.instrument
+    def handler(event: Any, context: Any) -> str:
+        obs.tag(huge=10**400, nan=float("nan"), inf=float("inf"), fine=2**40, ratio=0.5)
+        with obs.stage(Unprintable()):  # type: ignore[arg-type]
+            pass
+        return "fine"
+
+    assert handler({}, None) == "fine"
+    (record,) = sink.records
+    assert record.tags["huge"] == str(10**400)[:256]
+    assert (record.tags["nan"], record.tags["inf"]) == ("nan", "inf")
+    assert (record.tags["fine"], record.tags["ratio"]) == (2**40, 0.5)
+    assert list(record.stages) == ["<Unprintable>"]
+    assert "NaN" not in record.to_json() and "Infinity" not in record.to_json()
+
+
+def test_a_stage_object_can_be_reused_nested_and_shared_by_tasks() -> None:
+    sink = collecting()
+    step = obs.stage("step")
+
+    async def worker(delay: float) -> None:
+        with step:
+            await asyncio.sleep(delay)
+
+    @obs.instrument
+    async def handler(event: Any, context: Any) -> None:
+        with step, step:  # re-entered while open
+            pass
+        await asyncio.gather(worker(0.02), worker(0.01))
+
+    asyncio.run(handler({}, None))
+    asyncio.run(handler({}, None))
+    for record in sink.records:
+        assert list(record.stages) == ["step", "step/step"]
+        assert 25 <= record.stages["step"] < 60  # both workers' time adds up
+        assert record.sdk_faults == 0
+
+
+def test_a_stage_left_open_does_not_leak_into_the_next_invocation() -> None:
+    sink = collecting()
+
+    @obs.instrument
+    def leaky(event: Any, context: Any) -> None:
+        obs.stage("forgotten").__enter__()  # never exited
+
+    @obs.instrument
+    def clean(event: Any, context: Any) -> None:
+        with obs.stage("inference"):
+            time.sleep(0.01)
+
+    leaky({}, None)
+    clean({}, None)
+    record = sink.records[1]
+    assert list(record.stages) == ["inference"]  # not "forgotten/inference"
+    assert record.unstaged_ms is not None and record.unstaged_ms < record.duration_ms / 2
+
+
+def test_a_handler_finishing_while_the_timeout_line_is_written_waits_for_it() -> None:
+    class Slow:
+        def __init__(self) -> None:
+            self.records: list[Any] = []
+
+        def export(self, record: Any) -> None:
+            time.sleep(0.05)
+            self.records.append(record)
+
+    sink = Slow()
+    obs.configure(exporters=[sink], timeout_margin_ms=150)
+
+    @obs.instrument
+    def handler(event: Any, context: Any) -> str:
+        obs.tag(phase="before")
+        time.sleep(0.12)  # the watchdog fires at 100 ms and spends 50 ms writing
+        obs.tag(phase="after")
+        return "done"
+
+    assert handler({}, Context("race-1", remaining_ms=250)) == "done"
+    assert [r.kind for r in sink.records] == ["timeout"]  # there before the handler returned
+    assert sink.records[0].tags == {"phase": "before"}  # later tags do not change it
+
+
+def test_timeout_in_fanned_out_tasks_names_the_stage_still_running() -> None:
+    sink = collecting(timeout_margin_ms=50)
+
+    async def part(name: str, seconds: float) -> None:
+        with obs.stage(name):
+            await asyncio.sleep(seconds)
+
+    @obs.instrument
+    async def handler(event: Any, context: Any) -> None:
+        with obs.stage("fanout"):
+            await asyncio.gather(part("quick", 0.01), part("hang", 0.3))
+
+    asyncio.run(handler({}, Context("fan-1", remaining_ms=150)))
+    (record,) = sink.records
+    assert record.kind == "timeout"
+    assert record.error_stage == "fanout/hang"
+    assert list(record.stages) == ["fanout/quick"]  # running stages are not listed as done
+    assert record.unstaged_ms is None

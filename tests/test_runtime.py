@@ -53,6 +53,7 @@ def first_two(
         ("lambda-managed-instances", 0, [(False, 300.0), (False, None)]),
         # off-cloud behaves as on-demand
         (None, 0, [(True, 300.0), (False, None)]),
+        (None, 10_001, [(False, 300.0), (False, None)]),
     ],
 )
 def test_cold_start_table(
@@ -67,6 +68,10 @@ def test_snap_start_restore_counts_its_visible_tail_as_init() -> None:
 
 def test_snap_start_restored_ahead_of_demand_is_not_cold() -> None:
     assert first_two("snap-start", 0, restore=True, window_s=0.01) == [(False, None), (False, None)]
+
+
+def test_snap_start_without_the_restore_hook_is_cold_with_init_left_to_report() -> None:
+    assert first_two("snap-start", 0) == [(True, None), (False, None)]
 
 
 def test_the_window_is_configurable() -> None:
@@ -84,6 +89,22 @@ def test_init_complete_moves_the_end_of_init() -> None:
     clock.advance(20_000)
     handler({}, None)
     assert (sink.records[0].cold_start, sink.records[0].init_ms) == (False, 350.0)
+
+
+def test_marks_after_the_first_invocation_are_not_init() -> None:
+    """A handler instrumented lazily, inside a request after an idle minute."""
+    sink = collecting()
+    clock = ManualClock()
+    runtime = obs.Runtime(environ={}, clock=clock, process_start=clock.mono)
+    clock.advance(200)
+    first = obs.instrument(noop, runtime=runtime)
+    clock.advance(60_000)
+    first({}, None)
+    obs.instrument(noop, runtime=runtime)  # a second handler, made during traffic
+    obs.init_complete(runtime)
+    first({}, None)
+    assert [(r.cold_start, r.init_ms) for r in sink.records] == [(False, 200.0), (False, None)]
+    assert runtime.init_end == 200 * MS + 10**12
 
 
 def test_only_one_of_many_concurrent_first_invocations_is_cold() -> None:

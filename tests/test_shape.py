@@ -88,7 +88,7 @@ def test_unknown_objects_and_hostile_ones() -> None:
         dtype = "torch.float16"
         nbytes = 12
 
-    class Hostile:
+    class HostileList(list[int]):
         def __len__(self) -> int:
             raise RuntimeError("no")
 
@@ -98,20 +98,39 @@ def test_unknown_objects_and_hostile_ones() -> None:
         "dtype": "torch.float16",
         "nbytes": 12,
     }
-    assert summarize(Hostile()) == {"kind": "tests.Hostile"}
+    assert summarize(HostileList([1])) == {"kind": "tests.HostileList", "unreadable": True}
+    assert summarize({"x": HostileList()})["items"]["x"]["unreadable"] is True
     assert summarize(iter([1, 2])) == {"kind": "list_iterator"}
 
 
 def test_array_libraries_are_recognised_without_being_imported() -> None:
-    code = (
-        "import sys, inferobs.shape as s\n"
-        "print(s.summarize({'a': [1.0, 2.0]}))\n"
-        "print(sorted({'numpy', 'pandas', 'torch'} & set(sys.modules)))\n"
-    )
+    """Look-alike classes from modules named numpy and pandas, neither one imported."""
+    code = """
+import sys, types
+import inferobs.shape as s
+
+def fake(module, name, **attrs):
+    cls = type(name, (), attrs)
+    cls.__module__ = module
+    return cls()
+
+array = fake("numpy", "ndarray", shape=(4, 2), dtype="float64", nbytes=64)
+frame = fake("pandas.core.frame", "DataFrame", shape=(3, 2), dtypes=["int64", "object"])
+series = fake("pandas.core.series", "Series", shape=(3,), dtype="int64")
+print(s.summarize([array, frame, series][0]))
+print(s.summarize(frame))
+print(s.summarize(series))
+print(sorted({"numpy", "pandas"} & set(sys.modules)))
+"""
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    assert out[-1] == "[]"
+    assert out == [
+        "{'kind': 'ndarray', 'shape': [4, 2], 'dtype': 'float64', 'nbytes': 64}",
+        "{'kind': 'dataframe', 'shape': [3, 2], 'dtypes': {'int64': 1, 'object': 1}}",
+        "{'kind': 'series', 'shape': [3], 'dtype': 'int64'}",
+        "[]",
+    ]
 
 
 json_values = st.recursive(

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_TAGS",
     "Call",
-    "current_call",
     "fault",
     "faults_seen",
     "observe_input",
@@ -42,15 +41,15 @@ __all__ = [
 MAX_TAGS = 16
 MAX_TAG_KEY = 64
 MAX_TAG_TEXT = 256
-_SCALARS = (bool, int, float)
 
 
 class Call:
     """What is known about one invocation while it runs.
 
-    Stage durations are in nanoseconds on the runtime clock; ``running`` (the
-    innermost open stage's path, "" for none) lets the timeout watchdog, on
-    another thread, name the stage that was running when the deadline came.
+    Stage durations are in nanoseconds on the runtime clock. ``open_stages``
+    counts the open entries of each stage path, most recently opened last, so
+    the timeout watchdog, on another thread, can tell which stages were still
+    running when the deadline came.
     """
 
     __slots__ = (
@@ -65,8 +64,8 @@ class Call:
         "model",
         "model_version",
         "monotonic",
+        "open_stages",
         "request_id",
-        "running",
         "runtime",
         "sample_rate",
         "settings",
@@ -110,7 +109,7 @@ class Call:
             self.sample_rate, self.detailed = rate, _random() < rate
         self.stages: dict[str, int] = {}
         self.top_level_ns = 0  # time in top-level stages, for unstaged_ms
-        self.running = ""
+        self.open_stages: dict[str, int] = {}
         self.tags: dict[str, Any] = {}
         self.input: dict[str, Any] | None = None
         self.error_exc: BaseException | None = None
@@ -120,11 +119,6 @@ class Call:
 
 
 _current: ContextVar[Call | None] = ContextVar("inferobs_call", default=None)
-
-
-def current_call() -> Call | None:
-    """The invocation running in this thread or task, if any."""
-    return _current.get()
 
 
 _reported: dict[str, int] = {}
@@ -180,14 +174,20 @@ def tag(**tags: object) -> None:
     for given, value in tags.items():
         key = given[:MAX_TAG_KEY]
         if key not in held and len(held) >= MAX_TAGS:
-            fault("tag_limit", f"tag {key!r} dropped: at most {MAX_TAGS} per call")
+            fault("tag_limit", f"a tag was dropped: at most {MAX_TAGS} per invocation")
             continue
         if len(given) > MAX_TAG_KEY:
             fault("tag_key", f"tag key longer than {MAX_TAG_KEY} characters was cut")
-        if value is None or (isinstance(value, _SCALARS) and isfinite(value)):
+        if value is None or value is True or value is False or _plain_number(value):
             held[key] = value
-        else:  # text, and NaN or infinity, which JSON cannot carry as numbers
+        else:  # text, and what JSON numbers cannot carry well (NaN, 10**400)
             held[key] = (value if isinstance(value, str) else _text(value))[:MAX_TAG_TEXT]
+
+
+def _plain_number(value: object) -> bool:
+    if value.__class__ is int:
+        return -(2**63) <= value < 2**63
+    return isinstance(value, float) and isfinite(value)
 
 
 def _text(value: object) -> str:

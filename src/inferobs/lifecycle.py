@@ -15,11 +15,17 @@ from .config import Settings, current
 from .context import Call, _current, fault
 from .record import EVENT, SCHEMA_VERSION, Invocation
 from .runtime import SNAP_START, Runtime
+from .stages import _frame
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
     from contextvars import Token
     from typing import Any
+
+    from .stages import _Frame
+
+    # what `Recorder.open` hands to `Recorder.close`: the call and the context tokens
+    Opened = tuple[Call, Token[Call | None], Token[_Frame | None]]
 
     from .export import Exporter
     from .watchdog import Watchdog
@@ -77,7 +83,9 @@ def _expire(call: object) -> None:
     """The watchdog's callback: write the timeout record of a call still running."""
     try:
         assert isinstance(call, Call)
-        record = _build(call, "timeout", "error", None, call.running or None)
+        running = list(call.open_stages)  # one snapshot: the handler is still going
+        stage = running[-1] if running else None
+        record = _build(call, "timeout", "error", None, stage, running=running)
         _export(record, call.settings)
     except Exception as exc:
         fault("timeout_record", "the timeout record could not be written", exc)
@@ -100,17 +108,20 @@ class Recorder:
         self.model = model
         self.model_version = model_version
         self.variant = variant
-        settings = current()
-        _exporters.get(settings)  # a wrong exporter name shows now, at init
-        if runtime.init_type == SNAP_START and runtime.restore_mark is None:
-            _register_restore_hook(runtime)
-        if runtime.platform == "aws_lambda" and settings.timeout_margin_ms:
-            _watchdog().start()  # one-time work belongs to init, not to the first request
+        try:
+            settings = current()
+            _exporters.get(settings)  # a wrong exporter name shows now, at init
+            if runtime.init_type == SNAP_START and runtime.restore_mark is None:
+                _register_restore_hook(runtime)
+            if runtime.platform == "aws_lambda" and settings.timeout_margin_ms:
+                _watchdog().start()  # one-time work belongs to init, not to the first request
+        except Exception as exc:  # the user's module must still import
+            fault("init", "inferobs could not finish setting up; it will retry per call", exc)
         runtime.mark_init_end()
 
     def open(
         self, request_id: str | None, trace_id: str | None, remaining_ms: int | None
-    ) -> tuple[Call, Token[Call | None]] | None:
+    ) -> Opened | None:
         """Start recording; None when recording is off or could not start."""
         try:
             settings = current()
@@ -131,18 +142,26 @@ class Recorder:
                 deadline = time.monotonic() + (remaining_ms - margin) / 1000
                 _watchdog().arm(call, deadline)
                 call.armed = True
-            return call, _current.set(call)
+            # a fresh stage stack: nothing left open by earlier code leaks in
+            return call, _current.set(call), _frame.set(None)
         except Exception as exc:
             fault("open", "recording could not start for this invocation", exc)
             return None
 
-    def close(self, opened: tuple[Call, Token[Call | None]], error: BaseException | None) -> None:
+    def close(self, opened: Opened, error: BaseException | None) -> None:
         """Finish recording and export the record, unless the watchdog already did."""
-        call, token = opened
+        call, call_token, frame_token = opened
         try:
-            _current.reset(token)
-            if call.armed and not _watchdog().disarm(call):
-                return  # the timeout record is this invocation's line
+            _frame.reset(frame_token)
+            _current.reset(call_token)
+        except ValueError:  # closed in another context than opened: record anyway
+            fault("close_context", "an invocation was closed where it was not opened")
+        try:
+            if call.armed:
+                writing = _watchdog().disarm(call)
+                if writing is not None:  # the timeout record is this invocation's line:
+                    writing.wait(call.settings.timeout_margin_ms / 1000)  # let it land
+                    return
             if error is None:
                 record = _build(call, "invocation", "ok", None, None)
             else:
@@ -154,7 +173,13 @@ class Recorder:
 
 
 def _build(
-    call: Call, kind: str, status: str, error_type: str | None, error_stage: str | None
+    call: Call,
+    kind: str,
+    status: str,
+    error_type: str | None,
+    error_stage: str | None,
+    *,
+    running: list[str] | None = None,
 ) -> Invocation:
     """The record, written field by field in schema order, empty fields left out.
 
@@ -184,34 +209,26 @@ def _build(
         out["model_version"] = call.model_version
     if call.variant is not None:
         out["variant"] = call.variant
-    rate = call.sample_rate
-    if call.detailed or status == "error":  # an error line always carries its stages
-        if status == "error":
-            rate = 1.0
+    if call.detailed:
         stages = list(call.stages.items())  # a copy: the watchdog reads it mid-call
-        if kind == "timeout":
-            stages = _completed(stages, call.running)
-        out["stages"] = {path: ns // 1000 / 1000 for path, ns in stages}
-        out["unstaged_ms"] = max(duration_ns - call.top_level_ns, 0) // 1000 / 1000
+        if running is None:
+            out["stages"] = {path: ns // 1000 / 1000 for path, ns in stages}
+            out["unstaged_ms"] = max(duration_ns - call.top_level_ns, 0) // 1000 / 1000
+        else:  # a timeout: the stages completed so far (the running ones ran before, or not)
+            still = set(running)
+            out["stages"] = {p: ns // 1000 / 1000 for p, ns in stages if ns or p not in still}
         if call.input is not None:
             out["input"] = call.input
     if call.tags:
-        out["tags"] = call.tags
-    if rate != 1.0:
-        out["sample_rate"] = rate
+        out["tags"] = call.tags if running is None else dict(call.tags)
+    if call.sample_rate != 1.0:
+        out["sample_rate"] = call.sample_rate
     if getrusage is not None:
         out["max_rss_mb"] = getrusage(RUSAGE_SELF).ru_maxrss * 10 // _RSS_DIVISOR / 10
     if call.faults:
         out["sdk_faults"] = call.faults
     out.update(_environment(call.runtime, call.settings))
     return Invocation._trusted(out)
-
-
-def _completed(stages: list[tuple[str, int]], running: str) -> list[tuple[str, int]]:
-    """Stages a timeout record lists: not the chain still running, unless it ran before."""
-    parts = running.split("/") if running else []
-    open_now = {"/".join(parts[: i + 1]) for i in range(len(parts))}
-    return [(path, ns) for path, ns in stages if ns or path not in open_now]
 
 
 class _Environments:

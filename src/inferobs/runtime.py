@@ -78,6 +78,7 @@ class Runtime:
     __slots__ = (
         "_claims",
         "_loop",
+        "claimed",
         "clock",
         "function",
         "init_end",
@@ -119,6 +120,7 @@ class Runtime:
         self.init_end: int | None = None
         self.restore_mark: int | None = None
         self._claims = itertools.count()
+        self.claimed = False  # the first invocation has begun
         self._loop: object | None = None
 
     def mark_init_end(self, at: int | None = None) -> None:
@@ -126,9 +128,11 @@ class Runtime:
 
         Called when a handler is instrumented, and again by `inferobs.init_complete`
         for modules that keep initialising after the decorated handler is defined.
-        The latest mark before the first invocation wins.
+        The latest mark before the first invocation wins; later ones (a handler
+        instrumented lazily, inside a request) are not init and are ignored.
         """
-        self.init_end = self.clock.monotonic_ns() if at is None else at
+        if not self.claimed:
+            self.init_end = self.clock.monotonic_ns() if at is None else at
 
     def mark_restored(self) -> None:
         """The SnapStart after-restore hook: this environment was just restored."""
@@ -141,7 +145,12 @@ class Runtime:
         """
         if next(self._claims):
             return False, None
+        self.claimed = True
         waited = self.init_type is None or self.init_type in _USERS_WAIT
+        if self.init_type == SNAP_START and self.restore_mark is None:
+            # restored without the after-restore hook: restores are made on demand,
+            # but how long this one took is only in the platform's REPORT line
+            return True, None
         if self.restore_mark is not None:
             # SnapStart: the restore is the init users wait for. From inside the
             # process only its tail is visible, from the runtime resuming to this

@@ -1,8 +1,8 @@
 """Summaries of a model's input that say what it looked like, never what it held.
 
 A summary gives kind, shape, dtype, sizes and counts. Strings become lengths,
-numbers become their type; dict keys are kept (they are the input's schema),
-cut to 64 characters, and non-string keys are not written at all.
+numbers become their type; dict keys are kept (they are the input's schema)
+when they are strings of at most 64 characters, and left out otherwise.
 
 numpy, pandas and other array libraries are recognised by their class's module
 and attributes, never imported: a handler that does not use pandas must not

@@ -1,9 +1,9 @@
 """Stage timing: ``with stage("inference"):`` or ``@stage("inference")``.
 
 Durations accumulate into the current invocation (a stage entered twice adds
-up); a stage entered inside another is recorded as ``outer/inner``. The stage
-path lives in a ContextVar, so asyncio tasks that one handler fans out keep
-their own nesting while adding to the same invocation.
+up); a stage entered inside another is recorded as ``outer/inner``. Open stages
+form a stack per thread or task (a ContextVar), so asyncio tasks that one
+handler fans out keep their own nesting while adding to the same invocation.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from contextvars import ContextVar
 
-from .context import _current, fault
+from .context import _current, _text, fault
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
@@ -29,37 +29,55 @@ __all__ = ["stage"]
 MAX_STAGE_NAME = 64
 _CO_COROUTINE = 0x80
 
-_path: ContextVar[str] = ContextVar("inferobs_stage", default="")
+
+class _Frame:
+    """One entry of one stage, on the context's own stack of open stages."""
+
+    __slots__ = ("call", "owner", "path", "start", "token")
+
+    call: Call
+    owner: stage
+    path: str
+    start: int
+    token: Token[_Frame | None]
+
+
+# The innermost open stage of this thread or task. Entry state lives here, not on
+# the `stage` object, so one object may be shared by tasks or entered re-entrantly.
+_frame: ContextVar[_Frame | None] = ContextVar("inferobs_stage", default=None)
 
 
 class stage:
     """Time a stage of the current invocation; a no-op outside one.
 
-    One object times one stage at a time: as a decorator it makes a fresh
-    timer for every call, so decorated functions are safe on any thread.
+    A `stage` object can be kept and reused (``INFER = stage("inference")``),
+    shared by threads and tasks, and used as a decorator: each entry is timed on
+    its own.
     """
 
-    __slots__ = ("_call", "_parent", "_start", "_token", "name", "path")
+    __slots__ = ("name",)
 
     def __init__(self, name: str) -> None:
         if not isinstance(name, str) or not name or "/" in name or len(name) > MAX_STAGE_NAME:
             fault("stage_name", f"stage names are 1-{MAX_STAGE_NAME} characters without '/'")
-            name = (str(name) or "unnamed").replace("/", "_")[:MAX_STAGE_NAME]
+            name = (name if isinstance(name, str) else _text(name)) or "unnamed"
+            name = name.replace("/", "_")[:MAX_STAGE_NAME]
         self.name = name
-        self._call: Call | None = None
 
     def __enter__(self) -> stage:
         call = _current.get()
-        self._call = call
         if call is None:
             return self
-        parent = self._parent = _path.get()
-        path = self.path = f"{parent}/{self.name}" if parent else self.name
-        self._token: Token[str] = _path.set(path)
+        parent = _frame.get()
+        path = self.name if parent is None else f"{parent.path}/{self.name}"
+        frame = _Frame()
+        frame.call, frame.owner, frame.path = call, self, path
         if path not in call.stages:
             call.stages[path] = 0
-        call.running = path
-        self._start = call.monotonic()
+        running = call.open_stages
+        running[path] = running.get(path, 0) + 1
+        frame.token = _frame.set(frame)
+        frame.start = call.monotonic()
         return self
 
     def __exit__(
@@ -68,20 +86,24 @@ class stage:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        call = self._call
-        if call is None:
+        frame = _frame.get()
+        if frame is None or frame.owner is not self:
+            if _current.get() is not None:  # entered outside the call, or in another context
+                fault("stage_context", "a stage was exited where it was not entered")
             return
-        self._call = None
-        path = self.path
-        elapsed = call.monotonic() - self._start
+        call = frame.call
+        elapsed = call.monotonic() - frame.start
+        path = frame.path
         call.stages[path] += elapsed
-        call.running = parent = self._parent
-        if not parent:
+        running = call.open_stages
+        left = running[path] - 1
+        if left:
+            running[path] = left
+        else:
+            del running[path]
+        if "/" not in path:
             call.top_level_ns += elapsed
-        try:
-            _path.reset(self._token)
-        except ValueError:  # exited in another context than entered: keep going
-            fault("stage_context", "a stage was exited in a different thread or task")
+        _frame.reset(frame.token)
         if exc is not None and exc is not call.error_exc:
             call.error_exc, call.error_stage = exc, path
 

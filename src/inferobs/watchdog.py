@@ -3,8 +3,10 @@
 When Lambda's deadline passes, the process is stopped mid-handler and the
 normal record would never be written. One daemon thread per process wakes a
 little before each armed deadline and hands the still-running invocation to a
-callback that writes a ``timeout`` record; whoever disarms first (the handler
-finishing or the watchdog firing) owns the one line for that invocation.
+callback that writes a ``timeout`` record; whoever takes the invocation first
+(the handler finishing or the watchdog firing) owns the one line for it, and a
+handler that finishes while the watchdog is still writing waits for the line,
+so it exists before the handler returns.
 
 Arming costs a dict insert under a lock. The thread is woken (notified) only
 when a new deadline is earlier than its next planned wake-up, which it keeps
@@ -13,6 +15,7 @@ at most one second away, so steady traffic never pays for a thread switch.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from _thread import start_new_thread
@@ -35,9 +38,15 @@ class Watchdog:
 
     def __init__(self, on_expire: Callable[[object], None]) -> None:
         self._on_expire = on_expire
+        self._reset()
+        if hasattr(os, "register_at_fork"):  # a forked child has the state but not the thread
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._lock = threading.Lock()  # taken directly on the hot path: C-level enter/exit
         self._cond = threading.Condition(self._lock)
         self._armed: dict[object, float] = {}
+        self._firing: dict[object, threading.Event] = {}
         self._wake_at = 0.0
         self._started = False
 
@@ -50,8 +59,8 @@ class Watchdog:
         if not self._started:
             # the low-level start: threading.Thread.start waits for the new
             # thread to run, which can cost milliseconds of a cold start
-            self._started = True
             start_new_thread(self._run, ())
+            self._started = True
 
     def arm(self, item: object, deadline: float) -> None:
         with self._lock:
@@ -61,10 +70,16 @@ class Watchdog:
             elif deadline < self._wake_at:
                 self._cond.notify()
 
-    def disarm(self, item: object) -> bool:
-        """Take ``item`` back; False if the watchdog already fired for it."""
+    def disarm(self, item: object) -> threading.Event | None:
+        """Take ``item`` back: None if it was still armed (the caller owns it now).
+
+        Otherwise the watchdog fired for it, and the returned event is set once
+        ``on_expire`` has finished with it.
+        """
         with self._lock:
-            return self._armed.pop(item, None) is not None
+            if self._armed.pop(item, None) is not None:
+                return None
+            return self._firing.get(item, _DONE)
 
     def _run(self) -> None:
         cond = self._cond
@@ -74,10 +89,19 @@ class Watchdog:
                 due = [item for item, at in self._armed.items() if at <= now]
                 for item in due:
                     del self._armed[item]
+                    self._firing[item] = threading.Event()
                 if not due:
                     nearest = min(self._armed.values(), default=now + _IDLE_WAKE_S)
                     self._wake_at = min(nearest, now + _IDLE_WAKE_S)
                     cond.wait(self._wake_at - now)
                     continue
             for item in due:
-                self._on_expire(item)
+                try:
+                    self._on_expire(item)
+                finally:
+                    with self._lock:
+                        self._firing.pop(item).set()
+
+
+_DONE = threading.Event()
+_DONE.set()

@@ -39,7 +39,10 @@ def resolve(exporters: Iterable[str | Exporter]) -> list[Exporter]:
         except ConfigError:
             raise
         except Exception as exc:
-            raise ConfigError(f"exporters: {item!r} could not be created ({exc})") from exc
+            # the type only: messages can carry values, and this one may be logged
+            raise ConfigError(
+                f"exporters: {item!r} could not be created ({type(exc).__name__})"
+            ) from exc
     return out
 
 

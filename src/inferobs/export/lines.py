@@ -76,10 +76,6 @@ class LineExporter:
             stream.write(line)
             stream.flush()
 
-    def close(self) -> None:
-        with self._lock:
-            self.stream().flush()
-
 
 class StdoutExporter(LineExporter):
     """`LineExporter` on whatever ``sys.stdout`` is at write time.

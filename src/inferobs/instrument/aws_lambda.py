@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 
+from ..context import fault
 from ..lifecycle import Recorder
 from ..runtime import Runtime, default_runtime
 from ..stages import _is_coroutine_function
@@ -90,17 +91,25 @@ def instrument(  # noqa: F811
     return decorate(handler)
 
 
-def _request(context: object) -> tuple[str | None, str | None, int | None]:
-    """(request id, trace id, milliseconds left) from a Lambda context."""
-    request_id = getattr(context, "aws_request_id", None)
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    left = None
-    if remaining is not None:
-        try:
-            left = int(remaining())
-        except Exception:  # a test double without a real deadline
-            left = None
-    return request_id, _trace_id(os.environ.get("_X_AMZN_TRACE_ID")), left
+def _request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, str | None, Any]:
+    """(request id, trace id, milliseconds left) from the call's Lambda context, if any."""
+    try:
+        context = args[1] if len(args) > 1 else kwargs.get("context")
+        trace_id = _trace_id(os.environ.get("_X_AMZN_TRACE_ID"))
+        if context is None:
+            return None, trace_id, None
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        left = None
+        if remaining is not None:
+            try:
+                left = int(remaining())
+            except Exception:  # a test double without a real deadline
+                left = None
+        request_id = getattr(context, "aws_request_id", None)
+        return (request_id if isinstance(request_id, str) else None), trace_id, left
+    except Exception as exc:  # a context whose attributes raise: record without it
+        fault("context", "the handler's context could not be read", exc)
+        return None, None, None
 
 
 def _trace_id(header: str | None) -> str | None:
@@ -116,12 +125,12 @@ def _trace_id(header: str | None) -> str | None:
 
 def _sync_wrapper(func: Callable[..., Any], recorder: Recorder) -> Callable[..., Any]:
     @functools.wraps(func)
-    def handler(event: Any, context: Any = None, *args: Any, **kwargs: Any) -> Any:
-        opened = recorder.open(*_request(context))
+    def handler(*args: Any, **kwargs: Any) -> Any:
+        opened = recorder.open(*_request(args, kwargs))
         if opened is None:
-            return func(event, context, *args, **kwargs)
+            return func(*args, **kwargs)
         try:
-            result = func(event, context, *args, **kwargs)
+            result = func(*args, **kwargs)
         except BaseException as exc:
             recorder.close(opened, exc)
             raise
@@ -133,12 +142,12 @@ def _sync_wrapper(func: Callable[..., Any], recorder: Recorder) -> Callable[...,
 
 def _async_wrapper(func: Callable[..., Any], recorder: Recorder) -> Callable[..., Any]:
     @functools.wraps(func)
-    async def handler(event: Any, context: Any = None, *args: Any, **kwargs: Any) -> Any:
-        opened = recorder.open(*_request(context))
+    async def handler(*args: Any, **kwargs: Any) -> Any:
+        opened = recorder.open(*_request(args, kwargs))
         if opened is None:
-            return await func(event, context, *args, **kwargs)
+            return await func(*args, **kwargs)
         try:
-            result = await func(event, context, *args, **kwargs)
+            result = await func(*args, **kwargs)
         except BaseException as exc:
             recorder.close(opened, exc)
             raise
