@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from .config import Settings
     from .runtime import Runtime
+    from .stages import _Frame
 
 __all__ = [
     "MAX_TAGS",
@@ -47,9 +48,9 @@ class Call:
     """What is known about one invocation while it runs.
 
     Stage durations are in nanoseconds on the runtime clock. ``open_stages``
-    counts the open entries of each stage path, most recently opened last, so
-    the timeout watchdog, on another thread, can tell which stages were still
-    running when the deadline came.
+    holds the frames of the stage entries still open, most recent last, so the
+    timeout watchdog, on another thread, can tell which stages were running
+    when the deadline came.
     """
 
     __slots__ = (
@@ -109,7 +110,7 @@ class Call:
             self.sample_rate, self.detailed = rate, _random() < rate
         self.stages: dict[str, int] = {}
         self.top_level_ns = 0  # time in top-level stages, for unstaged_ms
-        self.open_stages: dict[str, int] = {}
+        self.open_stages: list[_Frame] = []
         self.tags: dict[str, Any] = {}
         self.input: dict[str, Any] | None = None
         self.error_exc: BaseException | None = None

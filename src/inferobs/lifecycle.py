@@ -83,7 +83,7 @@ def _expire(call: object) -> None:
     """The watchdog's callback: write the timeout record of a call still running."""
     try:
         assert isinstance(call, Call)
-        running = list(call.open_stages)  # one snapshot: the handler is still going
+        running = [frame[2] for frame in list(call.open_stages)]  # one snapshot: still going
         stage = running[-1] if running else None
         record = _build(call, "timeout", "error", None, stage, running=running)
         _export(record, call.settings)

@@ -16,7 +16,6 @@ from .context import _current, _text, fault
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from contextvars import Token
     from types import TracebackType
     from typing import Any, TypeVar
 
@@ -28,23 +27,6 @@ __all__ = ["stage"]
 
 MAX_STAGE_NAME = 64
 _CO_COROUTINE = 0x80
-
-
-class _Frame:
-    """One entry of one stage, on the context's own stack of open stages."""
-
-    __slots__ = ("call", "owner", "path", "start", "token")
-
-    call: Call
-    owner: stage
-    path: str
-    start: int
-    token: Token[_Frame | None]
-
-
-# The innermost open stage of this thread or task. Entry state lives here, not on
-# the `stage` object, so one object may be shared by tasks or entered re-entrantly.
-_frame: ContextVar[_Frame | None] = ContextVar("inferobs_stage", default=None)
 
 
 class stage:
@@ -69,15 +51,12 @@ class stage:
         if call is None:
             return self
         parent = _frame.get()
-        path = self.name if parent is None else f"{parent.path}/{self.name}"
-        frame = _Frame()
-        frame.call, frame.owner, frame.path = call, self, path
+        path = self.name if parent is None else f"{parent[2]}/{self.name}"
         if path not in call.stages:
             call.stages[path] = 0
-        running = call.open_stages
-        running[path] = running.get(path, 0) + 1
-        frame.token = _frame.set(frame)
-        frame.start = call.monotonic()
+        frame = (self, call, path, call.monotonic(), parent)
+        call.open_stages.append(frame)
+        _frame.set(frame)
         return self
 
     def __exit__(
@@ -87,23 +66,21 @@ class stage:
         tb: TracebackType | None,
     ) -> None:
         frame = _frame.get()
-        if frame is None or frame.owner is not self:
+        if frame is None or frame[0] is not self:
             if _current.get() is not None:  # entered outside the call, or in another context
                 fault("stage_context", "a stage was exited where it was not entered")
             return
-        call = frame.call
-        elapsed = call.monotonic() - frame.start
-        path = frame.path
+        _, call, path, start, parent = frame
+        elapsed = call.monotonic() - start
         call.stages[path] += elapsed
         running = call.open_stages
-        left = running[path] - 1
-        if left:
-            running[path] = left
-        else:
-            del running[path]
-        if "/" not in path:
+        if running[-1] is frame:
+            running.pop()
+        else:  # tasks of one invocation closing out of order
+            running.remove(frame)
+        if parent is None:
             call.top_level_ns += elapsed
-        _frame.reset(frame.token)
+        _frame.set(parent)
         if exc is not None and exc is not call.error_exc:
             call.error_exc, call.error_stage = exc, path
 
@@ -124,6 +101,16 @@ class stage:
                 return func(*args, **kwargs)
 
         return timed  # type: ignore[return-value]
+
+
+# One entry of one stage: (stage, call, path, start ns, enclosing frame). A tuple,
+# because one is made per entry on the per-invocation path.
+if TYPE_CHECKING:
+    _Frame = tuple[stage, Call, str, int, "_Frame | None"]
+
+# The innermost open stage of this thread or task. Entry state lives here, not on
+# the `stage` object, so one object may be shared by tasks or entered re-entrantly.
+_frame: ContextVar[_Frame | None] = ContextVar("inferobs_stage", default=None)
 
 
 def _is_coroutine_function(func: object) -> bool:
