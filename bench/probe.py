@@ -3,6 +3,10 @@
 cold: with the Lambda runtime client and the model's libraries already imported,
       the time to import the handler module and run its first invocation.
 warm: after warm-up, the median time per invocation over batches of calls.
+
+stdout is wrapped as the Lambda runtime wraps it (every write flushed), so a
+line printed per invocation costs what it costs on Lambda; run.py sends it to
+a file.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import time
 # Loaded before the clock starts: the Lambda runtime client (as on Lambda), and
 # the model's own imports (numpy), alike in every variant and noisy enough to
 # drown the differences being measured.
-import awslambdaric.bootstrap  # noqa: F401
+import awslambdaric.bootstrap
 import work  # noqa: F401
 from awslambdaric.lambda_context import LambdaContext
 
@@ -32,6 +36,7 @@ def context(n: int) -> LambdaContext:
 
 def main() -> None:
     mode, module_name = sys.argv[1], sys.argv[2]
+    sys.stdout = awslambdaric.bootstrap.Unbuffered(sys.stdout)
     ctx = context(0)
     if mode == "cold":
         start = time.perf_counter_ns()

@@ -75,7 +75,6 @@ def probe(exe: str, mode: str, variant: str, out_dir: str) -> float:
     }
     env.update(LAMBDA_ENV)
     env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "src"), os.path.join(HERE, "handlers")])
-    env["BENCH_LINE_FILE"] = os.path.join(out_dir, f"{variant}.lines") if mode == "warm" else ""
     with open(os.path.join(out_dir, f"{variant}.stdout"), "a") as stdout:
         done = subprocess.run(
             [exe, os.path.join(HERE, "probe.py"), mode, VARIANTS[variant]],
@@ -100,8 +99,9 @@ def rounds(exe: str, mode: str, count: int, out_dir: str) -> dict[str, list[floa
 
 
 def line_sizes(path: str) -> list[int]:
+    """Sizes of the inferobs lines a variant printed, newline excluded."""
     with open(path, "rb") as handle:
-        return [len(line) for line in handle if line.strip()]
+        return [len(line) - 1 for line in handle if line.startswith(b'{"schema"')]
 
 
 def main() -> None:
@@ -113,7 +113,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out_dir:
         cold = rounds(exe, "cold", args.rounds, out_dir)
         warm = rounds(exe, "warm", args.warm_rounds, out_dir)
-        sizes = line_sizes(os.path.join(out_dir, "inferobs.lines"))
+        sizes = line_sizes(os.path.join(out_dir, "inferobs.stdout"))
     med = {v: statistics.median(s) for v, s in cold.items()}
     wmed = {v: statistics.median(s) for v, s in warm.items()}
     # paired within each round (same moment, same machine state), then the median

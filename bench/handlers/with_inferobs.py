@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from work import infer, postprocess, preprocess
 
 import inferobs as obs
-
-if os.environ.get("BENCH_LINE_FILE"):  # the warm benchmark writes lines to a file
-    from inferobs.export.lines import LineExporter
-
-    obs.configure(exporters=[LineExporter(open(os.environ["BENCH_LINE_FILE"], "a"))])  # noqa: SIM115
 
 
 @obs.instrument(model="bench", model_version="1")

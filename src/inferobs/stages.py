@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["stage"]
 
 MAX_STAGE_NAME = 64
+_KNOWN_LIMIT = 1024
 _CO_COROUTINE = 0x80
 
 
@@ -39,12 +40,23 @@ class stage:
 
     __slots__ = ("name",)
 
-    def __init__(self, name: str) -> None:
+    name: str
+
+    def __new__(cls, name: str) -> stage:
+        # Stages hold no per-entry state, so ``stage("inference")`` written inline
+        # in a handler can hand back one shared object instead of a new one per call.
+        known = _known.get(name) if name.__class__ is str else None
+        if known is not None:
+            return known
         if not isinstance(name, str) or not name or "/" in name or len(name) > MAX_STAGE_NAME:
             fault("stage_name", f"stage names are 1-{MAX_STAGE_NAME} characters without '/'")
             name = (name if isinstance(name, str) else _text(name)) or "unnamed"
             name = name.replace("/", "_")[:MAX_STAGE_NAME]
-        self.name = name
+        made = super().__new__(cls)
+        made.name = name
+        if cls is stage and len(_known) < _KNOWN_LIMIT:
+            _known[name] = made
+        return made
 
     def __enter__(self) -> stage:
         call = _current.get()
@@ -101,6 +113,9 @@ class stage:
                 return func(*args, **kwargs)
 
         return timed  # type: ignore[return-value]
+
+
+_known: dict[str, stage] = {}  # valid names seen so far -> their shared object
 
 
 # One entry of one stage: (stage, call, path, start ns, enclosing frame). A tuple,

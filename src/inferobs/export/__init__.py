@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "Exporter", "resolve"]
 
 ENTRY_POINT_GROUP = "inferobs.exporters"
-BUILTIN = {"stdout": "inferobs.export.lines:StdoutExporter"}
+BUILTIN = {"stdout": "inferobs.export.lines:LineExporter"}
 
 
 def resolve(exporters: Iterable[str | Exporter]) -> list[Exporter]:
