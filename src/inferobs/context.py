@@ -27,7 +27,12 @@ if TYPE_CHECKING:
 
     from .config import Settings
     from .runtime import Runtime
-    from .stages import _Frame
+    from .stages import stage
+
+    # The innermost open scope of a thread or task: (stage, call, path, start ns,
+    # enclosing frame); the invocation itself is the root, with no stage. A tuple,
+    # because one is made per stage entry on the per-invocation path.
+    Frame = tuple[stage | None, "Call", str, int, "Frame | None"]
 
 __all__ = [
     "MAX_TAGS",
@@ -110,7 +115,7 @@ class Call:
             self.sample_rate, self.detailed = rate, _random() < rate
         self.stages: dict[str, int] = {}
         self.top_level_ns = 0  # time in top-level stages, for unstaged_ms
-        self.open_stages: list[_Frame] = []
+        self.open_stages: list[Frame] = []
         self.tags: dict[str, Any] = {}
         self.input: dict[str, Any] | None = None
         self.error_exc: BaseException | None = None
@@ -119,7 +124,10 @@ class Call:
         self.armed = False  # a timeout watchdog holds it
 
 
-_current: ContextVar[Call | None] = ContextVar("inferobs_call", default=None)
+# One variable for "what is running here": the invocation's root frame or the
+# innermost stage inside it. Asyncio tasks copy it, threads start without it, so
+# each gets its own nesting while sharing the invocation.
+_scope: ContextVar[Frame | None] = ContextVar("inferobs_scope", default=None)
 
 
 _reported: dict[str, int] = {}
@@ -131,9 +139,9 @@ def fault(kind: str, message: str, exc: BaseException | None = None) -> None:
     Only the exception's type is written, never its message, which may hold
     values from the user's data.
     """
-    call = _current.get()
-    if call is not None:
-        call.faults += 1
+    frame = _scope.get()
+    if frame is not None:
+        frame[1].faults += 1
     seen = _reported.get(kind, 0)
     _reported[kind] = seen + 1
     if seen:
@@ -168,9 +176,10 @@ def tag(**tags: object) -> None:
     to 256 characters and other values become strings. Tags are yours to
     choose: unlike inputs, they are written as given.
     """
-    call = _current.get()
-    if call is None:
+    frame = _scope.get()
+    if frame is None:
         return
+    call = frame[1]
     held = call.tags
     for given, value in tags.items():
         key = given[:MAX_TAG_KEY]
@@ -207,9 +216,10 @@ def set_model(
     Overrides what `instrument` was given, for handlers that route between
     versions or run a shadow model.
     """
-    call = _current.get()
-    if call is None:
+    frame = _scope.get()
+    if frame is None:
         return
+    call = frame[1]
     for field, given in (("model", name), ("model_version", version), ("variant", variant)):
         if given is None:
             continue
@@ -226,9 +236,10 @@ def observe_input(value: object) -> None:
     Call it once with what the model receives; a later call replaces the
     summary. Skipped on invocations whose detail is sampled out.
     """
-    call = _current.get()
-    if call is None or not call.detailed:
+    frame = _scope.get()
+    if frame is None or not frame[1].detailed:
         return
+    call = frame[1]
     try:
         settings = call.settings
         call.input = summarize(value, settings.input_max_depth, settings.input_max_items)

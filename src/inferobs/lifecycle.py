@@ -12,20 +12,19 @@ import sys
 import time
 
 from .config import Settings, current
-from .context import Call, _current, fault
+from .context import Call, _scope, fault
 from .record import EVENT, SCHEMA_VERSION, Invocation
 from .runtime import SNAP_START, Runtime
-from .stages import _frame
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
     from contextvars import Token
     from typing import Any
 
-    from .stages import _Frame
+    from .context import Frame
 
-    # what `Recorder.open` hands to `Recorder.close`: the call and the context tokens
-    Opened = tuple[Call, Token[Call | None], Token[_Frame | None]]
+    # what `Recorder.open` hands to `Recorder.close`: the call and its scope's token
+    Opened = tuple[Call, Token[Frame | None]]
 
     from .export import Exporter
     from .watchdog import Watchdog
@@ -142,18 +141,17 @@ class Recorder:
                 deadline = time.monotonic() + (remaining_ms - margin) / 1000
                 (_the_watchdog or _watchdog()).arm(call, deadline)
                 call.armed = True
-            # a fresh stage stack: nothing left open by earlier code leaks in
-            return call, _current.set(call), _frame.set(None)
+            # the invocation's root scope: nothing left open by earlier code leaks in
+            return call, _scope.set((None, call, "", call.start_mono, None))
         except Exception as exc:
             fault("open", "recording could not start for this invocation", exc)
             return None
 
     def close(self, opened: Opened, error: BaseException | None) -> None:
         """Finish recording and export the record, unless the watchdog already did."""
-        call, call_token, frame_token = opened
+        call, token = opened
         try:
-            _frame.reset(frame_token)
-            _current.reset(call_token)
+            _scope.reset(token)
         except ValueError:  # closed in another context than opened: record anyway
             fault("close_context", "an invocation was closed where it was not opened")
         try:

@@ -9,17 +9,14 @@ handler fans out keep their own nesting while adding to the same invocation.
 from __future__ import annotations
 
 import functools
-from contextvars import ContextVar
 
-from .context import _current, _text, fault
+from .context import _scope, _text, fault
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
     from typing import Any, TypeVar
-
-    from .context import Call
 
     F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,16 +56,16 @@ class stage:
         return made
 
     def __enter__(self) -> stage:
-        call = _current.get()
-        if call is None:
+        parent = _scope.get()
+        if parent is None:  # outside an invocation
             return self
-        parent = _frame.get()
-        path = self.name if parent is None else f"{parent[2]}/{self.name}"
+        call = parent[1]
+        path = self.name if parent[0] is None else f"{parent[2]}/{self.name}"
         if path not in call.stages:
             call.stages[path] = 0
         frame = (self, call, path, call.monotonic(), parent)
         call.open_stages.append(frame)
-        _frame.set(frame)
+        _scope.set(frame)
         return self
 
     def __exit__(
@@ -77,9 +74,9 @@ class stage:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        frame = _frame.get()
+        frame = _scope.get()
         if frame is None or frame[0] is not self:
-            if _current.get() is not None:  # entered outside the call, or in another context
+            if frame is not None:  # entered outside the invocation, or in another context
                 fault("stage_context", "a stage was exited where it was not entered")
             return
         _, call, path, start, parent = frame
@@ -90,9 +87,9 @@ class stage:
             running.pop()
         else:  # tasks of one invocation closing out of order
             running.remove(frame)
-        if parent is None:
+        if parent is None or parent[0] is None:
             call.top_level_ns += elapsed
-        _frame.set(parent)
+        _scope.set(parent)
         if exc is not None and exc is not call.error_exc:
             call.error_exc, call.error_stage = exc, path
 
@@ -116,16 +113,6 @@ class stage:
 
 
 _known: dict[str, stage] = {}  # valid names seen so far -> their shared object
-
-
-# One entry of one stage: (stage, call, path, start ns, enclosing frame). A tuple,
-# because one is made per entry on the per-invocation path.
-if TYPE_CHECKING:
-    _Frame = tuple[stage, Call, str, int, "_Frame | None"]
-
-# The innermost open stage of this thread or task. Entry state lives here, not on
-# the `stage` object, so one object may be shared by tasks or entered re-entrantly.
-_frame: ContextVar[_Frame | None] = ContextVar("inferobs_stage", default=None)
 
 
 def _is_coroutine_function(func: object) -> bool:
