@@ -31,7 +31,8 @@ values = st.recursive(
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(st.text(max_size=12), values, max_size=12))
 def test_encode_writes_exactly_what_json_dumps_writes(fields: dict[str, Any]) -> None:
-    record = Invocation._trusted(fields)
+    record = Invocation.__new__(Invocation)  # any dict-shaped record, checked or not
+    record.update(fields)
     assert encode(record) == json.dumps(fields, separators=(",", ":"))
 
 

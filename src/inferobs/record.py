@@ -124,13 +124,6 @@ class Invocation(dict):  # type: ignore[type-arg]
             if name in values and not _empty(name, values[name])
         )
 
-    @classmethod
-    def _trusted(cls, data: dict[str, Any]) -> Invocation:
-        """Wrap a compact dict built in schema order by inferobs itself (the hot path)."""
-        record = cls.__new__(cls)
-        dict.update(record, data)
-        return record
-
     def to_dict(self) -> dict[str, Any]:
         """The JSON form as a plain dict (a shallow copy)."""
         return dict(self)
