@@ -3,6 +3,7 @@
 cold: with the Lambda runtime client and the model's libraries already imported,
       the time to import the handler module and run its first invocation.
 warm: after warm-up, the median time per invocation over batches of calls.
+calls N: just N calls, for run.py --instructions to count under callgrind.
 
 stdout is wrapped as the Lambda runtime wraps it (every write flushed), so a
 line printed per invocation costs what it costs on Lambda; run.py sends it to
@@ -46,6 +47,10 @@ def main() -> None:
         return
     module = importlib.import_module(module_name)
     handler = module.handler
+    if mode == "calls":  # a fixed number of calls, for an instruction counter outside
+        for _ in range(int(sys.argv[3])):
+            handler(EVENT, ctx)
+        return
     for _ in range(2000):
         handler(EVENT, ctx)
     batch, batches = 200, 60

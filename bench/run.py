@@ -67,7 +67,7 @@ def python() -> str:
     return exe
 
 
-def probe(exe: str, mode: str, variant: str, out_dir: str) -> float:
+def probe_env() -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -75,6 +75,11 @@ def probe(exe: str, mode: str, variant: str, out_dir: str) -> float:
     }
     env.update(LAMBDA_ENV)
     env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "src"), os.path.join(HERE, "handlers")])
+    return env
+
+
+def probe(exe: str, mode: str, variant: str, out_dir: str) -> float:
+    env = probe_env()
     with open(os.path.join(out_dir, f"{variant}.stdout"), "a") as stdout:
         done = subprocess.run(
             [exe, os.path.join(HERE, "probe.py"), mode, VARIANTS[variant]],
@@ -98,6 +103,37 @@ def rounds(exe: str, mode: str, count: int, out_dir: str) -> dict[str, list[floa
     return samples
 
 
+def instructions_per_call(exe: str, variant: str) -> int:
+    """CPU instructions one warm call executes, counted by callgrind: noise-free.
+
+    The difference between 2,200 and 200 calls, so start-up cancels out; numpy's
+    thread pool is kept to one thread, whose spinning would add noise.
+    """
+    env = {**probe_env(), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    counts = []
+    for calls in (200, 2200):
+        done = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--callgrind-out-file=/dev/null",
+                exe,
+                os.path.join(HERE, "probe.py"),
+                "calls",
+                VARIANTS[variant],
+                str(calls),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+        line = next(x for x in done.stderr.splitlines() if "Collected" in x)
+        counts.append(int(line.split()[-1]))
+    return (counts[1] - counts[0]) // 2000
+
+
 def line_sizes(path: str) -> list[int]:
     """Sizes of the inferobs lines a variant printed, newline excluded."""
     with open(path, "rb") as handle:
@@ -108,6 +144,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=30, help="fresh processes per variant")
     parser.add_argument("--warm-rounds", type=int, default=7)
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions per call (valgrind)"
+    )
     args = parser.parse_args()
     exe = python()
     with tempfile.TemporaryDirectory() as out_dir:
@@ -149,6 +188,12 @@ def main() -> None:
         f"inferobs line size: median {statistics.median(sizes):.0f} bytes "
         f"(min {min(sizes)}, max {max(sizes)}, {len(sizes)} lines)"
     )
+    if args.instructions:
+        counts = {v: instructions_per_call(exe, v) for v in VARIANTS}
+        print("\n| variant | instructions per warm call | overhead |\n|---|---|---|")
+        for variant, count in counts.items():
+            extra = "-" if variant == "bare" else f"{count - counts['bare']:,}"
+            print(f"| {variant} | {count:,} | {extra} |")
 
 
 if __name__ == "__main__":
