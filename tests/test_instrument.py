@@ -503,3 +503,10 @@ def test_timeout_in_fanned_out_tasks_names_the_stage_still_running() -> None:
     assert record.error_stage == "fanout/hang"
     assert list(record.stages) == ["fanout/quick"]  # running stages are not listed as done
     assert record.unstaged_ms is None
+
+
+def test_bad_arguments_to_instrument_fail_at_decoration_naming_them() -> None:
+    with pytest.raises(obs.ConfigError, match=r"instrument\(model_version=3\): expected a string"):
+        obs.instrument(model_version=3)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="takes a handler function, not int"):
+        obs.instrument(42)  # type: ignore[call-overload]

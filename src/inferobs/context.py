@@ -172,9 +172,10 @@ def _random() -> float:
 def tag(**tags: object) -> None:
     """Attach key/values to the current invocation's record.
 
-    At most 16 tags per invocation, keys up to 64 characters; strings are cut
-    to 256 characters and other values become strings. Tags are yours to
-    choose: unlike inputs, they are written as given.
+    At most 16 tags per invocation, keys up to 64 characters. Booleans and
+    numbers are kept (but NaN, infinity and integers beyond 64 bits become
+    text), strings are cut to 256 characters, anything else becomes its text.
+    Tags are yours to choose: unlike inputs, they are written as given.
     """
     frame = _scope.get()
     if frame is None:

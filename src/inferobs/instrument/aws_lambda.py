@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 
+from ..config import ConfigError
 from ..context import fault
 from ..lifecycle import Recorder
 from ..runtime import Runtime, default_runtime
@@ -75,7 +76,13 @@ def instrument(  # noqa: F811
     to that loop survive between invocations.
     """
 
+    for option, value in (("model", model), ("model_version", model_version), ("variant", variant)):
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"instrument({option}={value!r}): expected a string")
+
     def decorate(func: F) -> F:
+        if not callable(func):
+            raise TypeError(f"instrument() takes a handler function, not {type(func).__name__}")
         recorder = Recorder(
             runtime or default_runtime(), model=model, model_version=model_version, variant=variant
         )
