@@ -11,11 +11,15 @@ LAMBDA_CODE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_c
 
 
 @pytest.fixture(autouse=True)
-def fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def fresh_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """Each test starts from the defaults, whatever the environment says."""
     for name in list(os.environ):
         if name.startswith(("INFEROBS_", "AWS_LAMBDA_", "_X_AMZN")):
             monkeypatch.delenv(name)
+    # off-cloud the default exporters include the store: keep it out of the checkout
+    monkeypatch.setenv("INFEROBS_STORE_PATH", str(tmp_path_factory.mktemp("store")))
     config._settings = None
     lifecycle._exporters.settings = None
     yield

@@ -13,6 +13,8 @@ import os
 import sys
 from math import isnan
 
+from .runtime import on_cloud
+
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 
 if TYPE_CHECKING:
@@ -47,8 +49,10 @@ class Settings:
     ----------
     enabled: when false the decorator calls the handler and records nothing.
     service: a name for the whole application; defaults to the function name.
-    exporters: where records go: built-in names (``stdout``) or entry-point
-        names of installed exporter packages, or `Exporter` objects.
+    exporters: where records go: built-in names (``stdout``, ``store``) or
+        entry-point names of installed exporter packages, or `Exporter`
+        objects. From the environment the default is ``stdout`` on a cloud
+        runtime and ``stdout, store`` elsewhere.
     sample_rate: the fraction of invocations whose detail (stage timings and
         input summary) is written; every invocation is still counted by its
         line, which carries the rate so readers can re-weight.
@@ -157,6 +161,8 @@ class Settings:
         """
         env = os.environ if environ is None else environ
         settings = cls()
+        if not on_cloud(env):  # off-cloud, records also go to the embedded store
+            settings = settings.replace(exporters=("stdout", "store"))
         for name, variable in cls.ENV.items():
             text = env.get(variable)
             if text is None or text == "":

@@ -21,7 +21,7 @@ TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still see
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["Clock", "Runtime", "process_start_ns"]
+__all__ = ["Clock", "Runtime", "on_cloud", "process_start_ns"]
 
 # init types in the platform's own words (AWS_LAMBDA_INITIALIZATION_TYPE)
 ON_DEMAND = "on-demand"
@@ -67,6 +67,11 @@ def process_start_ns(clock: Clock | None = None) -> int | None:
     return now - max(age_ns, 0)
 
 
+def on_cloud(environ: Mapping[str, str]) -> bool:
+    """Whether this process runs on a serverless platform (today: AWS Lambda)."""
+    return "AWS_LAMBDA_FUNCTION_NAME" in environ or "AWS_LAMBDA_RUNTIME_API" in environ
+
+
 class Runtime:
     """One execution environment (and process) as inferobs sees it.
 
@@ -100,7 +105,7 @@ class Runtime:
     ) -> None:
         env = os.environ if environ is None else environ
         self.clock = clock or Clock()
-        on_lambda = "AWS_LAMBDA_FUNCTION_NAME" in env or "AWS_LAMBDA_RUNTIME_API" in env
+        on_lambda = on_cloud(env)
         self.platform = "aws_lambda" if on_lambda else "local"
         self.init_type: str | None = env.get("AWS_LAMBDA_INITIALIZATION_TYPE") or (
             ON_DEMAND if on_lambda else None

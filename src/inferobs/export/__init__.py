@@ -17,7 +17,10 @@ if TYPE_CHECKING:
 __all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "Exporter", "resolve"]
 
 ENTRY_POINT_GROUP = "inferobs.exporters"
-BUILTIN = {"stdout": "inferobs.export.lines:LineExporter"}
+BUILTIN = {
+    "stdout": "inferobs.export.lines:LineExporter",
+    "store": "inferobs.export.store:StoreExporter",
+}
 
 
 def resolve(exporters: Iterable[str | Exporter]) -> list[Exporter]:

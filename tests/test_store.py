@@ -1,0 +1,139 @@
+"""The embedded store: concurrent writers, crashes, and reading it back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from inferobs.export.store import StoreExporter, connect
+from inferobs.read import ReadError, read
+from inferobs.record import Invocation
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WRITER = textwrap.dedent(
+    """
+    import os, sys
+    from inferobs.export.store import StoreExporter
+    from inferobs.record import Invocation
+
+    path, name, count, batch, crash = sys.argv[1:6]
+    store = StoreExporter(path, batch_size=int(batch), flush_interval_s=3600)
+    for n in range(int(count)):
+        store.export(Invocation(start=n, duration_ms=1.0, id=f"{name}-{n}", function=name))
+    if crash == "crash":
+        os._exit(1)  # no atexit, no flush: as if killed
+    """
+)
+
+
+def run_writers(path: Path, writers: list[tuple[str, int, int, str]]) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), name, str(count), str(batch), crash],
+            env=env,
+        )
+        for name, count, batch, crash in writers
+    ]
+    for process in processes:
+        process.wait(timeout=120)
+
+
+def test_several_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    run_writers(tmp_path, [(f"p{i}", 500, 7, "exit") for i in range(4)])
+    records = read([str(tmp_path)]).records
+    assert len(records) == 2000
+    assert len({r.id for r in records}) == 2000
+
+
+def test_a_crash_loses_at_most_the_unflushed_batch(tmp_path: Path) -> None:
+    run_writers(tmp_path, [("crashed", 1050, 100, "crash")])
+    records = read([str(tmp_path)]).records
+    assert len(records) == 1000  # ten full batches were written; the last 50 were in memory
+    assert {r.id for r in records} == {f"crashed-{n}" for n in range(1000)}
+
+
+def test_records_read_back_equal_what_was_written(tmp_path: Path) -> None:
+    store = StoreExporter(str(tmp_path), batch_size=2)
+    written = [
+        Invocation(
+            start=30,
+            duration_ms=2.5,
+            function="a",
+            cold_start=True,
+            init_ms=120.0,
+            stages={"inference": 2.0},
+            tags={"tier": "gold"},
+        ),
+        Invocation(start=10, duration_ms=1.0, function="b", status="error", error_type="E"),
+        Invocation(start=20, duration_ms=1.5, function="a"),
+    ]
+    for record in written:
+        store.export(record)
+    store.flush()
+    reading = read([str(tmp_path)])
+    assert reading.records == sorted(written, key=lambda r: r.start)
+    assert reading.problems == []
+    assert [r.start for r in read([str(tmp_path)], since_ns=15).records] == [20, 30]
+    assert [r.start for r in read([str(tmp_path)], function="a").records] == [20, 30]
+
+
+def test_json_line_files_with_foreign_and_corrupt_lines(tmp_path: Path) -> None:
+    good = Invocation(start=5, duration_ms=1.0, id="r1").to_json()
+    log = tmp_path / "export.log"
+    log.write_text(
+        "START RequestId: r1 Version: $LATEST\n"
+        f"2026-11-27T10:00:00.000Z\tr1\t{good}\n"
+        '{"event":"inferobs.invocation","schema":1,"start":"soon","duration_ms":1}\n'
+        '{"event":"inferobs.invocation", truncated\n'
+        "REPORT RequestId: r1 Duration: 1.00 ms\n"
+    )
+    reading = read([str(log)])
+    assert [r.id for r in reading.records] == ["r1"]
+    assert [str(p) for p in reading.problems] == [
+        f"{log}:3: start='soon': expected an integer",
+        f"{log}:4: not a JSON line (Expecting property name enclosed in double quotes: "
+        "line 1 column 33 (char 32))",
+    ]
+
+
+def test_foreign_missing_and_broken_sources_are_clear_errors(tmp_path: Path) -> None:
+    foreign = tmp_path / "app.log"
+    foreign.write_text("hello\nworld\n")
+    with pytest.raises(ReadError, match=r"app.log: holds no inferobs records"):
+        read([str(foreign)])
+    with pytest.raises(ReadError, match=r"nowhere: no such file or store"):
+        read([str(tmp_path / "nowhere")])
+    broken = tmp_path / "broken" / "records.db"
+    broken.parent.mkdir()
+    broken.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
+    with pytest.raises(ReadError, match=r"records.db: not a readable inferobs store"):
+        read([str(broken.parent)])
+
+
+def test_the_store_is_a_default_exporter_off_cloud(tmp_path: Path) -> None:
+    import inferobs as obs
+    from inferobs.config import Settings
+
+    assert Settings.from_env({}).exporters == ("stdout", "store")
+    assert Settings.from_env({"AWS_LAMBDA_FUNCTION_NAME": "f"}).exporters == ("stdout",)
+    obs.configure(exporters=["store"], store_path=str(tmp_path))
+
+    def handler(event: object, context: object) -> str:
+        return "ok"
+
+    obs.instrument(handler, model="m")({}, None)
+    from inferobs.lifecycle import _exporters
+
+    for exporter in _exporters.exporters:
+        exporter.flush()  # type: ignore[attr-defined]
+    (record,) = read([str(tmp_path)]).records
+    assert record.model == "m"
+    schema = connect(str(tmp_path)).execute("SELECT value FROM meta WHERE key='schema'")
+    assert schema.fetchone() == ("1",)
