@@ -510,3 +510,39 @@ def test_bad_arguments_to_instrument_fail_at_decoration_naming_them() -> None:
         obs.instrument(model_version=3)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="takes a handler function, not int"):
         obs.instrument(42)  # type: ignore[call-overload]
+
+
+def test_warmup_pings_are_recorded_as_warmups_and_never_as_cold_starts() -> None:
+    sink = collecting()
+    calls = []
+
+    def handler(event: Any, context: Any) -> str:
+        calls.append(event)
+        return "ran"
+
+    runtime = obs.Runtime(environ={}, process_start=0)
+    observed = obs.instrument(handler, runtime=runtime)
+    assert observed({"source": "serverless-plugin-warmup"}, None) == "ran"
+    assert observed({"inferobs": "warmup"}, None) == "ran"
+    assert observed({"text": "hi"}, None) == "ran"
+    first, second, real = sink.records
+    assert (first.kind, first.cold_start) == ("warmup", False)
+    assert first.init_ms is not None  # the environment's init, which the ping paid for
+    assert second.kind == "warmup"
+    assert (real.kind, real.cold_start) == ("invocation", False)  # the ping warmed it
+
+
+def test_skip_warmups_answers_without_running_the_handler() -> None:
+    sink = collecting()
+    calls = []
+
+    @obs.instrument(skip_warmups=True)
+    def handler(event: Any, context: Any) -> str:
+        calls.append(event)
+        return "ran"
+
+    answer: Any = handler({"source": "serverless-plugin-warmup"}, Context("w-1"))
+    assert answer == {"warmup": True}
+    assert handler({"text": "hi"}, Context("r-1")) == "ran"
+    assert calls == [{"text": "hi"}]
+    assert [(r.kind, r.id) for r in sink.records] == [("warmup", "w-1"), ("invocation", "r-1")]

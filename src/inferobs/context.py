@@ -67,6 +67,7 @@ class Call:
         "faults",
         "init_ms",
         "input",
+        "kind",
         "model",
         "model_version",
         "monotonic",
@@ -94,6 +95,7 @@ class Call:
         model: str | None,
         model_version: str | None,
         variant: str | None,
+        warmup: bool = False,
     ) -> None:
         clock = runtime.clock
         self.runtime = runtime
@@ -107,6 +109,9 @@ class Call:
         self.model_version = model_version
         self.variant = variant
         self.cold_start, self.init_ms = runtime.claim(self.start_mono, settings.proactive_init_s)
+        self.kind = "invocation"
+        if warmup:  # a keep-warm ping is nobody's request: it never waits as a user
+            self.kind, self.cold_start = "warmup", False
         rate = settings.sample_rate
         # cold starts are rare and the most asked-about: always keep their detail
         if rate >= 1.0 or self.cold_start:

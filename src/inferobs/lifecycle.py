@@ -119,7 +119,11 @@ class Recorder:
         runtime.mark_init_end()
 
     def open(
-        self, request_id: str | None, trace_id: str | None, remaining_ms: int | None
+        self,
+        request_id: str | None,
+        trace_id: str | None,
+        remaining_ms: int | None,
+        warmup: bool = False,
     ) -> Opened | None:
         """Start recording; None when recording is off or could not start."""
         try:
@@ -134,6 +138,7 @@ class Recorder:
                 model=self.model,
                 model_version=self.model_version,
                 variant=self.variant,
+                warmup=warmup,
             )
             margin = settings.timeout_margin_ms
             # no deadline, or one already inside the margin (a test double's 0): no watchdog
@@ -161,10 +166,10 @@ class Recorder:
                     writing.wait(call.settings.timeout_margin_ms / 1000)  # let it land
                     return
             if error is None:
-                record = _build(call, "invocation", "ok", None, None)
+                record = _build(call, call.kind, "ok", None, None)
             else:
                 stage = call.error_stage if error is call.error_exc else None
-                record = _build(call, "invocation", "error", type(error).__name__, stage)
+                record = _build(call, call.kind, "error", type(error).__name__, stage)
             _export(record, call.settings)
         except Exception as exc:
             fault("close", "the invocation record could not be built", exc)

@@ -41,6 +41,7 @@ def instrument(
     model_version: str | None = None,
     variant: str | None = None,
     runtime: Runtime | None = None,
+    skip_warmups: bool = False,
 ) -> F: ...
 
 
@@ -52,6 +53,7 @@ def instrument(  # noqa: F811  (ruff does not see through the overload shim)
     model_version: str | None = None,
     variant: str | None = None,
     runtime: Runtime | None = None,
+    skip_warmups: bool = False,
 ) -> Callable[[F], F]: ...
 
 
@@ -62,6 +64,7 @@ def instrument(  # noqa: F811
     model_version: str | None = None,
     variant: str | None = None,
     runtime: Runtime | None = None,
+    skip_warmups: bool = False,
 ) -> F | Callable[[F], F]:
     """Record every invocation of a Lambda-style handler.
 
@@ -69,6 +72,11 @@ def instrument(  # noqa: F811
     as a call (``instrument(handler)``). The wrapper keeps the handler's name,
     docstring and signature. ``runtime`` gives a handler its own execution
     environment (tests, the demo); by default the process's own is used.
+
+    Keep-warm pings (``{"source": "serverless-plugin-warmup"}`` or
+    ``{"inferobs": "warmup"}``) are recorded as ``kind: warmup``; with
+    ``skip_warmups=True`` they are answered with ``{"warmup": true}`` without
+    running the handler.
 
     An ``async def`` handler stays awaitable, except under the Lambda runtime,
     which calls handlers synchronously: there the wrapper runs the coroutine to
@@ -87,24 +95,26 @@ def instrument(  # noqa: F811
             runtime or default_runtime(), model=model, model_version=model_version, variant=variant
         )
         if _is_coroutine_function(func):
-            wrapped = _async_wrapper(func, recorder)
+            wrapped = _async_wrapper(func, recorder, skip_warmups)
             if recorder.runtime.platform == "aws_lambda":
                 return _run_on_loop(wrapped, recorder.runtime)  # type: ignore[return-value]
             return wrapped  # type: ignore[return-value]
-        return _sync_wrapper(func, recorder)  # type: ignore[return-value]
+        return _sync_wrapper(func, recorder, skip_warmups)  # type: ignore[return-value]
 
     if handler is None:
         return decorate
     return decorate(handler)
 
 
-def _request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, str | None, Any]:
-    """(request id, trace id, milliseconds left) from the call's Lambda context, if any."""
+def _request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, str | None, Any, bool]:
+    """(request id, trace id, milliseconds left, is a warm-up) from the call's arguments."""
     try:
+        event = args[0] if args else kwargs.get("event")
+        warmup = _is_warmup(event)
         context = args[1] if len(args) > 1 else kwargs.get("context")
         trace_id = _trace_id(os.environ.get("_X_AMZN_TRACE_ID"))
         if context is None:
-            return None, trace_id, None
+            return None, trace_id, None, warmup
         remaining = getattr(context, "get_remaining_time_in_millis", None)
         left = None
         if remaining is not None:
@@ -113,10 +123,25 @@ def _request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, str | 
             except Exception:  # a test double without a real deadline
                 left = None
         request_id = getattr(context, "aws_request_id", None)
-        return (request_id if isinstance(request_id, str) else None), trace_id, left
+        return (request_id if isinstance(request_id, str) else None), trace_id, left, warmup
     except Exception as exc:  # a context whose attributes raise: record without it
         fault("context", "the handler's context could not be read", exc)
-        return None, None, None
+        return None, None, None, False
+
+
+WARMUP_SOURCES = ("serverless-plugin-warmup",)
+WARMUP_REPLY = {"warmup": True}
+
+
+def _is_warmup(event: object) -> bool:
+    """A scheduled keep-warm ping: serverless-plugin-warmup's or inferobs's own shape.
+
+    serverless-plugin-warmup sends ``{"source": "serverless-plugin-warmup"}``;
+    any other scheduler can send ``{"inferobs": "warmup"}``.
+    """
+    return event.__class__ is dict and (
+        event.get("inferobs") == "warmup" or event.get("source") in WARMUP_SOURCES
+    )
 
 
 def _trace_id(header: str | None) -> str | None:
@@ -130,10 +155,17 @@ def _trace_id(header: str | None) -> str | None:
     return header[start + 5 : end if end >= 0 else None] or None
 
 
-def _sync_wrapper(func: Callable[..., Any], recorder: Recorder) -> Callable[..., Any]:
+def _sync_wrapper(
+    func: Callable[..., Any], recorder: Recorder, skip_warmups: bool
+) -> Callable[..., Any]:
     @functools.wraps(func)
     def handler(*args: Any, **kwargs: Any) -> Any:
-        opened = recorder.open(*_request(args, kwargs))
+        request = _request(args, kwargs)
+        opened = recorder.open(*request)
+        if skip_warmups and request[3]:
+            if opened is not None:
+                recorder.close(opened, None)
+            return WARMUP_REPLY
         if opened is None:
             return func(*args, **kwargs)
         try:
@@ -147,10 +179,17 @@ def _sync_wrapper(func: Callable[..., Any], recorder: Recorder) -> Callable[...,
     return handler
 
 
-def _async_wrapper(func: Callable[..., Any], recorder: Recorder) -> Callable[..., Any]:
+def _async_wrapper(
+    func: Callable[..., Any], recorder: Recorder, skip_warmups: bool
+) -> Callable[..., Any]:
     @functools.wraps(func)
     async def handler(*args: Any, **kwargs: Any) -> Any:
-        opened = recorder.open(*_request(args, kwargs))
+        request = _request(args, kwargs)
+        opened = recorder.open(*request)
+        if skip_warmups and request[3]:
+            if opened is not None:
+                recorder.close(opened, None)
+            return WARMUP_REPLY
         if opened is None:
             return await func(*args, **kwargs)
         try:
