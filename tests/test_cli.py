@@ -1,25 +1,186 @@
-"""The `obs` command (only `obs version` so far)."""
+"""The `obs` command: version, report (checked against hand-computed figures), tail."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
-import pytest
+from click.testing import CliRunner
 
 import inferobs
-from inferobs.cli import main
+from inferobs.cli import main, parse_since
+from inferobs.export.store import StoreExporter
+from inferobs.record import Invocation
+
+SECOND = 1_000_000_000
 
 
-def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["version"]) == 0
-    assert capsys.readouterr().out.strip() == f"inferobs {inferobs.__version__}"
+def records() -> list[Invocation]:
+    """A small history whose figures are worked out by hand in the tests."""
+    out = []
+    for n in range(1, 11):  # ten requests of function f, version 1: 1 .. 10 ms
+        out.append(
+            Invocation(
+                start=n * SECOND,
+                duration_ms=float(n),
+                function="f",
+                model_version="1",
+                status="error" if n in (3, 7) else "ok",
+                error_type="E" if n in (3, 7) else None,
+                cold_start=n in (1, 6),
+                init_ms={1: 100.0, 6: 300.0}.get(n),
+                stages={"inference": n - 0.5},
+            )
+        )
+    out.append(
+        Invocation(
+            start=11 * SECOND,
+            duration_ms=900.0,
+            function="f",
+            model_version="1",
+            kind="timeout",
+            status="error",
+            stages={"preprocess": 1.0},
+        )
+    )
+    out.append(
+        Invocation(
+            start=12 * SECOND,
+            duration_ms=50.0,
+            function="f",
+            model_version="1",
+            kind="warmup",
+            init_ms=200.0,
+        )
+    )
+    for n, stage in ((1, 1.0), (2, None), (3, 3.0), (4, None)):  # the shadow, sampled at 1/2
+        out.append(
+            Invocation(
+                start=(20 + n) * SECOND,
+                duration_ms=float(n),
+                function="f",
+                model_version="1",
+                variant="shadow",
+                sample_rate=0.5,
+                stages=None if stage is None else {"inference": stage},
+            )
+        )
+    return out
 
 
-def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["frobnicate"]) == 2
-    assert "usage: obs" in capsys.readouterr().err
+def write_lines(path: Path) -> Path:
+    path.write_text("".join(r.to_json() + "\n" for r in records()))
+    return path
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_version() -> None:
+    result = invoke("version")
+    assert result.exit_code == 0
+    assert result.output.strip() == f"inferobs {inferobs.__version__}"
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["frobnicate"])
+    assert result.exit_code == 2
+    assert "No such command 'frobnicate'" in result.output
+
+
+def test_report_figures_match_the_hand_computed_ones(tmp_path: Path) -> None:
+    result = invoke(
+        "report", "--source", str(write_lines(tmp_path / "lines.jsonl")), "--format", "json"
+    )
+    assert result.exit_code == 0, result.output
+    main_group, shadow = json.loads(result.output)["operations"]
+    assert (main_group["function"], main_group["model_version"], main_group["variant"]) == (
+        "f",
+        "1",
+        None,
+    )
+    assert main_group["invocations"] == 11  # ten requests and the timeout; not the warm-up
+    assert main_group["errors"] == 3  # two errors and the timeout
+    assert main_group["error_rate"] == 3 / 11
+    assert main_group["timeouts"] == 1
+    assert main_group["cold_starts"] == 2 and main_group["cold_start_rate"] == 2 / 11
+    assert main_group["warmups"] == 1
+    # nearest rank over 1..10 ms (the timeout's cut-short 900 ms is left out)
+    assert main_group["duration_ms"] == {"p50": 5.0, "p95": 10.0, "p99": 10.0}
+    # every environment's init, the warm-up's included: 100, 200, 300
+    assert main_group["init_ms"] == {"p50": 200.0, "p95": 300.0, "p99": 300.0}
+    assert main_group["stages_ms"] == {"inference": {"p50": 4.5, "p95": 9.5, "p99": 9.5}}
+    assert shadow["variant"] == "shadow" and shadow["invocations"] == 4
+    # two detailed lines, each standing for two requests: 1.0 and 3.0, weight 2 each
+    assert shadow["stages_ms"] == {"inference": {"p50": 1.0, "p95": 3.0, "p99": 3.0}}
+
+
+def test_report_formats_and_filters(tmp_path: Path) -> None:
+    source = str(write_lines(tmp_path / "lines.jsonl"))
+    table = invoke("report", "--source", source)
+    assert "Operations" in table.output and "shadow" in table.output
+    markdown = invoke("report", "--source", source, "--format", "markdown")
+    assert markdown.output.startswith("## Operations\n\n| function | model version |")
+    late = json.loads(
+        invoke(
+            "report", "--source", source, "--format", "json", "--since", "1970-01-01T00:00:22Z"
+        ).output
+    )["operations"]
+    assert [g["invocations"] for g in late] == [3]
+    none = json.loads(
+        invoke("report", "--source", source, "--format", "json", "--function", "other").output
+    )
+    assert none == {"operations": []}
+
+
+def test_report_on_the_store_and_on_bad_sources(tmp_path: Path) -> None:
+    store = StoreExporter(str(tmp_path / "store"))
+    for record in records():
+        store.export(record)
+    store.flush()
+    from_store = json.loads(
+        invoke("report", "--source", str(tmp_path / "store"), "--format", "json").output
+    )
+    from_lines = json.loads(
+        invoke(
+            "report", "--source", str(write_lines(tmp_path / "l.jsonl")), "--format", "json"
+        ).output
+    )
+    assert from_store == from_lines
+    foreign = tmp_path / "app.log"
+    foreign.write_text("just a log line\n")
+    result = CliRunner().invoke(main, ["report", "--source", str(foreign)])
+    assert result.exit_code == 1
+    assert f"{foreign}: holds no inferobs records" in result.output
+    corrupt = tmp_path / "mixed.jsonl"
+    corrupt.write_text(records()[0].to_json() + "\n" + '{"event":"inferobs.invocation"}\n')
+    mixed = CliRunner().invoke(main, ["report", "--source", str(corrupt), "--format", "json"])
+    assert mixed.exit_code == 0
+    assert f"warning: {corrupt}:2: schema=None" in mixed.stderr
+    assert json.loads(mixed.stdout)["operations"][0]["invocations"] == 1
+
+
+def test_since_accepts_durations_and_times() -> None:
+    now = 10_000 * SECOND
+    assert parse_since("30m", now) == now - 1800 * SECOND
+    assert parse_since("2h", now) == now - 7200 * SECOND
+    assert parse_since("1970-01-01T00:00:10Z", now) == 10 * SECOND
+
+
+def test_tail_shows_the_latest_records(tmp_path: Path) -> None:
+    store = StoreExporter(str(tmp_path))
+    for record in records():
+        store.export(record)
+    store.flush()
+    result = invoke("tail", "--source", str(tmp_path), "--no-follow", "-n", "3")
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 3
+    assert all(" f 1/shadow ok " in line for line in lines)
 
 
 def test_console_script_is_installed() -> None:

@@ -1,27 +1,172 @@
-"""The ``obs`` command. For now it reports its version; `obs report` follows."""
+"""The ``obs`` command: reports and a live view over recorded invocations.
+
+Needs the ``cli`` extra (click, rich); the SDK itself never imports this module.
+"""
 
 from __future__ import annotations
 
+import re
 import sys
+import time
+from datetime import datetime, timezone
+
+import click
 
 from . import __version__
+from .config import Settings
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-USAGE = "usage: obs version"
+    from .record import Invocation
+
+_AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args in (["version"], ["--version"]):
-        print(f"inferobs {__version__}")
-        return 0
-    stream = sys.stdout if args in ([], ["--help"], ["-h"]) else sys.stderr
-    print(USAGE, file=stream)
-    return 0 if stream is sys.stdout else 2
+def parse_since(text: str, now_ns: int | None = None) -> int:
+    """``30m``, ``2h``, ``7d`` ago, or an ISO-8601 time, as Unix epoch nanoseconds."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    match = _AGO.match(text.strip())
+    if match:
+        return now_ns - int(float(match.group(1)) * _UNIT_S[match.group(2)] * 1e9)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: expected a duration such as 30m, 2h, 7d, or an ISO-8601 time"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1e9)
+
+
+def _default_source() -> str:
+    return Settings.from_env(strict=False).store_path
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="inferobs", message="%(prog)s %(version)s")
+def main() -> None:
+    """Observability and cost answers for ML inference on serverless platforms."""
+
+
+@main.command()
+def version() -> None:
+    """Print the inferobs version."""
+    click.echo(f"inferobs {__version__}")
+
+
+@main.command()
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    metavar="PATH",
+    help="A store folder, store database or JSON-lines file (repeatable). "
+    "Default: the store at INFEROBS_STORE_PATH (.inferobs).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "markdown"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--since", metavar="WHEN", help="Only records from then on: 30m, 2h, 7d, or ISO time."
+)
+@click.option("--function", metavar="NAME", help="Only this function.")
+def report(
+    sources: Sequence[str], output_format: str, since: str | None, function: str | None
+) -> None:
+    """Counts, error, timeout and cold-start rates, and latency percentiles."""
+    from .analyze.render import operations_section, render_report
+    from .analyze.summary import summarize_records
+    from .read import ReadError, read
+
+    since_ns = parse_since(since) if since else None
+    try:
+        reading = read(list(sources) or [_default_source()], since_ns=since_ns, function=function)
+    except ReadError as exc:
+        raise click.ClickException(str(exc)) from None
+    for problem in reading.problems[:20]:
+        click.echo(f"warning: {problem}", err=True)
+    if len(reading.problems) > 20:
+        click.echo(f"warning: ... and {len(reading.problems) - 20} more", err=True)
+    if reading.problems:
+        click.echo(
+            f"warning: {len(reading.problems)} records could not be read; "
+            f"reporting the {len(reading.records)} that could",
+            err=True,
+        )
+    render_report(
+        [operations_section(summarize_records(reading.records))],
+        output_format,
+        sys.stdout,
+    )
+
+
+@main.command()
+@click.option(
+    "--source",
+    default=None,
+    metavar="PATH",
+    help="The store to follow. Default: INFEROBS_STORE_PATH (.inferobs).",
+)
+@click.option(
+    "-n",
+    "--lines",
+    "last",
+    default=10,
+    show_default=True,
+    help="How many recent records to show first.",
+)
+@click.option(
+    "--follow/--no-follow",
+    default=True,
+    show_default=True,
+    help="Keep printing new records as they arrive.",
+)
+@click.option("--interval", default=0.5, show_default=True, help="Seconds between polls.")
+def tail(source: str | None, last: int, follow: bool, interval: float) -> None:
+    """Show recent records from the store, then follow new ones."""
+    from rich.console import Console
+
+    from .read import ReadError, follow_store
+
+    console = Console()
+    path = source or _default_source()
+    try:
+        records, row = follow_store(path, 0)
+        for record in records[-last:] if last > 0 else []:
+            console.print(describe(record), highlight=False)
+        while follow:
+            time.sleep(interval)
+            records, row = follow_store(path, row)
+            for record in records:
+                console.print(describe(record), highlight=False)
+    except ReadError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+
+
+def describe(record: Invocation) -> str:
+    """One record as one readable line, with rich markup."""
+    when = datetime.fromtimestamp(record.start / 1e9, tz=timezone.utc).strftime("%H:%M:%S.%f")
+    status = "[green]ok[/]" if record.status == "ok" else f"[red]{record.error_type or 'error'}[/]"
+    if record.kind != "invocation":
+        status = f"[yellow]{record.kind}[/] {status}"
+    cold = f" [cyan]cold {record.init_ms or 0:.0f} ms init[/]" if record.cold_start else ""
+    stages = " ".join(f"{name}={ms:g}" for name, ms in record.stages.items())
+    model = "/".join(p for p in (record.model, record.model_version, record.variant) if p)
+    return (
+        f"{when[:-3]} {record.function or record.service or '-'} {model} {status} "
+        f"{record.duration_ms:g} ms{cold} {stages}"
+    ).rstrip()
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

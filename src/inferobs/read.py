@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["Problem", "ReadError", "Reading", "read"]
+__all__ = ["Problem", "ReadError", "Reading", "follow_store", "read"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _MARKER = EVENT.encode()
@@ -69,19 +69,14 @@ def read(
     """
     reading = Reading()
     for source in sources:
-        found = len(reading.records)
         path = os.path.join(source, "records.db") if os.path.isdir(source) else source
         if not os.path.exists(path):
             raise ReadError(f"{source}: no such file or store")
         with open(path, "rb") as handle:
             is_database = handle.read(16) == _SQLITE_MAGIC
-        if is_database:
+        if is_database:  # a store is ours even while empty
             _read_store(path, reading, since_ns, function)
-        else:
-            _read_lines(path, reading, since_ns, function)
-        if len(reading.records) == found and not any(
-            p.location.startswith(path) for p in reading.problems
-        ):
+        elif not _read_lines(path, reading, since_ns, function):
             raise ReadError(f"{source}: holds no inferobs records")
     reading.records.sort(key=_start)
     return reading
@@ -97,11 +92,14 @@ def _keep(record: Invocation, since_ns: int | None, function: str | None) -> boo
     return function is None or record.function == function
 
 
-def _read_lines(path: str, reading: Reading, since_ns: int | None, function: str | None) -> None:
+def _read_lines(path: str, reading: Reading, since_ns: int | None, function: str | None) -> int:
+    """Read one JSON-lines file; the number of lines that claimed to be records."""
+    claimed = 0
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, 1):
             if _MARKER not in raw:
                 continue  # not ours: the function's own logs, the platform's lines
+            claimed += 1
             start = raw.find(b"{")
             try:
                 if start < 0:
@@ -112,6 +110,7 @@ def _read_lines(path: str, reading: Reading, since_ns: int | None, function: str
                 continue
             if _keep(record, since_ns, function):
                 reading.records.append(record)
+    return claimed
 
 
 def _read_store(path: str, reading: Reading, since_ns: int | None, function: str | None) -> None:
@@ -133,3 +132,32 @@ def _read_store(path: str, reading: Reading, since_ns: int | None, function: str
             reading.records.append(Invocation.from_json(line))
         except RecordError as exc:
             reading.problems.append(Problem(f"{path}#row{rowid}", str(exc)))
+
+
+def follow_store(source: str, after: int) -> tuple[list[Invocation], int]:
+    """Records written to the store after row ``after``, and the last row read.
+
+    For `obs tail`: call again with the returned row to get only what is new.
+    Rows that cannot be read are skipped (a report reads them with `read`).
+    """
+    path = os.path.join(source, "records.db") if os.path.isdir(source) else source
+    if not os.path.exists(path):
+        raise ReadError(f"{source}: no such store")
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+        try:
+            rows = connection.execute(
+                "SELECT rowid, record FROM invocations WHERE rowid > ? ORDER BY rowid", (after,)
+            ).fetchall()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise ReadError(f"{path}: not a readable inferobs store ({exc})") from None
+    records = []
+    for rowid, line in rows:
+        after = rowid
+        try:
+            records.append(Invocation.from_json(line))
+        except RecordError:
+            continue
+    return records, after

@@ -1,0 +1,1 @@
+"""Turning records into answers: operating summaries now; costs and drift to come."""

@@ -1,0 +1,119 @@
+"""`obs report` output: a rich table for people, JSON for programs, Markdown for pages.
+
+A report is a list of sections, each a title and rows of plain data; the
+operations summary is the first, and ``--costs`` and ``--drift`` will add
+their own sections the same way.
+"""
+
+from __future__ import annotations
+
+import json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TextIO
+
+    from .summary import GroupSummary
+
+__all__ = ["FORMATS", "Section", "operations_section", "render_report"]
+
+FORMATS = ("table", "json", "markdown")
+
+
+class Section:
+    """One part of a report: a title, column headers, rows, and the data behind them."""
+
+    __slots__ = ("columns", "data", "rows", "title")
+
+    def __init__(
+        self, title: str, columns: list[str], rows: list[list[str]], data: list[dict[str, Any]]
+    ) -> None:
+        self.title = title
+        self.columns = columns
+        self.rows = rows
+        self.data = data
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if value >= 10 else f"{value:.3g}"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _spread(values: dict[str, float | None]) -> str:
+    return " / ".join(_ms(values[key]) for key in ("p50", "p95", "p99"))
+
+
+def operations_section(groups: list[GroupSummary]) -> Section:
+    """Counts, rates and latency percentiles per function, model version and variant."""
+    columns = [
+        "function",
+        "model version",
+        "variant",
+        "requests",
+        "errors",
+        "timeouts",
+        "cold starts",
+        "warm-ups",
+        "duration ms p50/p95/p99",
+        "init ms p50/p95/p99",
+        "stages ms p50/p95/p99",
+        "line bytes",
+    ]
+    rows = []
+    data = []
+    for group in groups:
+        summary = group.as_dict()
+        data.append(summary)
+        stages = summary["stages_ms"]
+        assert isinstance(stages, dict)
+        rows.append(
+            [
+                group.function or "-",
+                group.model_version or "-",
+                group.variant or "-",
+                str(group.invocations),
+                f"{group.errors} ({_rate(group.error_rate)})",
+                str(group.timeouts),
+                f"{group.cold_starts} ({_rate(group.cold_start_rate)})",
+                str(group.warmups),
+                _spread(summary["duration_ms"]),  # type: ignore[arg-type]
+                _spread(summary["init_ms"]),  # type: ignore[arg-type]
+                "; ".join(f"{name} {_spread(values)}" for name, values in stages.items()) or "-",
+                _ms(summary["line_bytes_p50"]),  # type: ignore[arg-type]
+            ]
+        )
+    return Section("Operations", columns, rows, data)
+
+
+def render_report(sections: list[Section], output_format: str, stream: TextIO) -> None:
+    """Write the report to ``stream`` in one of `FORMATS`."""
+    if output_format == "json":
+        stream.write(json.dumps({s.title.lower(): s.data for s in sections}, indent=2) + "\n")
+    elif output_format == "markdown":
+        for section in sections:
+            stream.write(f"## {section.title}\n\n")
+            stream.write("| " + " | ".join(section.columns) + " |\n")
+            stream.write("|" + "---|" * len(section.columns) + "\n")
+            for row in section.rows:
+                stream.write("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |\n")
+            stream.write("\n")
+    elif output_format == "table":
+        from rich.console import Console
+        from rich.table import Table
+
+        # a terminal sets the width; piped output gets room instead of folded words
+        console = Console(file=stream, width=None if stream.isatty() else 200)
+        for section in sections:
+            table = Table(title=section.title, show_lines=False)
+            for column in section.columns:
+                table.add_column(column, overflow="fold")
+            for row in section.rows:
+                table.add_row(*row)
+            console.print(table)
+    else:
+        raise ValueError(f"format {output_format!r}: expected one of {', '.join(FORMATS)}")
