@@ -20,7 +20,7 @@ def test_log_lines_join_the_record_on_request_id(capsys: pytest.CaptureFixture[s
     sink = collecting()
     log = get_logger(component="ranker")
 
-    @obs.instrument(model="ranker", model_version="3", variant="B")
+    @obs.instrument(model="ranker", model_version="3", variant="B", runtime=obs.Runtime(environ={}))
     def handler(event: Any, context: Any) -> None:
         log.info("loading features")
         with obs.stage("inference"):
