@@ -17,9 +17,9 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@ $(VENV)/.demo-installed
 
-## the main job: an example model handler under the real Lambda runtime client
+## the main job: a real model served for a simulated day, then its report
 demo: $(VENV)/.demo-installed
-	$(BIN)/python examples/run_local.py
+	$(BIN)/obs demo
 
 ## everything CI runs: lint, types, the whole test suite
 test: $(VENV)/.dev-installed lint typecheck unit

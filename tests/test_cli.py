@@ -14,6 +14,7 @@ from click.testing import CliRunner
 import inferobs
 from inferobs.cli import main, parse_since
 from inferobs.export.store import StoreExporter
+from inferobs.read import read
 from inferobs.record import Invocation
 
 SECOND = 1_000_000_000
@@ -135,7 +136,7 @@ def test_report_formats_and_filters(tmp_path: Path) -> None:
     none = json.loads(
         invoke("report", "--source", source, "--format", "json", "--function", "other").output
     )
-    assert none == {"operations": []}
+    assert none == {"operations": [], "stages": []}
 
 
 def test_report_on_the_store_and_on_bad_sources(tmp_path: Path) -> None:
@@ -187,3 +188,24 @@ def test_console_script_is_installed() -> None:
     script = os.path.join(os.path.dirname(sys.executable), "obs")
     out = subprocess.run([script, "version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("inferobs ")
+
+
+def test_the_demo_runs_end_to_end_and_reports(tmp_path: Path) -> None:
+    store = tmp_path / "demo"
+    result = CliRunner().invoke(
+        main, ["demo", "--store", str(store), "--minutes", "180", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    (group,) = report["operations"]
+    assert group["function"] == "demo-classifier" and group["invocations"] > 20
+    assert group["cold_starts"] >= 1 and group["init_ms"]["p50"] > 50  # imports + weights
+    assert [s["stage"] for s in report["stages"]] == ["preprocess", "inference", "postprocess"]
+    assert "cold starts" in result.stderr
+    records = read([str(store)]).records
+    assert len(records) == group["invocations"]
+    assert all(
+        r.input == {"kind": "ndarray", "shape": [1, 30], "dtype": "float64", "nbytes": 240}
+        for r in records
+        if r.status == "ok"
+    )

@@ -82,7 +82,7 @@ def report(
     sources: Sequence[str], output_format: str, since: str | None, function: str | None
 ) -> None:
     """Counts, error, timeout and cold-start rates, and latency percentiles."""
-    from .analyze.render import operations_section, render_report
+    from .analyze.render import operations_section, render_report, stages_section
     from .analyze.summary import summarize_records
     from .read import ReadError, read
 
@@ -101,11 +101,72 @@ def report(
             f"reporting the {len(reading.records)} that could",
             err=True,
         )
+    groups = summarize_records(reading.records)
     render_report(
-        [operations_section(summarize_records(reading.records))],
+        [operations_section(groups), stages_section(groups)],
         output_format,
         sys.stdout,
     )
+
+
+@main.command()
+@click.option(
+    "--store",
+    default=None,
+    metavar="PATH",
+    help="The demo's own store, emptied first. Default: <INFEROBS_STORE_PATH>/demo.",
+)
+@click.option(
+    "--minutes", default=24 * 60.0, show_default=True, help="Simulated minutes of traffic."
+)
+@click.option(
+    "--bursts-per-hour", default=15.0, show_default=True, help="Mean rate of request bursts."
+)
+@click.option(
+    "--keep-alive",
+    "keep_alive",
+    default=10.0,
+    show_default=True,
+    help="Minutes an idle environment is kept before it is reclaimed.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "markdown"]),
+    default="table",
+    show_default=True,
+)
+@click.pass_context
+def demo(
+    ctx: click.Context,
+    *,
+    store: str | None,
+    minutes: float,
+    bursts_per_hour: float,
+    keep_alive: float,
+    output_format: str,
+) -> None:
+    """Serve a real model for a simulated day, then report on it."""
+    import os
+
+    from .demo import run_demo
+
+    path = store or os.path.join(_default_source(), "demo")
+    click.echo(
+        f"Serving a scikit-learn classifier through an instrumented handler for "
+        f"{minutes:g} simulated minutes...",
+        err=True,
+    )
+    result = run_demo(
+        path, minutes=minutes, bursts_per_hour=bursts_per_hour, keep_alive_minutes=keep_alive
+    )
+    click.echo(
+        f"{result.invocations} requests, {result.environments} execution environments, "
+        f"{result.cold_starts} cold starts, {result.errors} malformed requests; "
+        f"records in {path}\n",
+        err=True,
+    )
+    ctx.invoke(report, sources=[path], output_format=output_format, since=None, function=None)
 
 
 @main.command()

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from .summary import GroupSummary
 
-__all__ = ["FORMATS", "Section", "operations_section", "render_report"]
+__all__ = ["FORMATS", "Section", "operations_section", "render_report", "stages_section"]
 
 FORMATS = ("table", "json", "markdown")
 
@@ -61,7 +61,6 @@ def operations_section(groups: list[GroupSummary]) -> Section:
         "warm-ups",
         "duration ms p50/p95/p99",
         "init ms p50/p95/p99",
-        "stages ms p50/p95/p99",
         "line bytes",
     ]
     rows = []
@@ -69,13 +68,9 @@ def operations_section(groups: list[GroupSummary]) -> Section:
     for group in groups:
         summary = group.as_dict()
         data.append(summary)
-        stages = summary["stages_ms"]
-        assert isinstance(stages, dict)
         rows.append(
             [
-                group.function or "-",
-                group.model_version or "-",
-                group.variant or "-",
+                *_names(group),
                 str(group.invocations),
                 f"{group.errors} ({_rate(group.error_rate)})",
                 str(group.timeouts),
@@ -83,11 +78,36 @@ def operations_section(groups: list[GroupSummary]) -> Section:
                 str(group.warmups),
                 _spread(summary["duration_ms"]),  # type: ignore[arg-type]
                 _spread(summary["init_ms"]),  # type: ignore[arg-type]
-                "; ".join(f"{name} {_spread(values)}" for name, values in stages.items()) or "-",
                 _ms(summary["line_bytes_p50"]),  # type: ignore[arg-type]
             ]
         )
     return Section("Operations", columns, rows, data)
+
+
+def stages_section(groups: list[GroupSummary]) -> Section:
+    """Per-stage latency percentiles for each group, in the order the stages ran."""
+    columns = ["function", "model version", "variant", "stage", "ms p50", "ms p95", "ms p99"]
+    rows = []
+    data: list[dict[str, Any]] = []
+    for group in groups:
+        stages = group.as_dict()["stages_ms"]
+        assert isinstance(stages, dict)
+        for name, values in stages.items():
+            data.append(
+                {
+                    "function": group.function,
+                    "model_version": group.model_version,
+                    "variant": group.variant,
+                    "stage": name,
+                    **values,
+                }
+            )
+            rows.append([*_names(group), name, *(_ms(values[q]) for q in ("p50", "p95", "p99"))])
+    return Section("Stages", columns, rows, data)
+
+
+def _names(group: GroupSummary) -> list[str]:
+    return [group.function or "-", group.model_version or "-", group.variant or "-"]
 
 
 def render_report(sections: list[Section], output_format: str, stream: TextIO) -> None:
