@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,8 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.demo-installed
 	$(BIN)/obs demo
 
-## everything CI runs: lint, types, the whole test suite
-test: $(VENV)/.dev-installed lint typecheck unit
+## everything CI runs: lint, types, the whole test suite, the documentation site
+test: $(VENV)/.dev-installed lint typecheck unit docs
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
@@ -33,6 +33,9 @@ typecheck: $(VENV)/.dev-installed
 
 unit: $(VENV)/.dev-installed
 	$(BIN)/pytest
+
+docs: $(VENV)/.dev-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 ## budgets: cold-start tax and warm overhead against Powertools (docs/benchmarks.md)
 bench: $(VENV)/.dev-installed
