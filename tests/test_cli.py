@@ -209,3 +209,23 @@ def test_the_demo_runs_end_to_end_and_reports(tmp_path: Path) -> None:
         for r in records
         if r.status == "ok"
     )
+
+
+def test_tail_follows_records_written_while_it_runs(tmp_path: Path) -> None:
+    store = StoreExporter(str(tmp_path), batch_size=1)
+    store.export(records()[0])
+    script = os.path.join(os.path.dirname(sys.executable), "obs")
+    follower = subprocess.Popen(
+        [script, "tail", "--source", str(tmp_path), "--interval", "0.05"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        assert follower.stdout is not None
+        assert " f 1 " in follower.stdout.readline()  # what was there
+        store.export(records()[-1])  # written while it follows
+        assert " f 1/shadow ok " in follower.stdout.readline()
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)

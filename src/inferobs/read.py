@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
+from .export.store import DATABASE
 from .record import EVENT, Invocation, RecordError
 
 TYPE_CHECKING = False
@@ -69,7 +70,7 @@ def read(
     """
     reading = Reading()
     for source in sources:
-        path = os.path.join(source, "records.db") if os.path.isdir(source) else source
+        path = _database(source)
         if not os.path.exists(path):
             raise ReadError(f"{source}: no such file or store")
         with open(path, "rb") as handle:
@@ -119,15 +120,7 @@ def _read_store(path: str, reading: Reading, since_ns: int | None, function: str
     if function is not None:
         query += " AND function = ?"
         parameters.append(function)
-    try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
-        try:
-            rows = connection.execute(query, parameters).fetchall()
-        finally:
-            connection.close()
-    except sqlite3.DatabaseError as exc:
-        raise ReadError(f"{path}: not a readable inferobs store ({exc})") from None
-    for rowid, line in rows:
+    for rowid, line in _query(path, query, parameters):
         try:
             reading.records.append(Invocation.from_json(line))
         except RecordError as exc:
@@ -140,24 +133,32 @@ def follow_store(source: str, after: int) -> tuple[list[Invocation], int]:
     For `obs tail`: call again with the returned row to get only what is new.
     Rows that cannot be read are skipped (a report reads them with `read`).
     """
-    path = os.path.join(source, "records.db") if os.path.isdir(source) else source
+    path = _database(source)
     if not os.path.exists(path):
         raise ReadError(f"{source}: no such store")
-    try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
-        try:
-            rows = connection.execute(
-                "SELECT rowid, record FROM invocations WHERE rowid > ? ORDER BY rowid", (after,)
-            ).fetchall()
-        finally:
-            connection.close()
-    except sqlite3.DatabaseError as exc:
-        raise ReadError(f"{path}: not a readable inferobs store ({exc})") from None
+    query = "SELECT rowid, record FROM invocations WHERE rowid > ? ORDER BY rowid"
     records = []
-    for rowid, line in rows:
+    for rowid, line in _query(path, query, [after]):
         after = rowid
         try:
             records.append(Invocation.from_json(line))
         except RecordError:
             continue
     return records, after
+
+
+def _database(source: str) -> str:
+    """A store folder's database file; any other path as it is."""
+    return os.path.join(source, DATABASE) if os.path.isdir(source) else source
+
+
+def _query(path: str, query: str, parameters: list[object]) -> list[tuple[int, str]]:
+    """Rows from a store opened read-only, so readers never block or alter writers."""
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+        try:
+            return connection.execute(query, parameters).fetchall()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise ReadError(f"{path}: not a readable inferobs store ({exc})") from None
