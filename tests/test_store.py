@@ -41,8 +41,8 @@ def run_writers(path: Path, writers: list[tuple[str, int, int, str]]) -> None:
         )
         for name, count, batch, crash in writers
     ]
-    for process in processes:
-        process.wait(timeout=120)
+    for process, (_, _, _, crash) in zip(processes, writers, strict=True):
+        assert process.wait(timeout=120) == (1 if crash == "crash" else 0)
 
 
 def test_several_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
@@ -137,3 +137,71 @@ def test_the_store_is_a_default_exporter_off_cloud(tmp_path: Path) -> None:
     assert record.model == "m"
     schema = connect(str(tmp_path)).execute("SELECT value FROM meta WHERE key='schema'")
     assert schema.fetchone() == ("1",)
+
+
+def test_a_forked_child_writes_its_own_records_and_not_its_parents(tmp_path: Path) -> None:
+    store = StoreExporter(str(tmp_path), batch_size=100, flush_interval_s=3600)
+    for n in range(3):
+        store.export(Invocation(start=n, duration_ms=1.0, id=f"parent-{n}"))
+    child = os.fork()
+    if child == 0:  # the child: one record of its own, flushed, then gone without atexit
+        try:
+            store.export(Invocation(start=9, duration_ms=1.0, id="child-0"))
+            store.flush()
+        finally:
+            os._exit(0)
+    assert os.waitpid(child, 0)[1] == 0
+    store.flush()
+    ids = sorted(r.id for r in read([str(tmp_path)]).records)  # type: ignore[type-var]
+    assert ids == ["child-0", "parent-0", "parent-1", "parent-2"]
+
+
+def test_a_locked_store_costs_one_short_wait_then_backs_off(tmp_path: Path) -> None:
+    import sqlite3
+    import time
+
+    store = StoreExporter(str(tmp_path), batch_size=2, busy_timeout_s=0.2)
+    connect(str(tmp_path)).close()
+    holder = sqlite3.connect(str(tmp_path / "records.db"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process is writing, for a long time
+    store.export(Invocation(start=1, duration_ms=1.0, id="a"))
+    with pytest.raises(sqlite3.OperationalError):
+        store.export(Invocation(start=2, duration_ms=1.0, id="b"))  # the batch is full
+    began = time.monotonic()
+    store.export(Invocation(start=3, duration_ms=1.0, id="c"))  # backing off: no wait
+    store.export(Invocation(start=4, duration_ms=1.0, id="d"))
+    assert time.monotonic() - began < 0.15
+    holder.execute("COMMIT")
+    store.flush()
+    assert sorted(r.id for r in read([str(tmp_path)]).records) == ["a", "b", "c", "d"]  # type: ignore[type-var]
+
+
+def test_records_anywhere_on_a_line_and_in_other_encodings(tmp_path: Path) -> None:
+    one = Invocation(start=1, duration_ms=1.0, id="r1").to_json()
+    two = Invocation(start=2, duration_ms=1.0, id="r2").to_json()
+    three = Invocation(start=3, duration_ms=1.0, id="r3").to_json()
+    four = Invocation(start=4, duration_ms=1.0, id="r4").to_json()
+    log = tmp_path / "mixed.log"
+    log.write_text(
+        f"[INFO] {{req-9}} {one} trailing words\n"
+        f"{two}{three}\n"
+        f'{{"app": "log", "nested": {{"x": 1}}}} {four}\n'
+    )
+    assert [r.id for r in read([str(log)]).records] == ["r1", "r2", "r3", "r4"]
+    wide = tmp_path / "utf16.log"
+    wide.write_text(one + "\n", encoding="utf-16")
+    assert [r.id for r in read([str(wide)]).records] == ["r1"]
+
+
+def test_a_bad_source_among_good_ones_is_a_problem_and_duplicates_count_once(
+    tmp_path: Path,
+) -> None:
+    store = StoreExporter(str(tmp_path / "store"))
+    record = Invocation(start=1, duration_ms=1.0, id="same")
+    store.export(record)
+    store.flush()
+    log = tmp_path / "stdout.log"
+    log.write_text(record.to_json() + "\n")
+    reading = read([str(tmp_path / "store"), str(log), str(tmp_path / "missing")])
+    assert [r.id for r in reading.records] == ["same"]
+    assert [str(p) for p in reading.problems] == [f"{tmp_path / 'missing'}: no such file or store"]

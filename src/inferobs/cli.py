@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 import click
 
 from . import __version__
+from .analyze.render import FORMATS
 from .config import Settings
 
 TYPE_CHECKING = False
@@ -70,7 +71,7 @@ def version() -> None:
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["table", "json", "markdown"]),
+    type=click.Choice(FORMATS),
     default="table",
     show_default=True,
 )
@@ -132,7 +133,7 @@ def report(
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["table", "json", "markdown"]),
+    type=click.Choice(FORMATS),
     default="table",
     show_default=True,
 )
@@ -200,7 +201,7 @@ def tail(source: str | None, last: int, follow: bool, interval: float) -> None:
     console = Console()
     path = source or _default_source()
     try:
-        records, row = follow_store(path, 0)
+        records, row = follow_store(path, 0, last=max(last, 1))  # one, to find the end
         for record in records[-last:] if last > 0 else []:
             console.print(describe(record), highlight=False)
         while follow:
@@ -215,16 +216,24 @@ def tail(source: str | None, last: int, follow: bool, interval: float) -> None:
 
 
 def describe(record: Invocation) -> str:
-    """One record as one readable line, with rich markup."""
+    """One record as one readable line, with rich markup (the record's own text escaped)."""
+    from rich.markup import escape
+
+    from .read import function_of
+
     when = datetime.fromtimestamp(record.start / 1e9, tz=timezone.utc).strftime("%H:%M:%S.%f")
-    status = "[green]ok[/]" if record.status == "ok" else f"[red]{record.error_type or 'error'}[/]"
+    status = (
+        "[green]ok[/]"
+        if record.status == "ok"
+        else f"[red]{escape(record.error_type or 'error')}[/]"
+    )
     if record.kind != "invocation":
         status = f"[yellow]{record.kind}[/] {status}"
     cold = f" [cyan]cold {record.init_ms or 0:.0f} ms init[/]" if record.cold_start else ""
-    stages = " ".join(f"{name}={ms:g}" for name, ms in record.stages.items())
-    model = "/".join(p for p in (record.model, record.model_version, record.variant) if p)
+    stages = escape(" ".join(f"{name}={ms:g}" for name, ms in record.stages.items()))
+    model = escape("/".join(p for p in (record.model, record.model_version, record.variant) if p))
     return (
-        f"{when[:-3]} {record.function or record.service or '-'} {model} {status} "
+        f"{when[:-3]} {escape(function_of(record) or '-')} {model} {status} "
         f"{record.duration_ms:g} ms{cold} {stages}"
     ).rstrip()
 

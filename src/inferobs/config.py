@@ -242,7 +242,7 @@ def configure(**options: object) -> Settings:
     settings = Settings.from_env(strict=True).replace(**options)
     from .export import resolve
 
-    resolve(settings.exporters)  # unknown exporter names fail here, not in a request
+    resolve(settings.exporters, create=False)  # unknown names fail here, not in a request
     global _settings
     _settings = settings
     return settings

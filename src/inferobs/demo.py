@@ -14,10 +14,11 @@ Every record lands in the embedded store, ready for `obs report`.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import pickle
 import random
-import shutil
 import subprocess
 import sys
 import time
@@ -26,8 +27,9 @@ from typing import Any
 import numpy as np
 
 import inferobs as obs
+from inferobs.record import Invocation
 
-from .export.store import StoreExporter
+from .export.store import DATABASE, StoreExporter, connect
 
 __all__ = ["Arrivals", "DemoResult", "run_demo"]
 
@@ -191,17 +193,24 @@ def run_demo(
     seed: int = 7,
     start_ns: int | None = None,
 ) -> DemoResult:
-    """Serve a simulated day of requests into a fresh store at ``store_path``."""
-    shutil.rmtree(store_path, ignore_errors=True)  # the demo's own store: start clean
+    """Serve a simulated day of requests into a fresh store at ``store_path``.
+
+    Only the store's own files there are replaced; anything else in the folder
+    is left alone.
+    """
+    for suffix in ("", "-wal", "-shm"):  # the demo's own store starts clean
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(store_path, DATABASE + suffix))
     rng = random.Random(seed)
     model = Model()
+    connect(store_path).close()  # the store exists even if no request arrives
     store = StoreExporter(store_path, batch_size=512)
-    obs.configure(exporters=[store], service="demo")
+    result = DemoResult(store_path)
+    obs.configure(exporters=[store, _Counter(result)], service="demo")
     epoch = time.time_ns() - int(minutes * MINUTE_NS) if start_ns is None else start_ns
     keep_alive = int(keep_alive_minutes * MINUTE_NS)
     load_ns = int(model.load_ms * 1e6)
     pool: list[Environment] = []
-    result = DemoResult(store_path)
     for n, offset in enumerate(Arrivals(minutes, bursts_per_hour, seed).times_ns()):
         now = epoch + offset
         pool = [env for env in pool if now - env.last_used <= keep_alive or env.busy_until > now]
@@ -231,10 +240,17 @@ def run_demo(
         env.busy_until = env.last_used = finished
         result.invocations += 1
     store.flush()
-    from .read import read
-
-    result.cold_starts = sum(1 for r in read([store_path]).records if r.cold_start)
     return result
+
+
+class _Counter:
+    """An exporter that counts the cold starts the demo announces before its report."""
+
+    def __init__(self, result: DemoResult) -> None:
+        self.result = result
+
+    def export(self, record: Invocation) -> None:
+        self.result.cold_starts += record.cold_start
 
 
 def _lambda_environ(number: int) -> dict[str, str]:

@@ -9,6 +9,7 @@ row) it came from.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 
@@ -19,10 +20,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["Problem", "ReadError", "Reading", "follow_store", "read"]
+__all__ = ["Problem", "ReadError", "Reading", "follow_store", "function_of", "read"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_MARKER = EVENT.encode()
 
 
 class ReadError(Exception):
@@ -63,24 +63,50 @@ def read(
 ) -> Reading:
     """Read records from store folders, store databases and JSON-line files.
 
-    A line counts as a record when it holds an ``inferobs.invocation`` JSON
-    object, possibly after a prefix (log exports put timestamps first); other
-    lines (the function's own logs, the platform's) are skipped. Raises
-    `ReadError` for a source that does not exist or holds no records at all.
+    A line may hold records anywhere in it, after a prefix (log exports put a
+    timestamp first) or beside other JSON; lines without any (the function's
+    own logs, the platform's) are skipped. A record seen twice (the same id,
+    start and kind, say in the store and in a saved log) counts once. A source
+    that is missing, unreadable or holds no records is a problem, and reading
+    goes on with the others; `ReadError` is raised only when nothing at all
+    could be read.
     """
     reading = Reading()
+    seen: set[tuple[str, int, str]] = set()
     for source in sources:
         path = _database(source)
-        if not os.path.exists(path):
-            raise ReadError(f"{source}: no such file or store")
-        with open(path, "rb") as handle:
-            is_database = handle.read(16) == _SQLITE_MAGIC
-        if is_database:  # a store is ours even while empty
-            _read_store(path, reading, since_ns, function)
-        elif not _read_lines(path, reading, since_ns, function):
-            raise ReadError(f"{source}: holds no inferobs records")
+        try:
+            if not os.path.exists(path):
+                raise ReadError(f"{source}: no such file or store")
+            with open(path, "rb") as handle:
+                is_database = handle.read(16) == _SQLITE_MAGIC
+            found = (_read_store if is_database else _read_lines)(path, reading)
+            if (
+                not is_database
+                and not found
+                and not any(p.location.startswith(f"{path}:") for p in reading.problems)
+            ):
+                raise ReadError(f"{source}: holds no inferobs records")
+        except (ReadError, OSError) as exc:
+            reading.problems.append(Problem(source, str(exc).removeprefix(f"{source}: ")))
+            continue
+        for record in found:
+            if record.id is not None:
+                key = (record.id, record.start, record.kind)
+                if key in seen:
+                    continue
+                seen.add(key)
+            if _keep(record, since_ns, function):
+                reading.records.append(record)
+    if not reading.records and reading.problems:
+        raise ReadError("; ".join(str(p) for p in reading.problems[:5]))
     reading.records.sort(key=_start)
     return reading
+
+
+def function_of(record: Invocation) -> str | None:
+    """The name a record is reported and filtered under: its function, else its service."""
+    return record.function or record.service
 
 
 def _start(record: Invocation) -> int:
@@ -90,55 +116,81 @@ def _start(record: Invocation) -> int:
 def _keep(record: Invocation, since_ns: int | None, function: str | None) -> bool:
     if since_ns is not None and record.start < since_ns:
         return False
-    return function is None or record.function == function
+    return function is None or function_of(record) == function
 
 
-def _read_lines(path: str, reading: Reading, since_ns: int | None, function: str | None) -> int:
-    """Read one JSON-lines file; the number of lines that claimed to be records."""
-    claimed = 0
+_DECODER = json.JSONDecoder()
+
+
+def _read_lines(path: str, reading: Reading) -> list[Invocation]:
+    """The records in one file of lines; what cannot be read becomes a problem."""
+    found: list[Invocation] = []
     with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, 1):
-            if _MARKER not in raw:
+        head = handle.read(4)
+    encoding = "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    with open(path, encoding=encoding, errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            if EVENT not in line:
                 continue  # not ours: the function's own logs, the platform's lines
-            claimed += 1
-            start = raw.find(b"{")
-            try:
-                if start < 0:
-                    raise RecordError("no JSON object on the line")
-                record = Invocation.from_json(raw[start:])
-            except RecordError as exc:
-                reading.problems.append(Problem(f"{path}:{number}", str(exc)))
-                continue
-            if _keep(record, since_ns, function):
-                reading.records.append(record)
-    return claimed
+            records, error = _records_in(line)
+            found.extend(records)
+            if not records:
+                reading.problems.append(Problem(f"{path}:{number}", error))
+    return found
 
 
-def _read_store(path: str, reading: Reading, since_ns: int | None, function: str | None) -> None:
-    query = "SELECT rowid, record FROM invocations WHERE start >= ?"
-    parameters: list[object] = [since_ns or 0]
-    if function is not None:
-        query += " AND function = ?"
-        parameters.append(function)
-    for rowid, line in _query(path, query, parameters):
+def _records_in(line: str) -> tuple[list[Invocation], str]:
+    """Every record object on a line, wherever it starts; else why there was none."""
+    records: list[Invocation] = []
+    error = "no inferobs record on a line that mentions one"
+    at = line.find("{")
+    while at >= 0:
         try:
-            reading.records.append(Invocation.from_json(line))
+            data, end = _DECODER.raw_decode(line, at)
+        except ValueError as exc:
+            error = f"not a JSON line ({exc})"
+            at = line.find("{", at + 1)
+            continue
+        if isinstance(data, dict) and data.get("event") == EVENT:
+            try:
+                records.append(Invocation.from_dict(data))
+            except RecordError as exc:
+                error = str(exc)
+            at = line.find("{", end)
+        else:
+            at = line.find("{", at + 1)  # an object of someone else's: look inside it too
+    return records, error
+
+
+def _read_store(path: str, reading: Reading) -> list[Invocation]:
+    found = []
+    for rowid, line in _query(path, "SELECT rowid, record FROM invocations", []):
+        try:
+            found.append(Invocation.from_json(line))
         except RecordError as exc:
             reading.problems.append(Problem(f"{path}#row{rowid}", str(exc)))
+    return found
 
 
-def follow_store(source: str, after: int) -> tuple[list[Invocation], int]:
+def follow_store(
+    source: str, after: int, *, last: int | None = None
+) -> tuple[list[Invocation], int]:
     """Records written to the store after row ``after``, and the last row read.
 
-    For `obs tail`: call again with the returned row to get only what is new.
-    Rows that cannot be read are skipped (a report reads them with `read`).
+    For `obs tail`: call again with the returned row to get only what is new;
+    ``last`` limits a call to the newest rows, so starting on a big store is
+    quick. Rows that cannot be read are skipped (a report reads them with `read`).
     """
     path = _database(source)
     if not os.path.exists(path):
         raise ReadError(f"{source}: no such store")
-    query = "SELECT rowid, record FROM invocations WHERE rowid > ? ORDER BY rowid"
+    query = "SELECT rowid, record FROM invocations WHERE rowid > ? ORDER BY rowid DESC"
+    parameters: list[object] = [after]
+    if last is not None:
+        query += " LIMIT ?"
+        parameters.append(last)
     records = []
-    for rowid, line in _query(path, query, [after]):
+    for rowid, line in reversed(_query(path, query, parameters)):
         after = rowid
         try:
             records.append(Invocation.from_json(line))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+from .summary import PERCENTILES
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TextIO
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["FORMATS", "Section", "operations_section", "render_report", "stages_section"]
 
 FORMATS = ("table", "json", "markdown")
+_QS = "/".join(f"p{q}" for q in PERCENTILES)
 
 
 class Section:
@@ -45,7 +48,7 @@ def _rate(value: float | None) -> str:
 
 
 def _spread(values: dict[str, float | None]) -> str:
-    return " / ".join(_ms(values[key]) for key in ("p50", "p95", "p99"))
+    return " / ".join(_ms(values[f"p{q}"]) for q in PERCENTILES)
 
 
 def operations_section(groups: list[GroupSummary]) -> Section:
@@ -59,8 +62,8 @@ def operations_section(groups: list[GroupSummary]) -> Section:
         "timeouts",
         "cold starts",
         "warm-ups",
-        "duration ms p50/p95/p99",
-        "init ms p50/p95/p99",
+        f"duration ms {_QS}",
+        f"cold init ms {_QS}",
         "line bytes",
     ]
     rows = []
@@ -77,7 +80,7 @@ def operations_section(groups: list[GroupSummary]) -> Section:
                 f"{group.cold_starts} ({_rate(group.cold_start_rate)})",
                 str(group.warmups),
                 _spread(summary["duration_ms"]),  # type: ignore[arg-type]
-                _spread(summary["init_ms"]),  # type: ignore[arg-type]
+                _spread(summary["cold_init_ms"]),  # type: ignore[arg-type]
                 _ms(summary["line_bytes_p50"]),  # type: ignore[arg-type]
             ]
         )
@@ -86,7 +89,7 @@ def operations_section(groups: list[GroupSummary]) -> Section:
 
 def stages_section(groups: list[GroupSummary]) -> Section:
     """Per-stage latency percentiles for each group, in the order the stages ran."""
-    columns = ["function", "model version", "variant", "stage", "ms p50", "ms p95", "ms p99"]
+    columns = ["function", "model version", "variant", "stage", *(f"ms p{q}" for q in PERCENTILES)]
     rows = []
     data: list[dict[str, Any]] = []
     for group in groups:
@@ -102,7 +105,7 @@ def stages_section(groups: list[GroupSummary]) -> Section:
                     **values,
                 }
             )
-            rows.append([*_names(group), name, *(_ms(values[q]) for q in ("p50", "p95", "p99"))])
+            rows.append([*_names(group), name, *(_ms(values[f"p{q}"]) for q in PERCENTILES)])
     return Section("Stages", columns, rows, data)
 
 
@@ -124,6 +127,7 @@ def render_report(sections: list[Section], output_format: str, stream: TextIO) -
             stream.write("\n")
     elif output_format == "table":
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         # a terminal sets the width; piped output gets room instead of folded words
@@ -131,9 +135,9 @@ def render_report(sections: list[Section], output_format: str, stream: TextIO) -
         for section in sections:
             table = Table(title=section.title, show_lines=False)
             for column in section.columns:
-                table.add_column(column, overflow="fold")
-            for row in section.rows:
-                table.add_row(*row)
+                table.add_column(escape(column), overflow="fold")
+            for row in section.rows:  # names are the user's: never read as markup
+                table.add_row(*(escape(cell) for cell in row))
             console.print(table)
     else:
         raise ValueError(f"format {output_format!r}: expected one of {', '.join(FORMATS)}")

@@ -2,8 +2,9 @@
 
 Records are grouped by function, model version and variant, so versions and
 shadow deployments compare side by side. Warm-up pings are counted but kept out
-of latency and cold-start figures; timeouts are counted and kept out of latency
-(their duration is cut short). Stage percentiles come from the lines that carry
+of latency and cold-start figures (init included: the init figures are those
+requests waited for); timeouts are counted and kept out of latency (their
+duration is cut short). Stage percentiles come from the lines that carry
 detail, each weighted by ``1 / sample_rate``, so sampled setups report what the
 whole traffic did.
 
@@ -15,6 +16,7 @@ equal weights, the nearest-rank percentile).
 from __future__ import annotations
 
 from ..export.lines import encode
+from ..read import function_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -92,8 +94,6 @@ class GroupSummary:
 
     def add(self, record: Invocation) -> None:
         self.line_bytes.append((float(len(encode(record))), 1.0))
-        if record.init_ms is not None:  # every environment's init, whoever paid for it
-            self.init.append((record.init_ms, 1.0))
         if record.kind == "warmup":
             self.warmups += 1
             return
@@ -102,6 +102,8 @@ class GroupSummary:
             self.errors += 1
         if record.cold_start:
             self.cold_starts += 1
+            if record.init_ms is not None:  # the init a request waited for
+                self.init.append((record.init_ms, 1.0))
         if record.kind == "timeout":
             self.timeouts += 1
             return
@@ -129,7 +131,7 @@ class GroupSummary:
             "cold_start_rate": self.cold_start_rate,
             "warmups": self.warmups,
             "duration_ms": spread(self.duration),
-            "init_ms": spread(self.init),
+            "cold_init_ms": spread(self.init),
             "stages_ms": {name: spread(values) for name, values in self.stages.items()},
             "line_bytes_p50": percentile(self.line_bytes, 50),
         }
@@ -139,7 +141,7 @@ def summarize_records(records: Iterable[Invocation]) -> list[GroupSummary]:
     """One summary per (function, model version, variant), in order of first appearance."""
     groups: dict[tuple[str | None, str | None, str | None], GroupSummary] = {}
     for record in records:
-        key = (record.function or record.service, record.model_version, record.variant)
+        key = (function_of(record), record.model_version, record.variant)
         group = groups.get(key)
         if group is None:
             group = groups[key] = GroupSummary(key)

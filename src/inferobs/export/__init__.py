@@ -23,10 +23,12 @@ BUILTIN = {
 }
 
 
-def resolve(exporters: Iterable[str | Exporter]) -> list[Exporter]:
+def resolve(exporters: Iterable[str | Exporter], *, create: bool = True) -> list[Exporter]:
     """Exporter objects for the given names and objects, in order.
 
-    Raises `inferobs.ConfigError` naming an exporter that cannot be found or built.
+    Raises `inferobs.ConfigError` naming an exporter that cannot be found or
+    built. With ``create=False`` names are only looked up (for validation), and
+    only the objects given are returned.
     """
     from ..config import ConfigError
 
@@ -38,7 +40,8 @@ def resolve(exporters: Iterable[str | Exporter]) -> list[Exporter]:
         target = BUILTIN.get(item)
         try:
             factory = _load(target) if target else _entry_point(item)
-            out.append(factory())
+            if create:
+                out.append(factory())
         except ConfigError:
             raise
         except Exception as exc:

@@ -9,7 +9,7 @@ docs/architecture.md says why this engine.
 
 Records are written in batches, one transaction each: per-record transactions
 would cost a disk sync every invocation. A batch is written when it is full,
-when it is older than ``flush_interval_s`` at the next record, and when the
+by a background thread once it is ``flush_interval_s`` old, and when the
 process exits normally.
 """
 
@@ -72,22 +72,19 @@ _INSERT = (
 )
 
 
-def connect(path: str, *, create: bool = True) -> sqlite3.Connection:
-    """Open the store's database in folder ``path`` (made if missing, when ``create``)."""
-    if create:
-        os.makedirs(path, exist_ok=True)
-    database = os.path.join(path, DATABASE)
-    if not create and not os.path.exists(database):
-        raise FileNotFoundError(f"{database}: no inferobs store here")
-    connection = sqlite3.connect(database, timeout=30.0, isolation_level=None)
+def connect(path: str, *, timeout_s: float = 5.0) -> sqlite3.Connection:
+    """Open (creating if needed) the store's database in folder ``path``."""
+    os.makedirs(path, exist_ok=True)
+    connection = sqlite3.connect(
+        os.path.join(path, DATABASE), timeout=timeout_s, isolation_level=None
+    )
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoint
-    if create:
-        connection.executescript(SCHEMA)
-        connection.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
-            (str(STORE_SCHEMA_VERSION),),
-        )
+    connection.executescript(SCHEMA)
+    connection.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
+        (str(STORE_SCHEMA_VERSION),),
+    )
     return connection
 
 
@@ -111,8 +108,13 @@ def _row(record: Invocation) -> tuple[object, ...]:
 class StoreExporter:
     """Appends records to the embedded store, in batches.
 
-    Safe to share between threads; each process opens its own connection, and
-    SQLite's locking (with a generous busy timeout) serialises their batches.
+    Safe to share between threads and across ``fork`` (a child starts with an
+    empty batch, its own lock and its own connection). A full batch is written
+    by the call that filled it; a background thread writes what has waited
+    longer than ``flush_interval_s``, so a quiet process's last records show up
+    within that time; a normal exit writes the rest. Pending rows are never
+    held under a lock during I/O, and after a failed write the store backs off
+    for a few seconds instead of retrying on every call.
     """
 
     def __init__(
@@ -121,6 +123,7 @@ class StoreExporter:
         *,
         batch_size: int = 256,
         flush_interval_s: float = 1.0,
+        busy_timeout_s: float = 5.0,
     ) -> None:
         if path is None:
             from ..config import current
@@ -129,12 +132,21 @@ class StoreExporter:
         self.path = path
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
+        self.busy_timeout_s = busy_timeout_s
+        self._reset()
+        atexit.register(self.flush)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        """A fresh start: at creation, and in a forked child (the parent keeps its rows)."""
         self._pending: list[tuple[object, ...]] = []
         self._oldest = 0.0
-        self._lock = threading.Lock()
+        self._retry_at = 0.0
+        self._lock = threading.Lock()  # guards _pending only, never held during I/O
+        self._writing = threading.Lock()  # one write at a time per process
         self._connection: sqlite3.Connection | None = None
-        self._pid = os.getpid()
-        atexit.register(self.flush)
+        self._timer: threading.Thread | None = None
 
     def export(self, record: Invocation) -> None:
         row = _row(record)
@@ -142,33 +154,55 @@ class StoreExporter:
             if not self._pending:
                 self._oldest = time.monotonic()
             self._pending.append(row)
-            due = (
-                len(self._pending) >= self.batch_size
-                or time.monotonic() - self._oldest >= self.flush_interval_s
-            )
-        if due:
+            full = len(self._pending) >= self.batch_size
+            if self._timer is None:
+                self._timer = threading.Thread(
+                    target=self._flush_periodically, name="inferobs-store", daemon=True
+                )
+                self._timer.start()
+        if full and time.monotonic() >= self._retry_at:
             self.flush()
 
     def flush(self) -> None:
-        """Write the pending batch in one transaction."""
-        with self._lock:
-            rows, self._pending = self._pending, []
+        """Write everything pending, one transaction per call."""
+        with self._writing:
+            with self._lock:
+                rows, self._pending = self._pending, []
             if not rows:
                 return
-            connection = self._connect()
             try:
+                connection = self._connect()
                 connection.execute("BEGIN IMMEDIATE")
-                connection.executemany(_INSERT, rows)
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
+                try:
+                    connection.executemany(_INSERT, rows)
+                    connection.execute("COMMIT")
+                except BaseException:
                     connection.execute("ROLLBACK")
-                # keep them for the next try, but never more than a few batches
-                self._pending = (rows + self._pending)[-4 * self.batch_size :]
+                    raise
+            except BaseException:
+                with self._lock:  # keep them for the next try, never more than a few batches
+                    self._pending = (rows + self._pending)[-4 * self.batch_size :]
+                    self._oldest = time.monotonic()
+                self._retry_at = time.monotonic() + 5.0
                 raise
+            self._retry_at = 0.0
+
+    def _flush_periodically(self) -> None:
+        while True:
+            time.sleep(self.flush_interval_s)
+            with self._lock:
+                waiting = bool(self._pending) and (
+                    time.monotonic() - self._oldest >= self.flush_interval_s
+                )
+            if waiting and time.monotonic() >= self._retry_at:
+                try:
+                    self.flush()
+                except Exception as exc:  # counted and kept; the next tick tries again
+                    from ..context import fault
+
+                    fault("store", f"the store at {self.path} could not be written", exc)
 
     def _connect(self) -> sqlite3.Connection:
-        if self._connection is None or self._pid != os.getpid():  # a fork needs its own
-            self._connection = connect(self.path)
-            self._pid = os.getpid()
+        if self._connection is None:
+            self._connection = connect(self.path, timeout_s=self.busy_timeout_s)
         return self._connection

@@ -130,7 +130,6 @@ def _request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, str | 
 
 
 WARMUP_SOURCES = ("serverless-plugin-warmup",)
-WARMUP_REPLY = {"warmup": True}
 
 
 def _is_warmup(event: object) -> bool:
@@ -165,7 +164,7 @@ def _sync_wrapper(
         if skip_warmups and request[3]:
             if opened is not None:
                 recorder.close(opened, None)
-            return WARMUP_REPLY
+            return {"warmup": True}
         if opened is None:
             return func(*args, **kwargs)
         try:
@@ -189,7 +188,7 @@ def _async_wrapper(
         if skip_warmups and request[3]:
             if opened is not None:
                 recorder.close(opened, None)
-            return WARMUP_REPLY
+            return {"warmup": True}
         if opened is None:
             return await func(*args, **kwargs)
         try:
