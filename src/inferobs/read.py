@@ -205,7 +205,7 @@ def _database(source: str) -> str:
 
 
 def _query(path: str, query: str, parameters: list[object]) -> list[tuple[int, str]]:
-    """Rows from a store opened read-only, so readers never block or alter writers."""
+    """Rows from a store opened read-only: a reader never changes the records."""
     try:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
         try:
