@@ -153,10 +153,11 @@ def make_handler(model: Model, runtime: obs.Runtime) -> Any:
 
 
 class Environment:
-    __slots__ = ("busy_until", "clock", "handler", "last_used", "number")
+    """One simulated execution environment: its clock, its handler, when it is free."""
 
-    def __init__(self, number: int, clock: SimulatedClock, handler: Any) -> None:
-        self.number = number
+    __slots__ = ("busy_until", "clock", "handler", "last_used")
+
+    def __init__(self, clock: SimulatedClock, handler: Any) -> None:
         self.clock = clock
         self.handler = handler
         self.busy_until = 0
@@ -224,7 +225,7 @@ def run_demo(
                 environ=_lambda_environ(result.environments), clock=clock, process_start=now
             )
             clock.set(now + load_ns)  # the init: imports and weights, as measured
-            env = Environment(result.environments, clock, make_handler(model, runtime))
+            env = Environment(clock, make_handler(model, runtime))
             pool.append(env)
             now += load_ns
         row = model.rows[rng.randrange(len(model.rows))]
