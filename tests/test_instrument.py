@@ -530,6 +530,7 @@ def test_warmup_pings_are_recorded_as_warmups_and_never_as_cold_starts() -> None
     assert first.init_ms is not None  # the environment's init, which the ping paid for
     assert second.kind == "warmup"
     assert (real.kind, real.cold_start) == ("invocation", False)  # the ping warmed it
+    assert len(calls) == 3  # without skip_warmups, pings run the handler like any request
 
 
 def test_skip_warmups_answers_without_running_the_handler() -> None:
