@@ -42,8 +42,9 @@ def test_threads_each_get_their_own_stage_timings() -> None:
         record = by_id[f"req-{n}"]
         assert record.tags == {"worker": n}
         assert list(record.stages) == ["preprocess", "inference"]
-        assert abs(record.stages["preprocess"] - 10 * n) < 8
-        assert abs(record.stages["inference"] - (80 - 10 * n)) < 8
+        # a sleep never ends early; on a busy machine it may end late
+        assert 10 * n - 0.5 <= record.stages["preprocess"] < 10 * n + 25
+        assert 80 - 10 * n - 0.5 <= record.stages["inference"] < 80 - 10 * n + 25
 
 
 def test_asyncio_tasks_each_get_their_own_invocation() -> None:
@@ -66,8 +67,8 @@ def test_asyncio_tasks_each_get_their_own_invocation() -> None:
     for record in sink.records:
         n = int(record.id.split("-")[1])  # type: ignore[union-attr]
         assert record.input == {"kind": "list", "n_items": n, "shape": [n], "dtype": "float"}
-        assert abs(record.stages["preprocess"] - 5 * n) < 4
-        assert abs(record.stages["inference"] - (50 - 5 * n)) < 4
+        assert 5 * n - 0.5 <= record.stages["preprocess"] < 5 * n + 25
+        assert 50 - 5 * n - 0.5 <= record.stages["inference"] < 50 - 5 * n + 25
 
 
 def test_tasks_fanned_out_inside_one_invocation_keep_their_own_nesting() -> None:

@@ -356,7 +356,7 @@ def test_watchdog_writes_the_timeout_with_the_running_nested_stage() -> None:
     assert (record.kind, record.id, record.status) == ("timeout", "slow-1", "error")
     assert record.error_stage == "inference/forward"
     assert list(record.stages) == ["preprocess"]
-    assert 90 <= record.duration_ms < 150
+    assert 90 <= record.duration_ms < 300  # before the handler's 300 ms were up
 
     assert handler({}, Context("fast-1", remaining_ms=10_000)) == "late"
     assert [r.kind for r in sink.records] == ["timeout", "invocation"]
