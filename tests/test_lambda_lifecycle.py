@@ -142,7 +142,7 @@ def test_timeout_leaves_one_record_written_before_the_platform_kills_it() -> Non
         assert record["status"] == "error"
         assert record["error_stage"] == "inference"
         assert list(record["stages"]) == ["preprocess"]  # inference never completed
-        assert 750 <= record["duration_ms"] < 1000
+        assert 300 <= record["duration_ms"] < 800  # the deadline, less the margin and the init
 
         # the next request finds no environment: a fresh one, a new cold start
         fn.invoke({"sleep_s": 0})
