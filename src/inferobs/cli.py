@@ -43,6 +43,11 @@ def parse_since(text: str, now_ns: int | None = None) -> int:
     return int(moment.timestamp() * 1e9)
 
 
+_format_option = click.option(
+    "--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True
+)
+
+
 def _default_source() -> str:
     return Settings.from_env(strict=False).store_path
 
@@ -68,13 +73,7 @@ def version() -> None:
     help="A store folder, store database or JSON-lines file (repeatable). "
     "Default: the store at INFEROBS_STORE_PATH (.inferobs).",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-)
+@_format_option
 @click.option(
     "--since", metavar="WHEN", help="Only records from then on: 30m, 2h, 7d, or ISO time."
 )
@@ -130,13 +129,7 @@ def report(
     show_default=True,
     help="Minutes an idle environment is kept before it is reclaimed.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-)
+@_format_option
 @click.pass_context
 def demo(
     ctx: click.Context,
