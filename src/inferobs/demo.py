@@ -174,10 +174,11 @@ class Context:
 
 
 class DemoResult:
-    __slots__ = ("cold_starts", "environments", "errors", "invocations", "store_path")
+    """What the demo did, for its summary line."""
 
-    def __init__(self, store_path: str) -> None:
-        self.store_path = store_path
+    __slots__ = ("cold_starts", "environments", "errors", "invocations")
+
+    def __init__(self) -> None:
         self.invocations = 0
         self.errors = 0
         self.cold_starts = 0
@@ -192,7 +193,6 @@ def run_demo(
     keep_alive_minutes: float = 10,
     error_rate: float = 0.01,
     seed: int = 7,
-    start_ns: int | None = None,
 ) -> DemoResult:
     """Serve a simulated day of requests into a fresh store at ``store_path``.
 
@@ -206,9 +206,9 @@ def run_demo(
     model = Model()
     connect(store_path).close()  # the store exists even if no request arrives
     store = StoreExporter(store_path, batch_size=512)
-    result = DemoResult(store_path)
+    result = DemoResult()
     obs.configure(exporters=[store, _Counter(result)], service="demo")
-    epoch = time.time_ns() - int(minutes * MINUTE_NS) if start_ns is None else start_ns
+    epoch = time.time_ns() - int(minutes * MINUTE_NS)  # the simulated day ends now
     keep_alive = int(keep_alive_minutes * MINUTE_NS)
     load_ns = int(model.load_ms * 1e6)
     pool: list[Environment] = []

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, TypeVar, overload
 
+    from ..lifecycle import Opened
+
     F = TypeVar("F", bound=Callable[..., Any])
 else:
 
@@ -106,27 +108,38 @@ def instrument(  # noqa: F811
     return decorate(handler)
 
 
-def _request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, str | None, Any, bool]:
-    """(request id, trace id, milliseconds left, is a warm-up) from the call's arguments."""
+def _begin(
+    recorder: Recorder, skip_warmups: bool, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Opened | None, bool]:
+    """Read the Lambda request from the call's arguments and open its record.
+
+    Returns (what `Recorder.close` needs, or None when not recording; whether
+    the call is a warm-up ping to answer without running the handler).
+    """
+    request_id = trace_id = left = None
+    warmup = False
     try:
         event = args[0] if args else kwargs.get("event")
         warmup = _is_warmup(event)
         context = args[1] if len(args) > 1 else kwargs.get("context")
         trace_id = _trace_id(os.environ.get("_X_AMZN_TRACE_ID"))
-        if context is None:
-            return None, trace_id, None, warmup
-        remaining = getattr(context, "get_remaining_time_in_millis", None)
-        left = None
-        if remaining is not None:
-            try:
-                left = int(remaining())
-            except Exception:  # a test double without a real deadline
-                left = None
-        request_id = getattr(context, "aws_request_id", None)
-        return (request_id if isinstance(request_id, str) else None), trace_id, left, warmup
+        if context is not None:
+            remaining = getattr(context, "get_remaining_time_in_millis", None)
+            if remaining is not None:
+                try:
+                    left = int(remaining())
+                except Exception:  # a test double without a real deadline
+                    left = None
+            given = getattr(context, "aws_request_id", None)
+            request_id = given if isinstance(given, str) else None
     except Exception as exc:  # a context whose attributes raise: record without it
         fault("context", "the handler's context could not be read", exc)
-        return None, None, None, False
+    opened = recorder.open(request_id, trace_id, left, warmup)
+    if warmup and skip_warmups:
+        if opened is not None:
+            recorder.close(opened, None)
+        return None, True
+    return opened, False
 
 
 WARMUP_SOURCES = ("serverless-plugin-warmup",)
@@ -159,11 +172,8 @@ def _sync_wrapper(
 ) -> Callable[..., Any]:
     @functools.wraps(func)
     def handler(*args: Any, **kwargs: Any) -> Any:
-        request = _request(args, kwargs)
-        opened = recorder.open(*request)
-        if skip_warmups and request[3]:
-            if opened is not None:
-                recorder.close(opened, None)
+        opened, answered = _begin(recorder, skip_warmups, args, kwargs)
+        if answered:
             return {"warmup": True}
         if opened is None:
             return func(*args, **kwargs)
@@ -183,11 +193,8 @@ def _async_wrapper(
 ) -> Callable[..., Any]:
     @functools.wraps(func)
     async def handler(*args: Any, **kwargs: Any) -> Any:
-        request = _request(args, kwargs)
-        opened = recorder.open(*request)
-        if skip_warmups and request[3]:
-            if opened is not None:
-                recorder.close(opened, None)
+        opened, answered = _begin(recorder, skip_warmups, args, kwargs)
+        if answered:
             return {"warmup": True}
         if opened is None:
             return await func(*args, **kwargs)
