@@ -78,10 +78,15 @@ def test_the_window_is_configurable() -> None:
     assert first_two("on-demand", 2_000, window_s=1.0)[0] == (False, 300.0)
 
 
+def fresh_environment() -> tuple[ManualClock, obs.Runtime]:
+    """An off-cloud environment whose process starts now, on a hand-driven clock."""
+    clock = ManualClock()
+    return clock, obs.Runtime(environ={}, clock=clock, process_start=clock.mono)
+
+
 def test_init_complete_moves_the_end_of_init() -> None:
     sink = collecting()
-    clock = ManualClock()
-    runtime = obs.Runtime(environ={}, clock=clock, process_start=clock.mono)
+    clock, runtime = fresh_environment()
     clock.advance(100)
     handler = obs.instrument(noop, runtime=runtime)
     clock.advance(250)  # module keeps loading after the decorated handler
@@ -94,8 +99,7 @@ def test_init_complete_moves_the_end_of_init() -> None:
 def test_marks_after_the_first_invocation_are_not_init() -> None:
     """A handler instrumented lazily, inside a request after an idle minute."""
     sink = collecting()
-    clock = ManualClock()
-    runtime = obs.Runtime(environ={}, clock=clock, process_start=clock.mono)
+    clock, runtime = fresh_environment()
     clock.advance(200)
     first = obs.instrument(noop, runtime=runtime)
     clock.advance(60_000)
