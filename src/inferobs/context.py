@@ -60,6 +60,7 @@ class Call:
 
     __slots__ = (
         "armed",
+        "closed",
         "cold_start",
         "detailed",
         "error_exc",
@@ -73,6 +74,7 @@ class Call:
         "monotonic",
         "open_stages",
         "request_id",
+        "root",
         "runtime",
         "sample_rate",
         "settings",
@@ -127,12 +129,20 @@ class Call:
         self.error_stage: str | None = None
         self.faults = 0
         self.armed = False  # a timeout watchdog holds it
+        self.closed = False  # its record is written: later stage time is nobody's
+        # the scope that the handler's own code runs in, where no stage is open
+        self.root: Frame = (None, self, "", self.start_mono, None)
 
 
 # One variable for "what is running here": the invocation's root frame or the
 # innermost stage inside it. Asyncio tasks copy it, threads start without it, so
 # each gets its own nesting while sharing the invocation.
 _scope: ContextVar[Frame | None] = ContextVar("inferobs_scope", default=None)
+
+# Every invocation between open and close, process-wide. A thread the handler
+# starts begins with an empty context; while exactly one invocation is in flight
+# (Lambda's default) the stages it enters can only belong to that one.
+_in_flight: dict[Call, None] = {}
 
 
 _reported: dict[str, int] = {}
@@ -162,6 +172,37 @@ def fault(kind: str, message: str, exc: BaseException | None = None) -> None:
         pass
 
 
+def _current() -> Call | None:
+    """The invocation that code running here works for, or None outside any.
+
+    Its own scope says so, unless it is left over from an invocation already
+    recorded (a task or thread that outlived its handler); without one, the
+    invocation in flight is the answer when there is exactly one.
+    """
+    frame = _scope.get()
+    if frame is not None and not frame[1].closed:
+        return frame[1]
+    return _lone_call()
+
+
+def _lone_call() -> Call | None:
+    """The only invocation in flight; None when there is none, or several (a fault)."""
+    count = len(_in_flight)
+    if count == 1:
+        try:
+            return next(iter(_in_flight))
+        except (StopIteration, RuntimeError):  # it closed meanwhile
+            return None
+    if count:
+        fault(
+            "thread_context",
+            f"code with no invocation context ran while {count} invocations were in flight, "
+            "so it was not recorded; run it with contextvars.copy_context().run "
+            "(asyncio.to_thread does) to carry the invocation into the thread",
+        )
+    return None
+
+
 def faults_seen() -> dict[str, int]:
     """How many times each kind of problem happened in this process."""
     return dict(_reported)
@@ -182,10 +223,9 @@ def tag(**tags: object) -> None:
     text), strings are cut to 256 characters, anything else becomes its text.
     Tags are yours to choose: unlike inputs, they are written as given.
     """
-    frame = _scope.get()
-    if frame is None:
+    call = _current()
+    if call is None:
         return
-    call = frame[1]
     held = call.tags
     for given, value in tags.items():
         key = given[:MAX_TAG_KEY]
@@ -222,10 +262,9 @@ def set_model(
     Overrides what `instrument` was given, for handlers that route between
     versions or run a shadow model.
     """
-    frame = _scope.get()
-    if frame is None:
+    call = _current()
+    if call is None:
         return
-    call = frame[1]
     for field, given in (("model", name), ("model_version", version), ("variant", variant)):
         if given is None:
             continue
@@ -242,13 +281,14 @@ def observe_input(value: object) -> None:
     Call it once with what the model receives; a later call replaces the
     summary. Skipped on invocations whose detail is sampled out.
     """
-    frame = _scope.get()
-    if frame is None or not frame[1].detailed:
+    call = _current()
+    if call is None or not call.detailed:
         return
-    call = frame[1]
     try:
         settings = call.settings
-        call.input = summarize(value, settings.input_max_depth, settings.input_max_items)
+        call.input = summarize(
+            value, settings.input_max_depth, settings.input_max_items, settings.input_keys
+        )
     except Exception as exc:  # a hostile object: record that we could not look
         fault("observe_input", "the input could not be summarised", exc)
         call.input = {"kind": type(value).__name__, "unreadable": True}

@@ -12,7 +12,7 @@ import sys
 import time
 
 from .config import Settings, current
-from .context import Call, _scope, fault
+from .context import Call, _in_flight, _scope, fault
 from .record import EVENT, SCHEMA_VERSION, Invocation
 from .runtime import SNAP_START, Runtime
 
@@ -22,14 +22,10 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .context import Frame
-
-    # what `Recorder.open` hands to `Recorder.close`: the call and its scope's token
-    Opened = tuple[Call, Token[Frame | None]]
-
     from .export import Exporter
     from .watchdog import Watchdog
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "enter", "leave"]
 
 try:
     from resource import RUSAGE_SELF, getrusage
@@ -124,8 +120,12 @@ class Recorder:
         trace_id: str | None,
         remaining_ms: int | None,
         warmup: bool = False,
-    ) -> Opened | None:
-        """Start recording; None when recording is off or could not start."""
+    ) -> Call | None:
+        """Start recording; None when recording is off or could not start.
+
+        The invocation is in flight from here until `close`; the handler's code
+        runs in its scope between `enter` and `leave`.
+        """
         try:
             settings = current()
             if not settings.enabled:
@@ -146,19 +146,16 @@ class Recorder:
                 deadline = time.monotonic() + (remaining_ms - margin) / 1000
                 (_the_watchdog or _watchdog()).arm(call, deadline)
                 call.armed = True
-            # the invocation's root scope: nothing left open by earlier code leaks in
-            return call, _scope.set((None, call, "", call.start_mono, None))
+            _in_flight[call] = None
+            return call
         except Exception as exc:
             fault("open", "recording could not start for this invocation", exc)
             return None
 
-    def close(self, opened: Opened, error: BaseException | None) -> None:
+    def close(self, call: Call, error: BaseException | None) -> None:
         """Finish recording and export the record, unless the watchdog already did."""
-        call, token = opened
-        try:
-            _scope.reset(token)
-        except ValueError:  # closed in another context than opened: record anyway
-            fault("close_context", "an invocation was closed where it was not opened")
+        call.closed = True
+        _in_flight.pop(call, None)
         try:
             if call.armed:
                 writing = (_the_watchdog or _watchdog()).disarm(call)
@@ -173,6 +170,25 @@ class Recorder:
             _export(record, call.settings)
         except Exception as exc:
             fault("close", "the invocation record could not be built", exc)
+
+
+def enter(frame: Frame | None) -> Token[Frame | None]:
+    """Run what follows in ``frame``'s scope (an invocation's root, or where it left off).
+
+    The invocation's root scope replaces whatever was there: nothing left open
+    by earlier code leaks in.
+    """
+    return _scope.set(frame)
+
+
+def leave(token: Token[Frame | None]) -> Frame | None:
+    """Undo `enter`; returns the scope being left, for a generator to resume in."""
+    here = _scope.get()
+    try:
+        _scope.reset(token)
+    except ValueError:  # left in another context than entered: record anyway
+        fault("close_context", "an invocation was closed where it was not opened")
+    return here
 
 
 def _build(
@@ -217,12 +233,15 @@ def _build(
         out["variant"] = call.variant
     if call.detailed:
         stages = list(call.stages.items())  # a copy: the watchdog reads it mid-call
-        if running is None:
-            out["stages"] = {path: ns // 1000 / 1000 for path, ns in stages}
-            out["unstaged_ms"] = max(duration_ns - call.top_level_ns, 0) // 1000 / 1000
-        else:  # a timeout: the stages completed so far (the running ones ran before, or not)
-            still = set(running)
+        # stages still open (a timeout; one left open; one still going in a thread)
+        # show what they completed before, or nothing
+        still = set(running) if running is not None else _open_paths(call)
+        if still:
             out["stages"] = {p: ns // 1000 / 1000 for p, ns in stages if ns or p not in still}
+        else:
+            out["stages"] = {path: ns // 1000 / 1000 for path, ns in stages}
+        if running is None:
+            out["unstaged_ms"] = max(duration_ns - call.top_level_ns, 0) // 1000 / 1000
         if call.input is not None:
             out["input"] = call.input
     if call.tags:
@@ -235,6 +254,10 @@ def _build(
         out["sdk_faults"] = call.faults
     out.update(_environment(call.runtime, call.settings))
     return out
+
+
+def _open_paths(call: Call) -> set[str]:
+    return {frame[2] for frame in list(call.open_stages)} if call.open_stages else set()
 
 
 class _Environments:

@@ -10,21 +10,27 @@ from __future__ import annotations
 
 import functools
 
-from .context import _scope, _text, fault
+from .callables import kind_of
+from .context import _lone_call, _scope, _text, fault
+from .streams import stepped, stepped_async
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from contextvars import Token
     from types import TracebackType
     from typing import Any, TypeVar
 
+    from .context import Frame
+
     F = TypeVar("F", bound=Callable[..., Any])
+    # what a generator stage's step hands to its end: the scope token and the start
+    Step = tuple[Token[Frame | None], int]
 
 __all__ = ["stage"]
 
 MAX_STAGE_NAME = 64
 _KNOWN_LIMIT = 1024
-_CO_COROUTINE = 0x80
 
 
 class stage:
@@ -56,17 +62,32 @@ class stage:
         return made
 
     def __enter__(self) -> stage:
+        frame = self._attach()
+        if frame is not None:
+            frame[1].open_stages.append(frame)
+            _scope.set(frame)
+        return self
+
+    def _attach(self) -> Frame | None:
+        """A frame for one entry of this stage, starting now; None outside any invocation.
+
+        Inside an invocation's scope the stage nests under what is open there.
+        Without one (a thread the handler started, a task that outlived its
+        handler) it belongs to the invocation in flight, if that is known, as a
+        top-level stage: the frame then has no parent.
+        """
         parent = _scope.get()
-        if parent is None:  # outside an invocation
-            return self
-        call = parent[1]
-        path = self.name if parent[0] is None else f"{parent[2]}/{self.name}"
+        if parent is not None and not parent[1].closed:
+            call = parent[1]
+            path = self.name if parent[0] is None else f"{parent[2]}/{self.name}"
+        else:
+            lone = _lone_call()
+            if lone is None:
+                return None
+            call, path, parent = lone, self.name, None
         if path not in call.stages:
             call.stages[path] = 0
-        frame = (self, call, path, call.monotonic(), parent)
-        call.open_stages.append(frame)
-        _scope.set(frame)
-        return self
+        return (self, call, path, call.monotonic(), parent)
 
     def __exit__(
         self,
@@ -76,46 +97,96 @@ class stage:
     ) -> None:
         frame = _scope.get()
         if frame is None or frame[0] is not self:
-            if frame is not None:  # entered outside the invocation, or in another context
+            if frame is not None and not frame[1].closed:  # entered outside, or elsewhere
                 fault("stage_context", "a stage was exited where it was not entered")
             return
-        _, call, path, start, parent = frame
-        elapsed = call.monotonic() - start
-        call.stages[path] += elapsed
-        running = call.open_stages
-        if running[-1] is frame:
-            running.pop()
-        else:  # tasks of one invocation closing out of order
-            running.remove(frame)
-        if parent is None or parent[0] is None:
-            call.top_level_ns += elapsed
-        _scope.set(parent)
-        if exc is not None and exc is not call.error_exc:
-            call.error_exc, call.error_stage = exc, path
+        _scope.set(frame[4])
+        _close(frame, frame[1].monotonic() - frame[3], exc)
 
     def __call__(self, func: F) -> F:
-        name = self.name
-        if _is_coroutine_function(func):
-
-            @functools.wraps(func)
-            async def timed_async(*args: Any, **kwargs: Any) -> Any:
-                with stage(name):
-                    return await func(*args, **kwargs)
-
-            return timed_async  # type: ignore[return-value]
+        kind = kind_of(func)
+        if kind == "coroutine":
+            return self._time_coroutine(func)  # type: ignore[return-value]
+        if kind in ("generator", "async_generator"):
+            steps = functools.partial(_StageSteps, self)
+            wrap = stepped if kind == "generator" else stepped_async
+            return wrap(func, lambda args, kwargs: steps())  # type: ignore[no-any-return]
 
         @functools.wraps(func)
         def timed(*args: Any, **kwargs: Any) -> Any:
-            with stage(name):
+            with self:
                 return func(*args, **kwargs)
 
         return timed  # type: ignore[return-value]
 
+    def _time_coroutine(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        async def timed_async(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return await func(*args, **kwargs)
+
+        return timed_async
+
+
+def _close(frame: Frame, elapsed: int, exc: BaseException | None) -> None:
+    """Credit ``elapsed`` ns of one entry to its stage, and an error to the innermost stage."""
+    _, call, path, _, parent = frame
+    running = call.open_stages
+    try:
+        if running[-1] is frame:
+            running.pop()
+        else:  # threads and tasks of one invocation closing out of order
+            running.remove(frame)
+    except (IndexError, ValueError):  # not listed: a generator between its steps
+        pass
+    if call.closed:
+        fault("stage_late", "a stage ended after its invocation was recorded; its time is dropped")
+        return
+    call.stages[path] += elapsed
+    if parent is None or parent[0] is None:
+        call.top_level_ns += elapsed
+    if exc is not None and exc is not call.error_exc:
+        call.error_exc, call.error_stage = exc, path
+
+
+class _StageSteps:
+    """Times a generator stage step by step: the generator's own work, not its consumer's.
+
+    The stage is attached at the first step, under whatever is open then, and
+    each step adds its time; stages the generator opens itself stay open
+    across its yields, as they would in straight-line code.
+    """
+
+    __slots__ = ("frame", "inside", "stage", "started")
+
+    def __init__(self, stage: stage) -> None:
+        self.stage = stage
+        self.frame: Frame | None = None
+        self.inside: Frame | None = None  # the generator's own scope between steps
+        self.started = False
+
+    def begin(self) -> Step | None:
+        if self.frame is None:
+            if self.started:  # not in an invocation at its first step: never timed
+                return None
+            self.started = True
+            self.frame = self.inside = self.stage._attach()
+            if self.frame is None:
+                return None
+        frame = self.frame
+        call = frame[1]
+        call.open_stages.append(frame)
+        return _scope.set(self.inside), call.monotonic()
+
+    def end(self, began: Step | None, exc: BaseException | None, last: bool) -> None:
+        if began is None or self.frame is None:
+            return
+        token, start = began
+        frame = self.frame
+        elapsed = frame[1].monotonic() - start
+        self.inside = _scope.get()
+        _scope.reset(token)
+        _close(frame, elapsed, exc)
+
 
 _known: dict[str, stage] = {}  # valid names seen so far -> their shared object
-
-
-def _is_coroutine_function(func: object) -> bool:
-    """``inspect.iscoroutinefunction`` without importing inspect on the cold path."""
-    code = getattr(func, "__code__", None)
-    return code is not None and bool(code.co_flags & _CO_COROUTINE)

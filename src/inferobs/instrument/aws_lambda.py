@@ -12,18 +12,20 @@ from __future__ import annotations
 import functools
 import os
 
+from ..callables import kind_of, takes_self
 from ..config import ConfigError
-from ..context import fault
-from ..lifecycle import Recorder
+from ..context import MAX_TAG_TEXT, fault
+from ..lifecycle import Recorder, enter, leave
 from ..runtime import Runtime, default_runtime
-from ..stages import _is_coroutine_function
+from ..streams import stepped, stepped_async
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from contextvars import Token
     from typing import Any, TypeVar, overload
 
-    from ..lifecycle import Opened
+    from ..context import Call, Frame
 
     F = TypeVar("F", bound=Callable[..., Any])
 else:
@@ -87,21 +89,35 @@ def instrument(  # noqa: F811
     """
 
     for option, value in (("model", model), ("model_version", model_version), ("variant", variant)):
-        if value is not None and not isinstance(value, str):
+        if value is None:
+            continue
+        if not isinstance(value, str):
             raise ConfigError(f"instrument({option}={value!r}): expected a string")
+        if len(value) > MAX_TAG_TEXT:  # every byte of it would be in every line, and billed
+            raise ConfigError(
+                f"instrument({option}=...): at most {MAX_TAG_TEXT} characters; got {len(value)}"
+            )
 
     def decorate(func: F) -> F:
+        if isinstance(func, (staticmethod, classmethod)):  # decorated above @instrument
+            return type(func)(decorate(func.__func__))  # type: ignore[arg-type]
         if not callable(func):
             raise TypeError(f"instrument() takes a handler function, not {type(func).__name__}")
         recorder = Recorder(
             runtime or default_runtime(), model=model, model_version=model_version, variant=variant
         )
-        if _is_coroutine_function(func):
-            wrapped = _async_wrapper(func, recorder, skip_warmups)
+        first = 1 if takes_self(func) else 0  # a method: the event comes after self
+        kind = kind_of(func)
+        if kind == "coroutine":
+            wrapped = _async_wrapper(func, recorder, skip_warmups, first)
             if recorder.runtime.platform == "aws_lambda":
                 return _run_on_loop(wrapped, recorder.runtime)  # type: ignore[return-value]
             return wrapped  # type: ignore[return-value]
-        return _sync_wrapper(func, recorder, skip_warmups)  # type: ignore[return-value]
+        if kind != "sync":  # a stream: recorded from its first step until it ends
+            steps = functools.partial(_stream_steps, recorder, skip_warmups, first)
+            wrap = stepped if kind == "generator" else stepped_async
+            return wrap(func, steps)  # type: ignore[no-any-return]
+        return _sync_wrapper(func, recorder, skip_warmups, first)  # type: ignore[return-value]
 
     if handler is None:
         return decorate
@@ -109,19 +125,24 @@ def instrument(  # noqa: F811
 
 
 def _begin(
-    recorder: Recorder, skip_warmups: bool, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Opened | None, bool]:
+    recorder: Recorder,
+    skip_warmups: bool,
+    first: int,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> tuple[Call | None, bool]:
     """Read the Lambda request from the call's arguments and open its record.
 
-    Returns (what `Recorder.close` needs, or None when not recording; whether
-    the call is a warm-up ping to answer without running the handler).
+    ``first`` is where the handler's own arguments start (1 after a method's
+    ``self``). Returns (the open invocation, or None when not recording;
+    whether the call is a warm-up ping to answer without running the handler).
     """
     request_id = trace_id = left = None
     warmup = False
     try:
-        event = args[0] if args else kwargs.get("event")
+        event = args[first] if len(args) > first else kwargs.get("event")
         warmup = _is_warmup(event)
-        context = args[1] if len(args) > 1 else kwargs.get("context")
+        context = args[first + 1] if len(args) > first + 1 else kwargs.get("context")
         trace_id = _trace_id(os.environ.get("_X_AMZN_TRACE_ID"))
         if context is not None:
             remaining = getattr(context, "get_remaining_time_in_millis", None)
@@ -134,12 +155,12 @@ def _begin(
             request_id = given if isinstance(given, str) else None
     except Exception as exc:  # a context whose attributes raise: record without it
         fault("context", "the handler's context could not be read", exc)
-    opened = recorder.open(request_id, trace_id, left, warmup)
+    call = recorder.open(request_id, trace_id, left, warmup)
     if warmup and skip_warmups:
-        if opened is not None:
-            recorder.close(opened, None)
+        if call is not None:
+            recorder.close(call, None)
         return None, True
-    return opened, False
+    return call, False
 
 
 WARMUP_SOURCES = ("serverless-plugin-warmup",)
@@ -168,45 +189,103 @@ def _trace_id(header: str | None) -> str | None:
 
 
 def _sync_wrapper(
-    func: Callable[..., Any], recorder: Recorder, skip_warmups: bool
+    func: Callable[..., Any], recorder: Recorder, skip_warmups: bool, first: int
 ) -> Callable[..., Any]:
     @functools.wraps(func)
     def handler(*args: Any, **kwargs: Any) -> Any:
-        opened, answered = _begin(recorder, skip_warmups, args, kwargs)
+        call, answered = _begin(recorder, skip_warmups, first, args, kwargs)
         if answered:
             return {"warmup": True}
-        if opened is None:
+        if call is None:
             return func(*args, **kwargs)
+        token = enter(call.root)
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
-            recorder.close(opened, exc)
+            leave(token)
+            recorder.close(call, exc)
             raise
-        recorder.close(opened, None)
+        leave(token)
+        recorder.close(call, None)
         return result
 
     return handler
 
 
 def _async_wrapper(
-    func: Callable[..., Any], recorder: Recorder, skip_warmups: bool
+    func: Callable[..., Any], recorder: Recorder, skip_warmups: bool, first: int
 ) -> Callable[..., Any]:
     @functools.wraps(func)
     async def handler(*args: Any, **kwargs: Any) -> Any:
-        opened, answered = _begin(recorder, skip_warmups, args, kwargs)
+        call, answered = _begin(recorder, skip_warmups, first, args, kwargs)
         if answered:
             return {"warmup": True}
-        if opened is None:
+        if call is None:
             return await func(*args, **kwargs)
+        token = enter(call.root)
         try:
             result = await func(*args, **kwargs)
         except BaseException as exc:
-            recorder.close(opened, exc)
+            leave(token)
+            recorder.close(call, exc)
             raise
-        recorder.close(opened, None)
+        leave(token)
+        recorder.close(call, None)
         return result
 
     return handler
+
+
+class _StreamSteps:
+    """A streaming handler's record: written when the stream ends, however it ends.
+
+    Each step runs in the invocation's scope, picking up where the previous
+    one left it, so stages the handler holds open across its yields stay open.
+    """
+
+    __slots__ = ("call", "inside", "recorder")
+
+    def __init__(self, recorder: Recorder, call: Call) -> None:
+        self.recorder = recorder
+        self.call = call
+        self.inside: Frame | None = call.root
+
+    def begin(self) -> Token[Frame | None]:
+        return enter(self.inside)
+
+    def end(self, began: Token[Frame | None], exc: BaseException | None, last: bool) -> None:
+        self.inside = leave(began)
+        if last:  # a stream closed early by its consumer ended fine
+            self.recorder.close(self.call, exc)
+
+
+class _Unrecorded:
+    """The steps of a stream that is not recorded (recording off, or it could not start)."""
+
+    __slots__ = ()
+
+    def begin(self) -> None:
+        return None
+
+    def end(self, began: None, exc: BaseException | None, last: bool) -> None:
+        pass
+
+
+_UNRECORDED = _Unrecorded()
+
+
+def _stream_steps(
+    recorder: Recorder,
+    skip_warmups: bool,
+    first: int,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> _StreamSteps | _Unrecorded | None:
+    """At a stream's first step: its steps, or None for a warm-up answered with nothing."""
+    call, answered = _begin(recorder, skip_warmups, first, args, kwargs)
+    if answered:
+        return None
+    return _UNRECORDED if call is None else _StreamSteps(recorder, call)
 
 
 def _run_on_loop(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
