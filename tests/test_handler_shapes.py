@@ -7,7 +7,7 @@ import contextvars
 import functools
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -208,7 +208,7 @@ def test_a_generator_handler_is_recorded_when_the_stream_ends() -> None:
     clock, runtime = manual()
 
     @obs.instrument(runtime=runtime)
-    def stream(event: dict[str, Any], context: Any) -> Iterator[str]:
+    def stream(event: dict[str, Any], context: Any) -> Generator[str, None, None]:
         with obs.stage("inference"):  # held open across the yields
             for word in event["words"]:
                 clock.advance(10)
@@ -339,7 +339,7 @@ def test_methods_read_the_event_and_context_after_self() -> None:
 
     assert service.handle({}, Context("m-1")) == "handled"
     assert Service.handle(service, {}, Context("m-2")) == "handled"  # unbound, explicit self
-    assert service.handle(WARMUP, Context("m-3")) == {"warmup": True}
+    assert service.handle(WARMUP, Context("m-3")) == {"warmup": True}  # type: ignore[comparison-overlap]
     assert service.calls == 2  # the warm-up did not run the model
     assert service.handle({"sleep": 0.3}, Context("m-4", remaining_ms=150)) == "handled"
     assert Service.build({}, Context("m-5")) == "Service"
@@ -380,7 +380,7 @@ def test_model_options_are_bounded_at_decoration_like_set_model() -> None:
     long = "v" * 100_000
     for option in ("model", "model_version", "variant"):
         with pytest.raises(obs.ConfigError) as caught:
-            obs.instrument(**{option: long})
+            obs.instrument(**{option: long})  # type: ignore[call-overload]
         assert str(caught.value) == (
             f"instrument({option}=...): at most 256 characters; got 100000"
         )

@@ -74,7 +74,6 @@ class Call:
         "monotonic",
         "open_stages",
         "request_id",
-        "root",
         "runtime",
         "sample_rate",
         "settings",
@@ -130,8 +129,14 @@ class Call:
         self.faults = 0
         self.armed = False  # a timeout watchdog holds it
         self.closed = False  # its record is written: later stage time is nobody's
-        # the scope that the handler's own code runs in, where no stage is open
-        self.root: Frame = (None, self, "", self.start_mono, None)
+
+    def root(self) -> Frame:
+        """The scope the handler's own code runs in, where no stage is open.
+
+        Made on demand, not kept: a call holding a frame that holds the call
+        would be a reference cycle, left for the garbage collector every time.
+        """
+        return (None, self, "", self.start_mono, None)
 
 
 # One variable for "what is running here": the invocation's root frame or the

@@ -152,8 +152,15 @@ class Recorder:
             fault("open", "recording could not start for this invocation", exc)
             return None
 
-    def close(self, call: Call, error: BaseException | None) -> None:
-        """Finish recording and export the record, unless the watchdog already did."""
+    def close(
+        self, call: Call, error: BaseException | None, token: Token[Frame | None] | None = None
+    ) -> None:
+        """Finish recording and export the record, unless the watchdog already did.
+
+        With ``token`` (from setting the call's scope), the scope is left first.
+        """
+        if token is not None:
+            leave(token)
         call.closed = True
         _in_flight.pop(call, None)
         try:
@@ -235,7 +242,12 @@ def _build(
         stages = list(call.stages.items())  # a copy: the watchdog reads it mid-call
         # stages still open (a timeout; one left open; one still going in a thread)
         # show what they completed before, or nothing
-        still = set(running) if running is not None else _open_paths(call)
+        if running is not None:
+            still: set[str] | None = set(running)
+        elif call.open_stages:
+            still = {frame[2] for frame in list(call.open_stages)}
+        else:
+            still = None
         if still:
             out["stages"] = {p: ns // 1000 / 1000 for p, ns in stages if ns or p not in still}
         else:
@@ -254,10 +266,6 @@ def _build(
         out["sdk_faults"] = call.faults
     out.update(_environment(call.runtime, call.settings))
     return out
-
-
-def _open_paths(call: Call) -> set[str]:
-    return {frame[2] for frame in list(call.open_stages)} if call.open_stages else set()
 
 
 class _Environments:

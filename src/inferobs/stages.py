@@ -62,10 +62,20 @@ class stage:
         return made
 
     def __enter__(self) -> stage:
-        frame = self._attach()
-        if frame is not None:
-            frame[1].open_stages.append(frame)
-            _scope.set(frame)
+        parent = _scope.get()
+        if parent is not None and not parent[1].closed:  # the usual case, inline: it is hot
+            call = parent[1]
+            path = self.name if parent[0] is None else f"{parent[2]}/{self.name}"
+            if path not in call.stages:
+                call.stages[path] = 0
+            frame: Frame = (self, call, path, call.monotonic(), parent)
+        else:
+            adopted = self._attach()
+            if adopted is None:
+                return self
+            frame, call = adopted, adopted[1]
+        call.open_stages.append(frame)
+        _scope.set(frame)
         return self
 
     def _attach(self) -> Frame | None:

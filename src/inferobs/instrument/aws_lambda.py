@@ -14,7 +14,7 @@ import os
 
 from ..callables import kind_of, takes_self
 from ..config import ConfigError
-from ..context import MAX_TAG_TEXT, fault
+from ..context import MAX_TAG_TEXT, _scope, fault
 from ..lifecycle import Recorder, enter, leave
 from ..runtime import Runtime, default_runtime
 from ..streams import stepped, stepped_async
@@ -198,15 +198,13 @@ def _sync_wrapper(
             return {"warmup": True}
         if call is None:
             return func(*args, **kwargs)
-        token = enter(call.root)
+        token = _scope.set(call.root())
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
-            leave(token)
-            recorder.close(call, exc)
+            recorder.close(call, exc, token)
             raise
-        leave(token)
-        recorder.close(call, None)
+        recorder.close(call, None, token)
         return result
 
     return handler
@@ -222,15 +220,13 @@ def _async_wrapper(
             return {"warmup": True}
         if call is None:
             return await func(*args, **kwargs)
-        token = enter(call.root)
+        token = _scope.set(call.root())
         try:
             result = await func(*args, **kwargs)
         except BaseException as exc:
-            leave(token)
-            recorder.close(call, exc)
+            recorder.close(call, exc, token)
             raise
-        leave(token)
-        recorder.close(call, None)
+        recorder.close(call, None, token)
         return result
 
     return handler
@@ -248,7 +244,7 @@ class _StreamSteps:
     def __init__(self, recorder: Recorder, call: Call) -> None:
         self.recorder = recorder
         self.call = call
-        self.inside: Frame | None = call.root
+        self.inside: Frame | None = call.root()
 
     def begin(self) -> Token[Frame | None]:
         return enter(self.inside)
