@@ -385,3 +385,35 @@ def test_model_options_are_bounded_at_decoration_like_set_model() -> None:
             f"instrument({option}=...): at most 256 characters; got 100000"
         )
     obs.instrument(model_version="v" * 256)  # the limit itself is fine
+
+
+# -- under the real Lambda runtime client ------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_pooled_stages_and_method_handlers_under_the_lambda_runtime() -> None:
+    from inferobs.local.lambda_process import LocalLambda
+
+    from .conftest import LAMBDA_CODE
+
+    with LocalLambda("shapes.pooled", code_dir=LAMBDA_CODE) as fn:
+        outcomes = [fn.invoke({"values": [1.0, 2.0]}) for _ in range(3)]
+        records = fn.wait_for_records(3)
+    assert [o.json() for o in outcomes] == [{"total": 3.0}] * 3
+    for record in records:
+        assert list(record["stages"]) == ["inference"]
+        assert record["stages"]["inference"] >= 19.5
+
+    with LocalLambda("shapes.method", code_dir=LAMBDA_CODE, timeout_s=1.0) as fn:
+        first = fn.invoke({})
+        warm = fn.invoke(WARMUP)
+        late = fn.invoke({"sleep_s": 2})  # past the deadline: the runtime kills it
+        records = fn.wait_for_records(3)
+    assert first.json() == {"calls": 1} and warm.json() == {"warmup": True}
+    assert late.error_type == "Timeout"
+    assert [r["id"] for r in records] == [first.request_id, warm.request_id, late.request_id]
+    assert [(r["kind"], r["status"]) for r in records] == [
+        ("invocation", "ok"),
+        ("warmup", "ok"),
+        ("timeout", "error"),
+    ]
