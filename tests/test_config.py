@@ -9,7 +9,7 @@ import pytest
 import inferobs as obs
 from inferobs.config import Settings, current
 
-from .helpers import echo
+from .helpers import collecting, echo
 
 
 @pytest.mark.parametrize(
@@ -33,10 +33,108 @@ def test_configure_names_the_bad_setting(options: dict[str, Any], message: str) 
     assert message in str(caught.value)
 
 
-def test_configure_is_strict_about_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INFEROBS_SAMPLE_RATE", "lots")
-    with pytest.raises(obs.ConfigError, match="INFEROBS_SAMPLE_RATE='lots'"):
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"exporters": []},
+            "exporters=[]: expected at least one exporter (to record nothing, set enabled=False)",
+        ),
+        ({"input_keys": "text"}, "input_keys='text': expected a list of key names"),
+        (
+            {"input_keys": ["ok", ""]},
+            "input_keys: '' is not a key name "
+            "(expected a non-empty string of at most 64 characters)",
+        ),
+        (
+            {"input_keys": [3]},
+            "input_keys: 3 is not a key name "
+            "(expected a non-empty string of at most 64 characters)",
+        ),
+        (
+            {"input_keys": ["k" * 65]},
+            f"input_keys: {'k' * 65!r} is not a key name "
+            "(expected a non-empty string of at most 64 characters)",
+        ),
+    ],
+)
+def test_configure_says_exactly_what_is_wrong(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(obs.ConfigError) as caught:
+        obs.configure(**options)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "reason"),
+    [
+        ("INFEROBS_SAMPLE_RATE", "lots", "expected a number"),
+        ("INFEROBS_SAMPLE_RATE", "nan", "expected a number"),
+        ("INFEROBS_SAMPLE_RATE", "2", "expected a number between 0 and 1"),
+        ("INFEROBS_PROACTIVE_INIT_S", "soon", "expected a number"),
+        ("INFEROBS_TIMEOUT_MARGIN_MS", "50ms", "expected a number"),
+        ("INFEROBS_INPUT_MAX_DEPTH", "2.5", "expected a whole number"),
+        ("INFEROBS_INPUT_MAX_ITEMS", "many", "expected a whole number"),
+        ("INFEROBS_INPUT_MAX_ITEMS", "0", "expected a whole number between 1 and 1000000"),
+        (
+            "INFEROBS_EXPORTERS",
+            ",",
+            "expected at least one exporter (to record nothing, set enabled=False)",
+        ),
+        (
+            "INFEROBS_EXPORTERS",
+            " ",
+            "expected at least one exporter (to record nothing, set enabled=False)",
+        ),
+    ],
+)
+def test_a_bad_variable_gets_the_documented_message(
+    monkeypatch: pytest.MonkeyPatch, variable: str, text: str, reason: str
+) -> None:
+    message = f"{variable}={text!r}: {reason}"
+    with pytest.raises(obs.ConfigError) as caught:
+        Settings.from_env({variable: text})
+    assert str(caught.value) == message
+    monkeypatch.setenv(variable, text)
+    with pytest.raises(obs.ConfigError) as caught:
         obs.configure()
+    assert str(caught.value) == message
+
+
+def test_input_keys_from_code_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings.from_env({"INFEROBS_INPUT_KEYS": " user_features, ,scores,user_features"})
+    assert settings.input_keys == ("user_features", "scores")
+    assert "input_keys=('user_features', 'scores')" in repr(settings)
+    assert settings.replace(sample_rate=0.5).input_keys == ("user_features", "scores")
+    assert Settings(input_keys=frozenset({"b", "a"})).input_keys == ("a", "b")
+    sink = collecting(input_keys=["a", "b"])
+    handler = obs.instrument(observing)
+    handler({"a": [0.0] * 100_000, "b": [1] * 100_000, "c": 1}, None)
+    summary = sink.records[0].input
+    assert summary is not None and set(summary["items"]) == {"a", "b"}
+    assert summary["items"]["b"] == {
+        "kind": "list",
+        "n_items": 100_000,
+        "shape": [100_000],
+        "dtype": "int",
+        "sampled": True,
+    }
+    assert summary["other_keys"] == 1
+
+
+def observing(event: Any, context: Any) -> None:
+    obs.observe_input(event)
+
+
+def test_an_empty_exporter_list_in_the_environment_falls_back_and_says_so_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INFEROBS_EXPORTERS", ",")
+    handler = obs.instrument(echo)
+    assert handler("fine", None) == "fine" and handler("again", None) == "again"
+    captured = capsys.readouterr()
+    assert captured.err.count("INFEROBS_EXPORTERS=','") == 1
+    assert "expected at least one exporter" in captured.err
+    assert captured.out.count('"event":"inferobs.invocation"') == 2
 
 
 def test_environment_sets_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,6 +148,7 @@ def test_environment_sets_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
         "INFEROBS_TIMEOUT_MARGIN_MS": "0",
         "INFEROBS_INPUT_MAX_DEPTH": "2",
         "INFEROBS_INPUT_MAX_ITEMS": "10",
+        "INFEROBS_INPUT_KEYS": "user_id_hash",
     }
     assert set(values) == set(Settings.ENV.values())
     for key, value in values.items():
@@ -70,6 +169,7 @@ def test_environment_sets_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
         2,
         10,
     )
+    assert settings.input_keys == ("user_id_hash",)
 
 
 def test_bad_environment_without_configure_warns_and_uses_defaults(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inferobs.shape import summarize
+from inferobs.shape import ENVELOPE_KEYS, MAX_KEYS, summarize
 
 
 def test_numpy_arrays_and_scalars() -> None:
@@ -56,17 +57,123 @@ def test_lists_rectangular_ragged_and_empty() -> None:
 
 
 def test_dicts_strings_and_bytes() -> None:
-    summary = summarize({"text": "hello", "ids": [1, 2], "raw": b"\x00\x01", 7: "skip"})
-    assert summary == {
+    value = {"text": "hello", "ids": [1, 2], "raw": b"\x00\x01", 7: "skip", "x": "other"}
+    assert summarize(value, keys=("ids", "raw")) == {
         "kind": "dict",
-        "n_items": 4,
-        "truncated": True,
+        "n_items": 5,
         "items": {
             "text": {"kind": "str", "len": 5},
             "ids": {"kind": "list", "n_items": 2, "shape": [2], "dtype": "int"},
             "raw": {"kind": "bytes", "nbytes": 2},
         },
+        "other_keys": 2,
+        "other_values": [
+            {"count": 1, "kind": "str", "len": 4},
+            {"count": 1, "kind": "str", "len": 5},
+        ],
     }
+
+
+def test_standard_json_batches_get_a_shape_and_a_dtype_from_a_sample() -> None:
+    batch = summarize({"instances": [[0.0] * 784] * 32})["items"]["instances"]
+    assert batch == {
+        "kind": "list",
+        "n_items": 32,
+        "shape": [32, 784],
+        "dtype": "float",
+        "sampled": True,
+    }
+    assert summarize([0.0] * 1_000_000) == {
+        "kind": "list",
+        "n_items": 1_000_000,
+        "shape": [1_000_000],
+        "dtype": "float",
+        "sampled": True,
+    }
+    assert summarize({"inputs": ["a tweet", "another"]})["items"]["inputs"] == {
+        "kind": "list",
+        "n_items": 2,
+        "shape": [2],
+        "dtype": "str",
+    }
+
+
+def test_the_sample_covers_both_ends_of_every_checked_row() -> None:
+    # the last row, and the last leaves of a long row, are always looked at
+    assert "shape" not in summarize([[0.0] * 10] * 99 + [[0.0] * 9])
+    assert summarize([0.0] * 999_999 + ["x"])["dtype"] == "mixed"
+    assert summarize([[0] * 784] * 31 + [[0] * 783 + [0.5]])["dtype"] == "float"
+    # a spot-checked row's length is compared too
+    rows: list[list[float]] = [[0.0] * 784 for _ in range(32)]
+    rows[17] = [0.0] * 3  # one of the eight rows spread between the first and the last
+    assert "shape" not in summarize(rows)
+    # what fits in the budget is checked whole, and then said to be exact
+    assert "sampled" not in summarize([[1, 2], [3, 4], [5, 6]])
+    assert summarize([[]] * 1_000_000) == {
+        "kind": "list",
+        "n_items": 1_000_000,
+        "shape": [1_000_000, 0],
+        "dtype": "none",
+        "sampled": True,
+    }
+
+
+def test_every_key_gets_a_fair_share_of_the_budget() -> None:
+    two = summarize({"a": [0.0] * 100_000, "b": [1] * 100_000}, keys=["a", "b"])
+    assert two["items"]["a"]["shape"] == [100_000] and two["items"]["b"]["dtype"] == "int"
+    names = [f"feature_{i}" for i in range(MAX_KEYS)]
+    wide = summarize({name: [0.5] * 10_000 for name in names}, keys=names)
+    assert list(wide["items"]) == names
+    assert all(item["shape"] == [10_000] for item in wide["items"].values())
+
+
+def test_key_text_is_written_only_for_allowed_keys() -> None:
+    """Keys are request data too: a user id as a key, a header name."""
+    event = {
+        "someone@example.com": [0.1, 0.2],
+        "other@example.com": [0.3, 0.4],
+        "headers": {"X-Someone-Example-Com": "1", "content-type": "text/plain"},
+        "body": "{}",
+        7: None,
+    }
+    summary = summarize(event)
+    text = json.dumps(summary)
+    for secret in ("someone", "other@", "X-Someone", "content-type", '"7"'):
+        assert secret not in text
+    assert summary["other_keys"] == 3
+    assert summary["other_values"] == [
+        {"count": 2, "kind": "list", "n_items": 2, "shape": [2], "dtype": "float"},
+        {"count": 1, "kind": "none"},
+    ]
+    assert summary["items"]["headers"] == {
+        "kind": "dict",
+        "n_items": 2,
+        "other_keys": 2,
+        "other_values": [
+            {"count": 1, "kind": "str", "len": 1},
+            {"count": 1, "kind": "str", "len": 10},
+        ],
+    }
+    assert summarize(event, keys=["someone@example.com"])["other_keys"] == 2
+    # past the covered keys, unlisted ones are still counted exactly
+    users: dict[str, Any] = {f"user-{i}": i for i in range(100)} | {"instances": []}
+    many = summarize(users)
+    assert (many["other_keys"], many["truncated"]) == (100, True)
+    assert "user-" not in json.dumps(many)
+    assert {"instances", "inputs", "signature_name", "headers", "body"} <= ENVELOPE_KEYS
+
+
+def test_numpy_structured_dtypes_keep_their_field_names_out() -> None:
+    table = np.zeros(3, dtype=[("someone@example.com", "f4"), ("count", "i4")])
+    assert summarize(table) == {
+        "kind": "ndarray",
+        "shape": [3],
+        "dtype": "structured",
+        "fields": 2,
+        "nbytes": 24,
+    }
+    frame = pd.DataFrame({"someone@example.com": [1.0]})
+    assert "someone" not in json.dumps([summarize(frame), summarize(frame.iloc[:, 0])])
 
 
 def test_depth_and_work_are_bounded_on_huge_and_self_referencing_inputs() -> None:
@@ -77,9 +184,31 @@ def test_depth_and_work_are_bounded_on_huge_and_self_referencing_inputs() -> Non
     for _ in range(10_000):
         deep = {"k": deep}
     assert json.dumps(summarize(deep)).count("dict") <= 6
-    big = [[0.0] * 1000 for _ in range(1000)]
-    summary = summarize(big, max_items=500)
-    assert summary["n_items"] == 1000 and "shape" not in summary
+    big = [Counted([0.0] * 1000) for _ in range(1000)]
+    summary = summarize(Counted(big), max_items=500)
+    assert summary["shape"] == [1000, 1000] and summary["sampled"] is True
+    assert Counted.touched <= 2 * 500
+    Counted.touched = 0
+    summarize(Counted([Counted() for _ in range(100_000)]), max_items=500)
+    assert Counted.touched <= 2 * 500
+    wide: dict[str, Any] = {f"k{i}": {f"j{j}": [0.0] * 100 for j in range(32)} for i in range(32)}
+    assert json.dumps(summarize(wide, max_items=64)).count('"kind"') <= 2 * 64 + 2
+
+
+class Counted(list[Any]):
+    """A list that counts the elements read from it."""
+
+    touched = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in super().__iter__():
+            Counted.touched += 1
+            yield item
+
+    def __getitem__(self, index: Any) -> Any:
+        found = super().__getitem__(index)
+        Counted.touched += len(found) if isinstance(index, slice) else 1
+        return found
 
 
 def test_unknown_objects_and_hostile_ones() -> None:
@@ -99,7 +228,7 @@ def test_unknown_objects_and_hostile_ones() -> None:
         "nbytes": 12,
     }
     assert summarize(HostileList([1])) == {"kind": "tests.HostileList", "unreadable": True}
-    assert summarize({"x": HostileList()})["items"]["x"]["unreadable"] is True
+    assert summarize({"data": HostileList()})["items"]["data"]["unreadable"] is True
     assert summarize(iter([1, 2])) == {"kind": "list_iterator"}
 
 
@@ -133,12 +262,14 @@ print(sorted({"numpy", "pandas"} & set(sys.modules)))
     ]
 
 
+DECLARED = "declared_key"
+keys = st.sampled_from(["instances", "inputs", DECLARED]) | st.text(max_size=80)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text() | st.binary(),
     lambda children: (
         st.lists(children, max_size=6)
         | st.tuples(children, children)
-        | st.dictionaries(st.text(max_size=80), children, max_size=6)
+        | st.dictionaries(keys, children, max_size=6)
     ),
     max_leaves=60,
 )
@@ -149,15 +280,16 @@ json_values = st.recursive(
 def test_any_nested_data_gives_a_small_json_summary_without_its_values(
     value: Any, depth: int, items: int
 ) -> None:
-    summary = summarize(value, max_depth=depth, max_items=items)
+    summary = summarize(value, max_depth=depth, max_items=items, keys=(DECLARED,))
     text = json.dumps(summary)
     assert json.loads(text) == summary
     assert text.count('"kind"') <= 2 * items + 2
-    # no string or bytes content appears: only keys (which are schema) and the
-    # summaries' own words, which a random leaf may happen to spell
-    for leaf in _strings(value):
+    # no string, bytes or key text appears but allowed keys and the summaries'
+    # own words, which a random leaf or key may happen to spell
+    allowed = json.dumps(sorted(ENVELOPE_KEYS | {DECLARED}))
+    for leaf in _strings(value) + _keys(value):
         quoted = json.dumps(leaf)[1:-1]
-        if len(leaf) >= 8 and quoted not in SUMMARY_WORDS and quoted not in _keys(value):
+        if len(leaf) >= 8 and quoted not in SUMMARY_WORDS and quoted not in allowed:
             assert quoted not in text
 
 
@@ -172,6 +304,10 @@ SUMMARY_WORDS = json.dumps(
         "items",
         "first",
         "truncated",
+        "sampled",
+        "other_keys",
+        "other_values",
+        "count",
         "unreadable",
         "list",
         "tuple",
@@ -190,12 +326,14 @@ SUMMARY_WORDS = json.dumps(
 )
 
 
-def _keys(value: Any) -> str:
+def _keys(value: Any) -> list[str]:
     if isinstance(value, dict):
-        return json.dumps(list(value)) + "".join(_keys(v) for v in value.values())
+        return [k for k in value if isinstance(k, str)] + [
+            k for v in value.values() for k in _keys(v)
+        ]
     if isinstance(value, (list, tuple)):
-        return "".join(_keys(v) for v in value)
-    return ""
+        return [k for v in value for k in _keys(v)]
+    return []
 
 
 def _strings(value: Any) -> list[str]:

@@ -14,6 +14,7 @@ import sys
 from math import isnan
 
 from .runtime import on_cloud
+from .shape import MAX_KEY_TEXT
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 
@@ -38,7 +39,8 @@ def _parse_bool(text: str) -> bool:
     raise ValueError("expected one of true/false/1/0/yes/no/on/off")
 
 
-def _parse_exporters(text: str) -> tuple[str, ...]:
+def _parse_names(text: str) -> tuple[str, ...]:
+    """A comma-separated list, each name stripped; empty names are dropped."""
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
@@ -64,11 +66,16 @@ class Settings:
         before the platform deadline; 0 turns the watchdog off.
     input_max_depth: how deep nested inputs are summarised.
     input_max_items: how many elements a summary may visit, whatever the input's size.
+    input_keys: dict keys whose text input summaries may write, besides the
+        built-in envelope keys of model servers and gateways
+        (`inferobs.shape.ENVELOPE_KEYS`). Keys are request data too (a user id
+        as a key, a header name), so any other key is counted, never written.
     """
 
     __slots__ = (
         "enabled",
         "exporters",
+        "input_keys",
         "input_max_depth",
         "input_max_items",
         "proactive_init_s",
@@ -89,6 +96,7 @@ class Settings:
         "timeout_margin_ms": "INFEROBS_TIMEOUT_MARGIN_MS",
         "input_max_depth": "INFEROBS_INPUT_MAX_DEPTH",
         "input_max_items": "INFEROBS_INPUT_MAX_ITEMS",
+        "input_keys": "INFEROBS_INPUT_KEYS",
     }
 
     enabled: bool
@@ -100,6 +108,7 @@ class Settings:
     timeout_margin_ms: float
     input_max_depth: int
     input_max_items: int
+    input_keys: tuple[str, ...]
 
     def __init__(
         self,
@@ -113,6 +122,7 @@ class Settings:
         timeout_margin_ms: float = 50.0,
         input_max_depth: int = 4,
         input_max_items: int = 2048,
+        input_keys: tuple[str, ...] | list[str] | frozenset[str] = (),
     ) -> None:
         set_ = object.__setattr__
         if not isinstance(enabled, bool):
@@ -134,6 +144,7 @@ class Settings:
         )
         set_(self, "input_max_depth", _integer(input_max_depth, "input_max_depth", 0, 64))
         set_(self, "input_max_items", _integer(input_max_items, "input_max_items", 1, 1_000_000))
+        set_(self, "input_keys", _check_keys(input_keys))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Settings are immutable; call inferobs.configure() instead")
@@ -182,13 +193,20 @@ class Settings:
 def _from_text(name: str, text: str) -> object:
     if name == "enabled":
         return _parse_bool(text)
-    if name == "exporters":
-        return _parse_exporters(text)
+    if name in ("exporters", "input_keys"):
+        return _parse_names(text)
     if name in ("service", "store_path"):
         return text
+    # int() and float() name the text in their messages; say what was expected instead
     if name in ("input_max_depth", "input_max_items"):
-        return int(text)
-    return float(text)
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("expected a number") from None
 
 
 def _number(value: object, name: str, low: float, high: float | None) -> float:
@@ -211,6 +229,11 @@ def _integer(value: object, name: str, low: int, high: int) -> int:
 def _check_exporters(exporters: object) -> tuple[str | Exporter, ...]:
     if isinstance(exporters, str) or not isinstance(exporters, (tuple, list)):
         raise ConfigError(f"exporters={exporters!r}: expected a list of names or exporters")
+    if not exporters:  # recording nothing is a decision, said in one place: enabled
+        raise ConfigError(
+            f"exporters={exporters!r}: expected at least one exporter "
+            "(to record nothing, set enabled=False)"
+        )
     for item in exporters:
         if isinstance(item, str):
             if not item:
@@ -220,6 +243,20 @@ def _check_exporters(exporters: object) -> tuple[str | Exporter, ...]:
                 f"exporters: {item!r} is neither an exporter name nor an object with export()"
             )
     return tuple(exporters)
+
+
+def _check_keys(keys: object) -> tuple[str, ...]:
+    if isinstance(keys, (set, frozenset)):
+        keys = sorted(keys, key=str)  # a set's order changes between processes
+    if not isinstance(keys, (tuple, list)):
+        raise ConfigError(f"input_keys={keys!r}: expected a list of key names")
+    for key in keys:
+        if not isinstance(key, str) or not key or len(key) > MAX_KEY_TEXT:
+            raise ConfigError(
+                f"input_keys: {key!r} is not a key name "
+                f"(expected a non-empty string of at most {MAX_KEY_TEXT} characters)"
+            )
+    return tuple(dict.fromkeys(keys))  # once each, in the order given
 
 
 _settings: Settings | None = None  # the process-wide settings, once resolved

@@ -1,13 +1,23 @@
 """Summaries of a model's input that say what it looked like, never what it held.
 
 A summary gives kind, shape, dtype, sizes and counts. Strings become lengths,
-numbers become their type; dict keys are kept (they are the input's schema)
-when they are strings of at most 64 characters, and left out otherwise.
+numbers become their type. Dict keys are request data too (a user id used as a
+key, a header name), so a key's text is written only when it is on an
+allowlist: the envelope keys of model servers and gateways (`ENVELOPE_KEYS`)
+plus the ones the user declares (``input_keys``). Every other key is counted,
+and its value summarised, without its text. A numpy structured dtype's field
+names are kept out the same way.
+
+Nested lists, the JSON batches of TensorFlow Serving, SageMaker and KServe, get
+a shape and a leaf type inferred from a bounded sample: the first and last rows
+are checked fully and a few rows in between by length, and ``sampled: true``
+says that not every element was looked at.
 
 numpy, pandas and other array libraries are recognised by their class's module
 and attributes, never imported: a handler that does not use pandas must not
 pay for importing it. Work is bounded by depth and by a count of visited
-elements, so a huge or self-referencing input costs the same as a small one.
+elements shared fairly between a dict's keys, so a huge or self-referencing
+input costs the same as a small one.
 """
 
 from __future__ import annotations
@@ -16,13 +26,72 @@ from itertools import islice
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
+    from collections.abc import Collection, Iterator
     from typing import Any
 
-__all__ = ["summarize"]
+__all__ = ["ENVELOPE_KEYS", "summarize"]
 
-MAX_KEYS = 32
+MAX_KEYS = 32  # keys of one dict covered by its summary
 MAX_KEY_TEXT = 64
+MAX_OTHER_SHAPES = 4  # distinct value summaries listed for the keys whose text is not written
+SPOT_CHECKS = 8  # rows between the first and the last whose length is checked
+
+# Keys that public request formats define, so their text says nothing about a
+# caller: model servers (TensorFlow Serving, KServe v1/v2 and Triton, SageMaker,
+# MLflow, Hugging Face) and event sources (API Gateway REST/HTTP, function URLs,
+# SQS/SNS/S3 batches, EventBridge).
+ENVELOPE_KEYS = frozenset(
+    {
+        # model servers
+        "instances",
+        "inputs",
+        "outputs",
+        "signature_name",
+        "parameters",
+        "data",
+        "features",
+        "name",
+        "shape",
+        "datatype",
+        "dataframe_split",
+        "dataframe_records",
+        "columns",
+        "index",
+        "text",
+        "texts",
+        "prompt",
+        "messages",
+        "image",
+        "images",
+        "options",
+        # gateways and event sources
+        "body",
+        "isBase64Encoded",
+        "headers",
+        "multiValueHeaders",
+        "queryStringParameters",
+        "multiValueQueryStringParameters",
+        "pathParameters",
+        "stageVariables",
+        "requestContext",
+        "httpMethod",
+        "path",
+        "resource",
+        "version",
+        "routeKey",
+        "rawPath",
+        "rawQueryString",
+        "cookies",
+        "Records",
+        "detail",
+        "detail-type",
+        "source",
+    }
+)
+
 _SCALAR_KINDS = {type(None): "none", bool: "bool", int: "int", float: "float", complex: "complex"}
+# what may sit at the bottom of a nested list with a shape
+_LEAF_KINDS = {**_SCALAR_KINDS, str: "str", bytes: "bytes"}
 _SEQUENCES = (list, tuple)
 
 
@@ -35,12 +104,35 @@ class _Budget:
         self.left = left
 
 
-def summarize(value: object, max_depth: int = 4, max_items: int = 2048) -> dict[str, Any]:
-    """Describe ``value`` by structure only: a small JSON-ready dict, never raising."""
-    return _summary(value, max_depth, _Budget(max_items))
+def summarize(
+    value: object, max_depth: int = 4, max_items: int = 2048, keys: Collection[str] = ()
+) -> dict[str, Any]:
+    """Describe ``value`` by structure only: a small JSON-ready dict, never raising.
+
+    ``keys`` are dict keys whose text may be written, besides `ENVELOPE_KEYS`.
+    """
+    return _summary(value, max_depth, _Budget(max_items), _allowed(keys))
 
 
-def _summary(value: object, depth: int, budget: _Budget) -> dict[str, Any]:
+# the last keys asked for and their union with the envelope keys: the settings
+# pass the same tuple on every call, so the union is built once
+_last_allowed: tuple[object, frozenset[str]] = ((), ENVELOPE_KEYS)
+
+
+def _allowed(keys: Collection[str]) -> frozenset[str]:
+    global _last_allowed
+    last = _last_allowed
+    if keys is last[0]:
+        return last[1]
+    given = keys if isinstance(keys, (tuple, frozenset)) else tuple(keys)
+    if given == last[0]:
+        return last[1]
+    allowed = ENVELOPE_KEYS.union(key for key in given if isinstance(key, str))
+    _last_allowed = (given, allowed)  # one assignment: threads see the old pair or the new
+    return allowed
+
+
+def _summary(value: object, depth: int, budget: _Budget, allowed: frozenset[str]) -> dict[str, Any]:
     budget.left -= 1
     cls = type(value)
     kind = _SCALAR_KINDS.get(cls)
@@ -57,100 +149,186 @@ def _summary(value: object, depth: int, budget: _Budget) -> dict[str, Any]:
         if cls is memoryview:
             return {"kind": "bytes", "nbytes": value.nbytes}  # type: ignore[attr-defined]
         if isinstance(value, _SEQUENCES):
-            return _sequence(value, depth, budget)
+            return _sequence(value, depth, budget, allowed)
         if isinstance(value, dict):
-            return _mapping(value, depth, budget)
+            return _mapping(value, depth, budget, allowed)
         return _object(value, cls, budget)
     except Exception:  # a hostile __len__, __iter__ or property: say we could not look
         return {"kind": _type_name(cls), "unreadable": True}
 
 
-def _sequence(value: list[Any] | tuple[Any, ...], depth: int, budget: _Budget) -> dict[str, Any]:
+def _sequence(
+    value: list[Any] | tuple[Any, ...], depth: int, budget: _Budget, allowed: frozenset[str]
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "kind": "list" if isinstance(value, list) else "tuple",
         "n_items": len(value),
     }
     if not value:
         return out
-    nested = _rectangular(value, depth, budget)
+    nested = _grid(value, depth, budget) if budget.left > 0 else None
     if nested is not None:
-        out["shape"], out["dtype"] = nested
+        out["shape"], out["dtype"], sampled = nested
+        if sampled:
+            out["sampled"] = True
     elif depth > 0 and budget.left > 0:
-        out["first"] = _summary(value[0], depth - 1, budget)
+        out["first"] = _summary(value[0], depth - 1, budget, allowed)
     else:
         out["truncated"] = True
     return out
 
 
-def _rectangular(
+def _grid(
     value: list[Any] | tuple[Any, ...], depth: int, budget: _Budget
-) -> tuple[list[int], str] | None:
-    """(shape, leaf type) when ``value`` is a rectangular nest of scalars, else None."""
-    shape = [len(value)]
-    level: list[Any] = [value]
-    for _ in range(depth + 1):
-        width: int | None = None
-        leaf: str | None = None
-        children: list[Any] = []
-        for item in level:
-            for child in item:
-                budget.left -= 1
-                if budget.left < 0:
-                    return None
-                if isinstance(child, _SEQUENCES):
-                    if leaf is not None or (width is not None and len(child) != width):
-                        return None
-                    width = len(child)
-                    children.append(child)
-                else:
-                    kind = _SCALAR_KINDS.get(type(child))
-                    if kind is None or width is not None:
-                        return None
-                    if leaf is None:
-                        leaf = kind
-                    elif leaf != kind:
-                        leaf = "float" if {leaf, kind} <= {"int", "float"} else "mixed"
-        if leaf is not None:
-            return shape, leaf
-        if width is None:  # the sequences of the level above were all empty
-            return shape, "none"
-        shape.append(width)
-        level = children
-    return None
+) -> tuple[list[int], str, bool] | None:
+    """(shape, leaf kind, sampled) when ``value`` looks like a rectangular nest of leaves.
 
-
-def _mapping(value: dict[Any, Any], depth: int, budget: _Budget) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": "dict", "n_items": len(value)}
-    if depth <= 0 or budget.left <= 0:
-        if value:
-            out["truncated"] = True
-        return out
-    items: dict[str, Any] = {}
-    for key, item in islice(value.items(), MAX_KEYS):
+    The first row is checked with half the budget; when what it cost, times the
+    other rows, fits what is left they are all checked too, else the lengths of
+    a few evenly spaced rows and then the last row are. None when a checked
+    part is ragged, holds something other than leaves, or nests deeper than
+    ``depth`` levels below this one. Every row looked at costs one element of
+    the budget, so rows of empty rows are bounded too.
+    """
+    n = len(value)
+    if n == 0:
+        return [0], "none", False
+    if not isinstance(value[0], _SEQUENCES):
+        return _leaves(value, n, budget)
+    if depth <= 0:
+        return None
+    rest = budget.left
+    share = budget.left = max(rest // 2, 1) if n > 1 else rest
+    first = _grid(value[0], depth - 1, budget)
+    cost = share - budget.left + 1
+    budget.left = rest - cost
+    if first is None:
+        return None
+    shape, leaf, sampled = first
+    rows: Any = islice(value, 1, None)
+    if cost * (n - 1) > budget.left:
+        sampled = True
+        for index in _spots(n):
+            budget.left -= 1
+            row = value[index]
+            if not isinstance(row, _SEQUENCES) or len(row) != shape[0]:
+                return None
+        rows = (value[-1],)
+    for row in rows:
         if budget.left <= 0:
+            sampled = True
             break
-        if isinstance(key, str) and len(key) <= MAX_KEY_TEXT:
-            items[key] = _summary(item, depth - 1, budget)
+        budget.left -= 1
+        if not isinstance(row, _SEQUENCES):
+            return None
+        found = _grid(row, depth - 1, budget)
+        if found is None or found[0] != shape:
+            return None
+        leaf = _merge(leaf, found[1])
+        sampled = sampled or found[2]
+    return [n, *shape], leaf, sampled
+
+
+def _spots(n: int) -> Iterator[int]:
+    """Up to SPOT_CHECKS indices spread evenly strictly between the first and the last."""
+    inner = n - 2
+    count = min(SPOT_CHECKS, inner)
+    return (1 + inner * (2 * i + 1) // (2 * count) for i in range(count))
+
+
+def _leaves(
+    value: list[Any] | tuple[Any, ...], n: int, budget: _Budget
+) -> tuple[list[int], str, bool] | None:
+    """A sequence whose first item is not a sequence: all leaves, or the ends within budget."""
+    if n <= budget.left:
+        types = set(map(type, value))
+        sampled = False
+    else:
+        half = max(budget.left // 2, 1)
+        types = set(map(type, value[:half])) | set(map(type, value[-half:]))
+        n = min(2 * half, n)
+        sampled = n < len(value)
+    budget.left -= n
+    leaf = ""
+    for cls in types:
+        kind = _LEAF_KINDS.get(cls)
+        if kind is None:  # a dict, an object, or a nested sequence among the leaves
+            return None
+        leaf = _merge(leaf, kind) if leaf else kind
+    return [len(value)], leaf, sampled
+
+
+def _merge(a: str, b: str) -> str:
+    if a == b:
+        return a
+    return "float" if {a, b} <= {"int", "float"} else "mixed"
+
+
+def _mapping(
+    value: dict[Any, Any], depth: int, budget: _Budget, allowed: frozenset[str]
+) -> dict[str, Any]:
+    n = len(value)
+    out: dict[str, Any] = {"kind": "dict", "n_items": n}
+    if not n:
+        return out
+    if depth <= 0 or budget.left <= 0:
+        out["truncated"] = True
+        return out
+    covered = min(n, MAX_KEYS, budget.left)
+    items: dict[str, Any] = {}
+    others: list[dict[str, Any]] = []  # distinct summaries of unlisted keys' values, counted
+    unlisted = 0
+    for done, (key, item) in enumerate(islice(value.items(), covered)):
+        # each key gets its share of what is left, so the first cannot take it all
+        rest = budget.left
+        share = budget.left = max(rest // (covered - done), 1)
+        summary = _summary(item, depth - 1, budget, allowed)
+        budget.left = rest - (share - budget.left)
+        if key.__class__ is str and key in allowed:
+            items[key] = summary
+            continue
+        unlisted += 1
+        for other in others:
+            if other["summary"] == summary:
+                other["count"] += 1
+                break
+        else:
+            if len(others) < MAX_OTHER_SHAPES:
+                others.append({"count": 1, "summary": summary})
+            else:
+                out["truncated"] = True
+    if covered < n:
+        out["truncated"] = True
+        unlisted = n - _listed(value, allowed)
     if items:
         out["items"] = items
-    if len(items) < len(value):
-        out["truncated"] = True
+    if unlisted:
+        out["other_keys"] = unlisted
+    if others:
+        out["other_values"] = [{"count": o["count"], **o["summary"]} for o in others]
     return out
+
+
+def _listed(value: dict[Any, Any], allowed: frozenset[str]) -> int:
+    """How many of ``value``'s keys are allowed, looking up the smaller of the two."""
+    if len(allowed) < len(value):
+        return sum(1 for key in allowed if key in value)
+    return sum(1 for key in value if key.__class__ is str and key in allowed)
 
 
 def _object(value: Any, cls: type, budget: _Budget) -> dict[str, Any]:
     module = cls.__module__.partition(".")[0]
     name = cls.__name__
-    if module == "pandas":
+    if module == "pandas":  # column names are data: only dtypes and counts are written
         if name == "DataFrame":
             counts: dict[str, int] = {}
             for dtype in islice(value.dtypes, max(budget.left, 1)):
-                key = str(dtype)
+                key = _dtype(dtype)
                 counts[key] = counts.get(key, 0) + 1
             budget.left -= len(counts)
             return {"kind": "dataframe", "shape": _ints(value.shape), "dtypes": counts}
         if name == "Series":
-            return {"kind": "series", "shape": _ints(value.shape), "dtype": str(value.dtype)}
+            return {"kind": "series", "shape": _ints(value.shape), "dtype": _dtype(value.dtype)}
     if isinstance(getattr(value, "shape", None), (tuple, list)) and hasattr(value, "dtype"):
         kind = "ndarray" if module == "numpy" and name == "ndarray" else _type_name(cls)
         if len(_ARRAY_KINDS) < _CACHE_LIMIT:
@@ -164,10 +342,14 @@ _ARRAY_KINDS: dict[type, str] = {}
 # dtype -> its text; numpy builds dtype names in Python, which is slow per call
 _DTYPE_TEXT: dict[object, str] = {}
 _CACHE_LIMIT = 256
+_STRUCTURED = "structured"
 
 
 def _array(value: Any, kind: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": kind, "shape": _ints(value.shape), "dtype": _dtype(value.dtype)}
+    dtype = value.dtype
+    out: dict[str, Any] = {"kind": kind, "shape": _ints(value.shape), "dtype": _dtype(dtype)}
+    if out["dtype"] is _STRUCTURED:
+        out["fields"] = len(getattr(dtype, "names", None) or ())
     nbytes = getattr(value, "nbytes", None)
     if nbytes.__class__ is int:
         out["nbytes"] = nbytes
@@ -183,7 +365,12 @@ def _dtype(dtype: object) -> str:
         return _DTYPE_TEXT[dtype]
     except (KeyError, TypeError):  # not seen yet, or unhashable
         pass
-    text = str(dtype)[:MAX_KEY_TEXT]
+    if getattr(dtype, "names", None):
+        text = _STRUCTURED  # numpy's text of a record dtype spells its field names
+    else:
+        text = str(dtype)[:MAX_KEY_TEXT]
+        if text.startswith("struct<"):  # pandas' Arrow struct: "struct<name: type>[pyarrow]"
+            text = "struct"
     try:
         if len(_DTYPE_TEXT) < _CACHE_LIMIT:
             _DTYPE_TEXT[dtype] = text
