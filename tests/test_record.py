@@ -88,6 +88,8 @@ def test_unknown_fields_such_as_exporter_metadata_are_ignored() -> None:
         ({"kind": "ping"}, "kind='ping': expected one of invocation, warmup, timeout"),
         ({"stages": {"a": "1"}}, "stages.a='1': expected milliseconds"),
         ({"start": None}, "start: required field is missing"),
+        ({"duration_ms": float("inf")}, "duration_ms=Infinity: expected a finite number"),
+        ({"stages": {"a": float("nan")}}, "stages.a=NaN: expected a finite number"),
     ],
 )
 def test_bad_records_name_the_field(change: dict[str, object], message: str) -> None:
@@ -100,6 +102,15 @@ def test_bad_records_name_the_field(change: dict[str, object], message: str) -> 
 def test_a_line_that_is_not_json_is_a_record_error() -> None:
     with pytest.raises(RecordError, match="not a JSON line"):
         Invocation.from_json("{not json")
+
+
+def test_a_line_with_nan_or_infinity_is_a_record_error_naming_where() -> None:
+    line = full().to_json().replace('"tier":"gold"', '"tier":"gold","score":-Infinity')
+    with pytest.raises(RecordError, match=r"^tags.score=-Infinity: expected a finite number"):
+        Invocation.from_json(line)
+    with pytest.raises(RecordError, match=r"^duration_ms=NaN: expected a finite number"):
+        Invocation.from_json(full().to_json().replace('"duration_ms":12.5', '"duration_ms":NaN'))
+    assert Invocation.from_json(full().to_json().encode()) == full()  # bytes read as before
 
 
 def test_every_field_is_documented_in_the_log_schema() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from inferobs.context import faults_seen
 from inferobs.export.store import StoreExporter, connect
 from inferobs.read import ReadError, read
 from inferobs.record import Invocation
@@ -165,14 +167,15 @@ def test_a_locked_store_costs_one_short_wait_then_backs_off(tmp_path: Path) -> N
     holder = sqlite3.connect(str(tmp_path / "records.db"), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process is writing, for a long time
     store.export(Invocation(start=1, duration_ms=1.0, id="a"))
-    with pytest.raises(sqlite3.OperationalError):
-        store.export(Invocation(start=2, duration_ms=1.0, id="b"))  # the batch is full
+    failures = faults_seen().get("store", 0)
+    store.export(Invocation(start=2, duration_ms=1.0, id="b"))  # the batch is full: it waits
+    assert faults_seen().get("store", 0) == failures + 1  # a fault, never raised
     began = time.monotonic()
     store.export(Invocation(start=3, duration_ms=1.0, id="c"))  # backing off: no wait
     store.export(Invocation(start=4, duration_ms=1.0, id="d"))
     assert time.monotonic() - began < 0.15
     holder.execute("COMMIT")
-    store.flush()
+    assert store.flush()
     assert sorted(r.id for r in read([str(tmp_path)]).records) == ["a", "b", "c", "d"]  # type: ignore[type-var]
 
 
@@ -205,3 +208,55 @@ def test_a_bad_source_among_good_ones_is_a_problem_and_duplicates_count_once(
     reading = read([str(tmp_path / "store"), str(log), str(tmp_path / "missing")])
     assert [r.id for r in reading.records] == ["same"]
     assert [str(p) for p in reading.problems] == [f"{tmp_path / 'missing'}: no such file or store"]
+
+
+def test_records_sqlite_cannot_hold_are_set_aside_and_the_rest_written(tmp_path: Path) -> None:
+    store = StoreExporter(str(tmp_path), batch_size=100, flush_interval_s=3600)
+    store.export(Invocation(start=1, duration_ms=1.0, id="before"))
+    store.export(Invocation(start=2**70, duration_ms=1.0, id="far"))  # beyond 64 bits
+    store.export(Invocation(start=3, duration_ms=float("nan"), id="nan"))  # NULL in SQLite
+    store.export(Invocation(start=4, duration_ms=1.0, id="after", model="m\udcff"))
+    assert store.flush()
+    reading = read([str(tmp_path)])
+    assert [r.id for r in reading.records] == ["before", "after"]
+    assert [str(p) for p in reading.problems] == [
+        f"{tmp_path / 'records.db'}#set_aside1: set aside by its writer: "
+        "start is not a 64-bit integer",
+        f"{tmp_path / 'records.db'}#set_aside2: set aside by its writer: "
+        "duration_ms is not a finite number",
+    ]
+    kept = connect(str(tmp_path)).execute("SELECT record FROM set_aside").fetchall()
+    assert [json.loads(line)["id"] for (line,) in kept] == ["far", "nan"]  # whole lines kept
+
+
+def test_records_dropped_while_the_store_is_locked_are_counted(tmp_path: Path) -> None:
+    import sqlite3
+
+    def locked_while(store: StoreExporter, count: int) -> None:
+        holder = sqlite3.connect(str(tmp_path / "records.db"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        for n in range(count):  # the store keeps at most four batches while it cannot write
+            store.export(Invocation(start=n, duration_ms=1.0, id=f"r{n}"))
+        holder.execute("COMMIT")
+        holder.close()
+
+    connect(str(tmp_path)).close()
+    store = StoreExporter(str(tmp_path), batch_size=2, flush_interval_s=3600, busy_timeout_s=0.05)
+    locked_while(store, 22)
+    assert store.dropped == 14
+    assert store.flush()
+    reading = read([str(tmp_path)])
+    assert [r.id for r in reading.records] == [f"r{n}" for n in range(14, 22)]  # the newest
+    assert [str(loss) for loss in reading.losses] == [
+        f"{tmp_path / 'records.db'}: 14 records never reached this store: its writers dropped "
+        "them while it could not be written"
+    ]
+    meta = connect(str(tmp_path)).execute("SELECT value FROM meta WHERE key = 'dropped'")
+    assert meta.fetchone() == ("14",)
+    other = StoreExporter(str(tmp_path), batch_size=1, flush_interval_s=3600, busy_timeout_s=0.05)
+    locked_while(other, 6)  # another writer's drops add to the count
+    assert other.dropped == 2
+    assert other.flush()
+    assert [str(loss).split(": ")[1] for loss in read([str(tmp_path)]).losses] == [
+        "16 records never reached this store"
+    ]

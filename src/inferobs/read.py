@@ -9,20 +9,22 @@ row) it came from.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
+from contextlib import contextmanager
 
 from .export.store import DATABASE
-from .record import EVENT, Invocation, RecordError
+from .record import EVENT, Invocation, RecordError, decode_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 __all__ = ["Problem", "ReadError", "Reading", "follow_store", "function_of", "read"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_DATABASE_SUFFIXES = (".db", ".sqlite", ".sqlite3")  # names only a database has
+_HEAD = 4096  # bytes looked at to tell a database, text and other binary apart
 
 
 class ReadError(Exception):
@@ -46,13 +48,19 @@ class Problem:
 
 
 class Reading:
-    """What was read: the records, oldest first, and the problems met on the way."""
+    """What was read: the records, oldest first, and the problems met on the way.
 
-    __slots__ = ("problems", "records")
+    ``losses`` are records that never reached a store, one entry per store
+    whose writers had to drop some (it could not be written for a while):
+    nothing in the source to read, but a gap a report should mention.
+    """
+
+    __slots__ = ("losses", "problems", "records")
 
     def __init__(self) -> None:
         self.records: list[Invocation] = []
         self.problems: list[Problem] = []
+        self.losses: list[Problem] = []
 
 
 def read(
@@ -79,13 +87,18 @@ def read(
             if not os.path.exists(path):
                 raise ReadError(f"{source}: no such file or store")
             with open(path, "rb") as handle:
-                is_database = handle.read(16) == _SQLITE_MAGIC
+                head = handle.read(_HEAD)
+            is_database = head.startswith(_SQLITE_MAGIC)
+            if not is_database and (path != source or path.endswith(_DATABASE_SUFFIXES)):
+                raise ReadError(f"{source}: not a valid store database (not a SQLite file)")
             found = (_read_store if is_database else _read_lines)(path, reading)
             if (
                 not is_database
                 and not found
                 and not any(p.location.startswith(f"{path}:") for p in reading.problems)
             ):
+                if _binary(head):
+                    raise ReadError(f"{source}: neither a store database nor a file of JSON lines")
                 raise ReadError(f"{source}: holds no inferobs records")
         except (ReadError, OSError) as exc:
             reading.problems.append(Problem(source, str(exc).removeprefix(f"{source}: ")))
@@ -99,7 +112,7 @@ def read(
             if _keep(record, since_ns, function):
                 reading.records.append(record)
     if not reading.records and reading.problems:
-        raise ReadError("; ".join(str(p) for p in reading.problems[:5]))
+        raise ReadError("; ".join(str(p) for p in (reading.problems + reading.losses)[:5]))
     reading.records.sort(key=_start)
     return reading
 
@@ -117,9 +130,6 @@ def _keep(record: Invocation, since_ns: int | None, function: str | None) -> boo
     if since_ns is not None and record.start < since_ns:
         return False
     return function is None or function_of(record) == function
-
-
-_DECODER = json.JSONDecoder()
 
 
 def _read_lines(path: str, reading: Reading) -> list[Invocation]:
@@ -146,13 +156,15 @@ def _records_in(line: str) -> tuple[list[Invocation], str]:
     at = line.find("{")
     while at >= 0:
         try:
-            data, end = _DECODER.raw_decode(line, at)
+            data, end, non_finite = decode_json(line, at)
         except ValueError as exc:
             error = f"not a JSON line ({exc})"
             at = line.find("{", at + 1)
             continue
         if isinstance(data, dict) and data.get("event") == EVENT:
             try:
+                if non_finite is not None:
+                    raise RecordError(non_finite)
                 records.append(Invocation.from_dict(data))
             except RecordError as exc:
                 error = str(exc)
@@ -163,13 +175,34 @@ def _records_in(line: str) -> tuple[list[Invocation], str]:
 
 
 def _read_store(path: str, reading: Reading) -> list[Invocation]:
+    """The records in a store; rows that cannot be read, and what never reached it, are noted."""
     found = []
-    for rowid, line in _query(path, "SELECT rowid, record FROM invocations", []):
-        try:
-            found.append(Invocation.from_json(line))
-        except RecordError as exc:
-            reading.problems.append(Problem(f"{path}#row{rowid}", str(exc)))
+    with _opened(path) as connection:
+        for rowid, line in connection.execute("SELECT rowid, record FROM invocations"):
+            try:
+                found.append(Invocation.from_json(line))
+            except RecordError as exc:
+                reading.problems.append(Problem(f"{path}#row{rowid}", str(exc)))
+        tables = {name for (name,) in connection.execute(_TABLES)}
+        if "set_aside" in tables:  # stores written before it existed have none
+            for rowid, reason in connection.execute("SELECT rowid, reason FROM set_aside"):
+                reading.problems.append(
+                    Problem(f"{path}#set_aside{rowid}", f"set aside by its writer: {reason}")
+                )
+        (dropped,) = connection.execute(_DROPPED).fetchone() or ("0",)
+    if str(dropped).isdigit() and int(dropped):
+        reading.losses.append(
+            Problem(
+                path,
+                f"{int(dropped)} records never reached this store: its writers dropped "
+                f"them while it could not be written",
+            )
+        )
     return found
+
+
+_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
+_DROPPED = "SELECT value FROM meta WHERE key = 'dropped'"
 
 
 def follow_store(
@@ -189,8 +222,10 @@ def follow_store(
     if last is not None:
         query += " LIMIT ?"
         parameters.append(last)
+    with _opened(path) as connection:
+        rows = connection.execute(query, parameters).fetchall()
     records = []
-    for rowid, line in reversed(_query(path, query, parameters)):
+    for rowid, line in reversed(rows):
         after = rowid
         try:
             records.append(Invocation.from_json(line))
@@ -204,13 +239,19 @@ def _database(source: str) -> str:
     return os.path.join(source, DATABASE) if os.path.isdir(source) else source
 
 
-def _query(path: str, query: str, parameters: list[object]) -> list[tuple[int, str]]:
-    """Rows from a store opened read-only: a reader never changes the records."""
+@contextmanager
+def _opened(path: str) -> Iterator[sqlite3.Connection]:
+    """A store opened read-only (a reader never changes the records); errors as `ReadError`."""
     try:
         connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
         try:
-            return connection.execute(query, parameters).fetchall()
+            yield connection
         finally:
             connection.close()
     except sqlite3.DatabaseError as exc:
         raise ReadError(f"{path}: not a readable inferobs store ({exc})") from None
+
+
+def _binary(head: bytes) -> bool:
+    """Bytes no text file of lines holds (UTF-16 text, with its mark, has NULs of its own)."""
+    return b"\x00" in head and head[:2] not in (b"\xff\xfe", b"\xfe\xff")

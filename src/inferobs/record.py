@@ -8,12 +8,22 @@ every byte of a per-invocation log line is paid for at ingestion.
 
 from __future__ import annotations
 
+from math import isfinite, isnan
+
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-__all__ = ["EVENT", "KINDS", "SCHEMA_VERSION", "STATUSES", "Invocation", "RecordError"]
+__all__ = [
+    "EVENT",
+    "KINDS",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "Invocation",
+    "RecordError",
+    "decode_json",
+]
 
 SCHEMA_VERSION = 1
 EVENT = "inferobs.invocation"
@@ -161,6 +171,8 @@ class Invocation(dict):  # type: ignore[type-arg]
                 continue
             if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
                 raise RecordError(f"{name}={value!r}: expected {_names(types)}")
+            if isinstance(value, float) and not isfinite(value):
+                raise RecordError(f"{name}={_json_word(value)}: {_FINITE}")
             values[name] = value
         for name in ("start", "duration_ms"):
             if name not in values:
@@ -172,17 +184,26 @@ class Invocation(dict):  # type: ignore[type-arg]
         for name, value in values.get("stages", {}).items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise RecordError(f"stages.{name}={value!r}: expected milliseconds")
+            if not isfinite(value):
+                raise RecordError(f"stages.{name}={_json_word(value)}: {_FINITE}")
         return cls(**values)
 
     @classmethod
     def from_json(cls, line: str | bytes) -> Invocation:
         """Read one JSON line; `RecordError` says what is wrong with a bad one."""
-        import json
+        if isinstance(line, bytes):
+            import json
 
+            line = line.decode(json.detect_encoding(line), "surrogatepass")
+        text = line.strip()
         try:
-            data = json.loads(line)
+            data, end, non_finite = decode_json(text)
+            if end != len(text):
+                raise ValueError(f"extra data after the record at char {end}")
         except ValueError as exc:
             raise RecordError(f"not a JSON line ({exc})") from None
+        if non_finite is not None:
+            raise RecordError(non_finite)
         return cls.from_dict(data)
 
     def __getattr__(self, name: str) -> Any:
@@ -202,6 +223,68 @@ class Invocation(dict):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         return f"Invocation({dict.__repr__(self)})"
+
+
+def decode_json(text: str, at: int = 0) -> tuple[Any, int, str | None]:
+    """The JSON value that starts at ``at`` in ``text``, where it ends, and any non-finite number.
+
+    NaN and ±Infinity are not JSON, though Python's json reads and writes
+    them: a record that holds one is refused by other tools, and a report
+    would write it back out as invalid JSON. The third item names the first
+    one found (``tags.score=NaN: expected a finite number``), or is None.
+    Malformed JSON raises ``ValueError``.
+    """
+    strict, lenient = _decoders()
+    try:
+        data, end = strict.raw_decode(text, at)
+        return data, end, None
+    except _NonFinite:  # rare: read it again, only to say where it is
+        data, end = lenient.raw_decode(text, at)
+        return data, end, f"{_non_finite_in(data, '')}: {_FINITE}"
+
+
+class _NonFinite(ValueError):
+    """Raised by the strict decoder at a NaN or ±Infinity."""
+
+
+def _refuse(name: str) -> float:
+    raise _NonFinite(name)
+
+
+_built: list[Any] = []  # (strict, lenient) decoders, built on first use: json is an import
+
+
+def _decoders() -> list[Any]:
+    if not _built:
+        import json
+
+        _built.extend((json.JSONDecoder(parse_constant=_refuse), json.JSONDecoder()))
+    return _built
+
+
+_FINITE = "expected a finite number (JSON has no NaN or Infinity)"
+
+
+def _non_finite_in(value: Any, path: str) -> str | None:
+    """Where the first NaN or ±Infinity in a decoded value is, as ``path=word``."""
+    if isinstance(value, float) and not isfinite(value):
+        return f"{path}={_json_word(value)}"
+    if isinstance(value, dict):
+        items: Any = ((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{index}]", item) for index, item in enumerate(value))
+    else:
+        return None
+    for where, item in items:
+        found = _non_finite_in(item, where)
+        if found is not None:
+            return found
+    return None
+
+
+def _json_word(value: float) -> str:
+    """How Python's json writes a non-finite float."""
+    return "NaN" if isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 # Fields always written, with the value a new record starts from.

@@ -10,7 +10,14 @@ docs/architecture.md says why this engine.
 Records are written in batches, one transaction each: per-record transactions
 would cost a disk sync every invocation. A batch is written when it is full,
 by a background thread once it is ``flush_interval_s`` old, and when the
-process exits normally.
+process exits normally; whichever thread that is, the one connection is used
+under one lock.
+
+One bad record must never hold back the others: a batch SQLite refuses is
+written again row by row, a row's text SQLite cannot hold is escaped, and a
+row that still cannot be written is set aside in its own table with the
+reason. A store that cannot be written at all keeps a bounded backlog, and
+counts what it has to drop (docs/store.md says where the counts are seen).
 """
 
 from __future__ import annotations
@@ -20,17 +27,22 @@ import os
 import sqlite3
 import threading
 import time
+from math import isfinite
 
+from ..context import fault
 from .lines import encode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..record import Invocation
 
+    Row = tuple[object, ...]
+
 __all__ = ["DATABASE", "SCHEMA", "StoreExporter", "connect"]
 
 DATABASE = "records.db"
 STORE_SCHEMA_VERSION = 1
+RETRY_AFTER_S = 5.0  # after a failed write, how long the store waits before trying again
 
 # Columns the analyzer filters and groups by are columns; the whole record is
 # kept as its JSON line, so no field is ever lost to the table's shape.
@@ -51,6 +63,14 @@ CREATE TABLE IF NOT EXISTS invocations (
     record        TEXT    NOT NULL   -- the record's JSON line
 );
 CREATE INDEX IF NOT EXISTS invocations_by_start ON invocations (start);
+-- Records no row of `invocations` can hold (a start beyond 64 bits, a
+-- duration that is not a finite number), kept with the reason instead of
+-- blocking the records written after them.
+CREATE TABLE IF NOT EXISTS set_aside (
+    at            INTEGER NOT NULL,  -- when it was set aside, Unix epoch ns
+    reason        TEXT    NOT NULL,
+    record        TEXT    NOT NULL   -- the record's JSON line
+);
 -- Drift windows: one row per window, instance and feature; the window's bin
 -- counts are one array (little-endian int64, `counts`), never one row per bin,
 -- so a month of windows is a few hundred thousand small rows.
@@ -70,13 +90,52 @@ _INSERT = (
     " variant, instance_id, cold_start, duration_ms, record)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_SET_ASIDE = "INSERT INTO set_aside (at, reason, record) VALUES (?, ?, ?)"
+# `dropped` in meta: records writers had to drop because the store could not
+# be written; added to by the first write that succeeds after the drops.
+_COUNT_DROPPED = (
+    "INSERT INTO meta (key, value) VALUES ('dropped', ?) ON CONFLICT (key)"
+    " DO UPDATE SET value = CAST(CAST(value AS INTEGER) + excluded.value AS TEXT)"
+)
+_TEXT_COLUMNS = range(1, 9)  # kind .. instance_id, in _INSERT's order
+# What SQLite (or binding a value for it) raises for one row's values, never
+# for the store as a whole: a lone surrogate, an integer beyond 64 bits, a
+# NULL in a NOT NULL column, a value of a type it cannot hold.
+_ROW_ERRORS = (
+    ValueError,
+    TypeError,
+    OverflowError,
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+)
+# SQLite's result codes, in words; only a code is ever shown, never an
+# exception's message.
+_SQLITE_REASONS = {
+    "SQLITE_BUSY": "another writer held its lock too long",
+    "SQLITE_CANTOPEN": "the database file cannot be opened",
+    "SQLITE_CORRUPT": "the database file is corrupt",
+    "SQLITE_FULL": "the disk is full",
+    "SQLITE_IOERR": "a disk I/O error",
+    "SQLITE_NOTADB": f"{DATABASE} is not a SQLite database",
+    "SQLITE_PERM": "permission denied",
+    "SQLITE_READONLY": "the database is read-only",
+}
 
 
-def connect(path: str, *, timeout_s: float = 5.0) -> sqlite3.Connection:
-    """Open (creating if needed) the store's database in folder ``path``."""
+def connect(path: str, *, timeout_s: float = 5.0, any_thread: bool = False) -> sqlite3.Connection:
+    """Open (creating if needed) the store's database in folder ``path``.
+
+    ``any_thread`` lets other threads use the connection; the caller then
+    makes sure only one uses it at a time.
+    """
     os.makedirs(path, exist_ok=True)
     connection = sqlite3.connect(
-        os.path.join(path, DATABASE), timeout=timeout_s, isolation_level=None
+        os.path.join(path, DATABASE),
+        timeout=timeout_s,
+        isolation_level=None,
+        check_same_thread=not any_thread,
     )
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoint
@@ -88,7 +147,7 @@ def connect(path: str, *, timeout_s: float = 5.0) -> sqlite3.Connection:
     return connection
 
 
-def _row(record: Invocation) -> tuple[object, ...]:
+def _row(record: Invocation) -> Row:
     return (
         record.start,
         record.kind,
@@ -114,7 +173,8 @@ class StoreExporter:
     longer than ``flush_interval_s``, so a quiet process's last records show up
     within that time; a normal exit writes the rest. Pending rows are never
     held under a lock during I/O, and after a failed write the store backs off
-    for a few seconds instead of retrying on every call.
+    for a few seconds instead of retrying on every call. Nothing here raises:
+    problems are faults (`inferobs.context.fault`), described once on stderr.
     """
 
     def __init__(
@@ -134,19 +194,21 @@ class StoreExporter:
         self.flush_interval_s = flush_interval_s
         self.busy_timeout_s = busy_timeout_s
         self._reset()
-        atexit.register(self.flush)
+        atexit.register(self._flush_at_exit)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._reset)
 
     def _reset(self) -> None:
         """A fresh start: at creation, and in a forked child (the parent keeps its rows)."""
-        self._pending: list[tuple[object, ...]] = []
+        self._pending: list[Row] = []
         self._oldest = 0.0
         self._retry_at = 0.0
         self._lock = threading.Lock()  # guards _pending only, never held during I/O
-        self._writing = threading.Lock()  # one write at a time per process
+        self._writing = threading.Lock()  # one write, and one user of the connection, at a time
         self._connection: sqlite3.Connection | None = None
         self._timer: threading.Thread | None = None
+        self._uncounted = 0  # dropped, not yet added to the store's count (under _lock)
+        self.dropped = 0  # records this process has had to drop (under _lock)
 
     def export(self, record: Invocation) -> None:
         row = _row(record)
@@ -160,32 +222,104 @@ class StoreExporter:
                     target=self._flush_periodically, name="inferobs-store", daemon=True
                 )
                 self._timer.start()
-        if full and time.monotonic() >= self._retry_at:
-            self.flush()
+        if full:
+            if time.monotonic() >= self._retry_at:
+                self.flush()
+            else:  # backing off: memory stays bounded while the store is out of reach
+                self._keep([])
 
-    def flush(self) -> None:
-        """Write everything pending, one transaction per call."""
+    def flush(self) -> bool:
+        """Write everything pending, in one transaction; False if the store could not be written.
+
+        A failure is a fault, not an exception: the rows are kept for the next
+        try (at most four batches; older ones are dropped and counted).
+        """
+        return self._flush(exiting=False)
+
+    def _flush(self, *, exiting: bool) -> bool:
         with self._writing:
             with self._lock:
                 rows, self._pending = self._pending, []
-            if not rows:
-                return
+                dropped = self._uncounted
+            if not rows and not dropped:
+                return True
             try:
-                connection = self._connect()
-                connection.execute("BEGIN IMMEDIATE")
+                set_aside, unstorable = self._write(rows, dropped)
+            except BaseException as exc:
+                self._retry_at = time.monotonic() + RETRY_AFTER_S
+                if not isinstance(exc, Exception):
+                    self._keep(rows)
+                    raise
+                reason = f"the store at {self.path} could not be written: {self._reason(exc)}"
+                if exiting:  # nothing is kept past exit: one line says why and how much
+                    lost = len(rows) + dropped
+                    fault("store_exit", f"{reason}; {lost} records never reached it", exc)
+                else:
+                    self._keep(rows)
+                    fault("store", f"{reason}; its records are kept in memory and retried", exc)
+                return False
+            self._retry_at = 0.0
+        with self._lock:
+            self._uncounted += unstorable - dropped
+            self.dropped += unstorable
+        if set_aside:
+            fault(
+                "store_set_aside",
+                f"the store at {self.path} could not hold {set_aside} record(s); they are "
+                f"kept in its set_aside table with the reason",
+            )
+        return True
+
+    def _write(self, rows: list[Row], dropped: int) -> tuple[int, int]:
+        """One transaction: the rows, and ``dropped`` added to the store's count.
+
+        Returns how many rows were set aside, and how many could not be stored
+        even there (to be counted as dropped).
+        """
+        connection = self._connect()
+        set_aside = unstorable = 0
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            if rows:
+                connection.execute("SAVEPOINT batch")
                 try:
                     connection.executemany(_INSERT, rows)
-                    connection.execute("COMMIT")
-                except BaseException:
-                    connection.execute("ROLLBACK")
-                    raise
-            except BaseException:
-                with self._lock:  # keep them for the next try, never more than a few batches
-                    self._pending = (rows + self._pending)[-4 * self.batch_size :]
-                    self._oldest = time.monotonic()
-                self._retry_at = time.monotonic() + 5.0
-                raise
-            self._retry_at = 0.0
+                except _ROW_ERRORS:  # one row SQLite refuses: write the others one by one
+                    connection.execute("ROLLBACK TO batch")
+                    set_aside, unstorable = _write_each(connection, rows)
+                connection.execute("RELEASE batch")
+            if dropped:
+                connection.execute(_COUNT_DROPPED, (str(dropped),))
+            connection.execute("COMMIT")
+        except BaseException:
+            try:
+                connection.execute("ROLLBACK")
+            except sqlite3.Error:  # SQLite already rolled it back
+                pass
+            raise
+        return set_aside, unstorable
+
+    def _keep(self, rows: list[Row]) -> None:
+        """Put back rows that could not be written, keeping the newest; count what does not fit."""
+        limit = 4 * self.batch_size
+        with self._lock:
+            kept = rows + self._pending if rows else self._pending
+            over = max(len(kept) - limit, 0)
+            if rows or over:
+                self._pending = kept[over:]
+                self._oldest = time.monotonic()
+            self._uncounted += over
+            self.dropped += over
+        if over:
+            fault(
+                "store_dropped",
+                f"the store at {self.path} could not be written for a while: {over} records "
+                f"were dropped to keep at most {limit} in memory; the store's meta table "
+                f"counts them ('dropped') once it can be written again",
+            )
+
+    def _flush_at_exit(self) -> None:
+        self._flush(exiting=True)
 
     def _flush_periodically(self) -> None:
         while True:
@@ -195,14 +329,87 @@ class StoreExporter:
                     time.monotonic() - self._oldest >= self.flush_interval_s
                 )
             if waiting and time.monotonic() >= self._retry_at:
-                try:
-                    self.flush()
-                except Exception as exc:  # counted and kept; the next tick tries again
-                    from ..context import fault
-
-                    fault("store", f"the store at {self.path} could not be written", exc)
+                self.flush()
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
-            self._connection = connect(self.path, timeout_s=self.busy_timeout_s)
+            self._connection = connect(self.path, timeout_s=self.busy_timeout_s, any_thread=True)
         return self._connection
+
+    def _reason(self, exc: Exception) -> str:
+        """Why the store could not be written, in words that carry no record's values."""
+        if isinstance(exc, FileExistsError):
+            return f"{self.path} is a file, not a folder"
+        if isinstance(exc, NotADirectoryError):
+            return f"a part of {self.path} is a file, not a folder"
+        if isinstance(exc, PermissionError):
+            return "permission denied"
+        if isinstance(exc, OSError) and exc.errno:
+            return os.strerror(exc.errno)
+        code = getattr(exc, "sqlite_errorname", None)  # Python 3.11+
+        if isinstance(code, str):
+            words = _SQLITE_REASONS.get("_".join(code.split("_")[:2]), "SQLite refused")
+            if code == "SQLITE_CANTOPEN" and not os.access(self.path, os.W_OK):
+                words = f"permission denied: {self.path} is not writable"
+            return f"{words} ({code})"
+        return type(exc).__name__
+
+
+def _write_each(connection: sqlite3.Connection, rows: list[Row]) -> tuple[int, int]:
+    """Write rows one at a time, repairing or setting aside the ones SQLite refuses.
+
+    Returns how many were set aside, and how many not even that could hold.
+    """
+    set_aside = unstorable = 0
+    for row in rows:
+        try:
+            connection.execute(_INSERT, row)
+            continue
+        except _ROW_ERRORS:
+            pass
+        repaired, reason = _repaired(row)
+        if repaired is not None:
+            try:
+                connection.execute(_INSERT, repaired)
+                continue
+            except _ROW_ERRORS as exc:
+                reason = f"SQLite refused it ({type(exc).__name__})"
+        try:
+            connection.execute(_SET_ASIDE, (time.time_ns(), reason, row[-1]))
+            set_aside += 1
+        except _ROW_ERRORS:  # not even its line: counted as dropped, never retried
+            unstorable += 1
+    return set_aside, unstorable
+
+
+def _repaired(row: Row) -> tuple[Row | None, str]:
+    """The row with text SQLite refuses escaped, or None and why it cannot be stored.
+
+    Only the columns change; the JSON line is kept as written (it is ASCII, so
+    SQLite always holds it), and it is what readers read.
+    """
+    start, duration = row[0], row[10]
+    if not _is_int64(start):
+        return None, "start is not a 64-bit integer"
+    if not (_is_int64(duration) or (isinstance(duration, float) and isfinite(duration))):
+        return None, "duration_ms is not a finite number"
+    if row[1] is None or row[2] is None:
+        return None, "kind or status is missing"
+    columns = list(row)
+    for index in _TEXT_COLUMNS:
+        if columns[index] is not None:
+            columns[index] = _storable_text(columns[index])
+    return tuple(columns), ""
+
+
+def _is_int64(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _storable_text(value: object) -> str:
+    """Text SQLite can hold: lone surrogates (valid in JSON, not in UTF-8) as ``\\udcff``."""
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
