@@ -89,7 +89,8 @@ def read(
             with open(path, "rb") as handle:
                 head = handle.read(_HEAD)
             is_database = head.startswith(_SQLITE_MAGIC)
-            if not is_database and (path != source or path.endswith(_DATABASE_SUFFIXES)):
+            named_a_database = path != source or path.endswith(_DATABASE_SUFFIXES)
+            if head and not is_database and named_a_database:
                 raise ReadError(f"{source}: not a valid store database (not a SQLite file)")
             found = (_read_store if is_database else _read_lines)(path, reading)
             if (

@@ -203,7 +203,7 @@ class StoreExporter:
         self._pending: list[Row] = []
         self._oldest = 0.0
         self._retry_at = 0.0
-        self._lock = threading.Lock()  # guards _pending only, never held during I/O
+        self._lock = threading.Lock()  # guards _pending and the counts, never held during I/O
         self._writing = threading.Lock()  # one write, and one user of the connection, at a time
         self._connection: sqlite3.Connection | None = None
         self._timer: threading.Thread | None = None
