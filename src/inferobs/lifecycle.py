@@ -239,19 +239,7 @@ def _build(
     if call.variant is not None:
         out["variant"] = call.variant
     if call.detailed:
-        stages = list(call.stages.items())  # a copy: the watchdog reads it mid-call
-        # stages still open (a timeout; one left open; one still going in a thread)
-        # show what they completed before, or nothing
-        if running is not None:
-            still: set[str] | None = set(running)
-        elif call.open_stages:
-            still = {frame[2] for frame in list(call.open_stages)}
-        else:
-            still = None
-        if still:
-            out["stages"] = {p: ns // 1000 / 1000 for p, ns in stages if ns or p not in still}
-        else:
-            out["stages"] = {path: ns // 1000 / 1000 for path, ns in stages}
+        out["stages"] = _stages(call, running)
         if running is None:
             out["unstaged_ms"] = max(duration_ns - call.top_level_ns, 0) // 1000 / 1000
         if call.input is not None:
@@ -266,6 +254,19 @@ def _build(
         out["sdk_faults"] = call.faults
     out.update(_environment(call.runtime, call.settings))
     return out
+
+
+def _stages(call: Call, running: list[str] | None) -> dict[str, float]:
+    """Stage times in ms; a stage still open (a timeout; one left open; one still going
+    in a thread) shows only what it completed before, or nothing."""
+    stages = list(call.stages.items())  # a copy: the watchdog reads it mid-call
+    if running is not None:
+        still = set(running)
+    elif call.open_stages:
+        still = {frame[2] for frame in list(call.open_stages)}
+    else:
+        return {path: ns // 1000 / 1000 for path, ns in stages}
+    return {path: ns // 1000 / 1000 for path, ns in stages if ns or path not in still}
 
 
 class _Environments:
