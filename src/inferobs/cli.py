@@ -1,14 +1,25 @@
 """The ``obs`` command: reports and a live view over recorded invocations.
 
 Needs the ``cli`` extra (click, rich); the SDK itself never imports this module.
+
+Every way a command can fail ends in one ``Error: <what was wrong>`` line on
+stderr and a non-zero exit (2 for a bad option value, 1 for a source, store or
+setting that cannot be used, 130 when interrupted), never a traceback.
+Commands that only read (``report``, ``tail``) heed ``INFEROBS_STORE_PATH``
+alone of the ``INFEROBS_*`` variables; ``demo`` records, so it checks them
+all as `inferobs.configure` does.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import re
+import sqlite3
 import sys
 import time
 from datetime import datetime, timezone
+from typing import Any
 
 import click
 
@@ -24,23 +35,68 @@ if TYPE_CHECKING:
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SQLITE_MAX_INT = 2**63 - 1  # the most rows a LIMIT can ask for
 
 
 def parse_since(text: str, now_ns: int | None = None) -> int:
-    """``30m``, ``2h``, ``7d`` ago, or an ISO-8601 time, as Unix epoch nanoseconds."""
+    """``30m``, ``2h``, ``7d`` ago, or an ISO-8601 time, as Unix epoch nanoseconds.
+
+    Raises ValueError, naming the text, for anything else.
+    """
     now_ns = time.time_ns() if now_ns is None else now_ns
-    match = _AGO.match(text.strip())
-    if match:
-        return now_ns - int(float(match.group(1)) * _UNIT_S[match.group(2)] * 1e9)
     try:
+        match = _AGO.match(text.strip())
+        if match:
+            return now_ns - int(float(match.group(1)) * _UNIT_S[match.group(2)] * 1e9)
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return int(moment.timestamp() * 1e9)
+    except (ValueError, OverflowError):  # not a time, or one out of any clock's range
+        raise ValueError(
             f"{text!r}: expected a duration such as 30m, 2h, 7d, or an ISO-8601 time"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1e9)
+
+
+def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """``--since``, read as the command line is, so a mistake names the option."""
+    if value is None:
+        return None
+    try:
+        return parse_since(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+class _Finite(click.FloatRange):
+    """A number in a range that is never NaN or infinite (click's FLOAT reads "nan" and "inf")."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number: float = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+class _Interrupted(click.ClickException):
+    """Ctrl-C: one ``Error:`` line and the shell's exit status for SIGINT."""
+
+    exit_code = 130
+
+    def __init__(self) -> None:
+        super().__init__("interrupted")
+
+
+class _Commands(click.Group):
+    """The ``obs`` group: a command stopped by Ctrl-C says so in one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise _Interrupted() from None
 
 
 _format_option = click.option(
@@ -49,10 +105,15 @@ _format_option = click.option(
 
 
 def _default_source() -> str:
-    return Settings.from_env(strict=False).store_path
+    """The store at ``INFEROBS_STORE_PATH``, the one variable a reading command heeds.
+
+    The others configure recording; a bad one is no reason to refuse a report.
+    """
+    variable = Settings.ENV["store_path"]
+    return Settings.from_env({variable: os.environ.get(variable, "")}).store_path
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="inferobs", message="%(prog)s %(version)s")
 def main() -> None:
     """Observability and cost answers for ML inference on serverless platforms."""
@@ -75,20 +136,22 @@ def version() -> None:
 )
 @_format_option
 @click.option(
-    "--since", metavar="WHEN", help="Only records from then on: 30m, 2h, 7d, or ISO time."
+    "--since",
+    callback=_since,
+    metavar="WHEN",
+    help="Only records from then on: 30m, 2h, 7d, or ISO time.",
 )
 @click.option("--function", metavar="NAME", help="Only this function.")
 def report(
-    sources: Sequence[str], output_format: str, since: str | None, function: str | None
+    sources: Sequence[str], output_format: str, since: int | None, function: str | None
 ) -> None:
     """Counts, error, timeout and cold-start rates, and latency percentiles."""
     from .analyze.render import operations_section, render_report, stages_section
     from .analyze.summary import summarize_records
     from .read import ReadError, read
 
-    since_ns = parse_since(since) if since else None
     try:
-        reading = read(list(sources) or [_default_source()], since_ns=since_ns, function=function)
+        reading = read(list(sources) or [_default_source()], since_ns=since, function=function)
     except ReadError as exc:
         raise click.ClickException(str(exc)) from None
     for problem in reading.problems[:20]:
@@ -117,14 +180,23 @@ def report(
     help="The demo's own store, emptied first. Default: <INFEROBS_STORE_PATH>/demo.",
 )
 @click.option(
-    "--minutes", default=24 * 60.0, show_default=True, help="Simulated minutes of traffic."
+    "--minutes",
+    type=_Finite(min=0, min_open=True),
+    default=24 * 60.0,
+    show_default=True,
+    help="Simulated minutes of traffic.",
 )
 @click.option(
-    "--bursts-per-hour", default=15.0, show_default=True, help="Mean rate of request bursts."
+    "--bursts-per-hour",
+    type=_Finite(min=0, min_open=True),
+    default=15.0,
+    show_default=True,
+    help="Mean rate of request bursts.",
 )
 @click.option(
     "--keep-alive",
     "keep_alive",
+    type=_Finite(min=0),
     default=10.0,
     show_default=True,
     help="Minutes an idle environment is kept before it is reclaimed.",
@@ -141,19 +213,23 @@ def demo(
     output_format: str,
 ) -> None:
     """Serve a real model for a simulated day, then report on it."""
-    import os
-
     from .demo import run_demo
 
     path = store or os.path.join(_default_source(), "demo")
-    click.echo(
-        f"Serving a scikit-learn classifier through an instrumented handler for "
-        f"{minutes:g} simulated minutes...",
-        err=True,
-    )
-    result = run_demo(
-        path, minutes=minutes, bursts_per_hour=bursts_per_hour, keep_alive_minutes=keep_alive
-    )
+    try:
+        result = run_demo(
+            path,
+            minutes=minutes,
+            bursts_per_hour=bursts_per_hour,
+            keep_alive_minutes=keep_alive,
+            progress=lambda line: click.echo(line, err=True),
+        )
+    except ValueError as exc:  # the demo's own checks, and ConfigError for INFEROBS_* variables
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"{exc.filename or path}: {exc.strerror or exc}") from None
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"{path}: not a usable store ({exc})") from None
     click.echo(
         f"{result.invocations} requests, {result.environments} execution environments, "
         f"{result.cold_starts} cold starts, {result.errors} malformed requests; "
@@ -174,6 +250,7 @@ def demo(
     "-n",
     "--lines",
     "last",
+    type=click.IntRange(min=0),
     default=10,
     show_default=True,
     help="How many recent records to show first.",
@@ -184,9 +261,15 @@ def demo(
     show_default=True,
     help="Keep printing new records as they arrive.",
 )
-@click.option("--interval", default=0.5, show_default=True, help="Seconds between polls.")
+@click.option(
+    "--interval",
+    type=_Finite(min=0, min_open=True, max=3600),
+    default=0.5,
+    show_default=True,
+    help="Seconds between polls.",
+)
 def tail(source: str | None, last: int, follow: bool, interval: float) -> None:
-    """Show recent records from the store, then follow new ones."""
+    """Show recent records from the store, then follow new ones (Ctrl-C stops, exit 0)."""
     from rich.console import Console
 
     from .read import ReadError, follow_store
@@ -194,7 +277,8 @@ def tail(source: str | None, last: int, follow: bool, interval: float) -> None:
     console = Console()
     path = source or _default_source()
     try:
-        records, row = follow_store(path, 0, last=max(last, 1))  # one, to find the end
+        # at least one row, to find the end; at most what SQLite can count
+        records, row = follow_store(path, 0, last=min(max(last, 1), _SQLITE_MAX_INT))
         for record in records[-last:] if last > 0 else []:
             console.print(describe(record), highlight=False)
         while follow:
@@ -204,7 +288,7 @@ def tail(source: str | None, last: int, follow: bool, interval: float) -> None:
                 console.print(describe(record), highlight=False)
     except ReadError as exc:
         raise click.ClickException(str(exc)) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # how a user stops following: not an error
         pass
 
 

@@ -22,6 +22,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,12 @@ MINUTE_NS = 60 * 1_000_000_000
 BURST_MEAN_SIZE = 2.5
 BURST_GAP_S = 0.14
 DIURNAL_AMPLITUDE = 0.068
+
+# Bounds that keep a run finite: the simulated span ends now and starts after
+# 1970 whatever the rate, and about 3,000 requests are served a second, so the
+# most requests allowed take minutes, not hours.
+MAX_MINUTES = 366 * 24 * 60
+MAX_REQUESTS = 1_000_000
 
 
 class Arrivals:
@@ -193,21 +200,40 @@ def run_demo(
     keep_alive_minutes: float = 10,
     error_rate: float = 0.01,
     seed: int = 7,
+    progress: Callable[[str], object] | None = None,
 ) -> DemoResult:
     """Serve a simulated day of requests into a fresh store at ``store_path``.
 
     Only the store's own files there are replaced; anything else in the folder
-    is left alone.
+    is left alone. Everything that can be checked is checked before anything
+    changes on disk: a number out of range is a ValueError naming it, and a bad
+    ``INFEROBS_*`` variable a `ConfigError` (the demo records, so it is as strict
+    as `inferobs.configure`); a store that cannot be made is an OSError or
+    sqlite3.Error. ``progress`` is told, in a line, when the work begins; if the
+    run is interrupted, the store writes what was served when the process exits.
     """
-    for suffix in ("", "-wal", "-shm"):  # the demo's own store starts clean
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(os.path.join(store_path, DATABASE + suffix))
-    rng = random.Random(seed)
-    model = Model()
-    connect(store_path).close()  # the store exists even if no request arrives
-    store = StoreExporter(store_path, batch_size=512)
+    _check("minutes", minutes, 0, MAX_MINUTES, low_open=True)
+    _check("bursts_per_hour", bursts_per_hour, 0, low_open=True)
+    _check("keep_alive_minutes", keep_alive_minutes, 0)
+    _check("error_rate", error_rate, 0, 1)
+    expected = minutes / 60 * bursts_per_hour * BURST_MEAN_SIZE
+    if expected > MAX_REQUESTS:
+        raise ValueError(
+            f"{minutes:g} minutes at {bursts_per_hour:g} bursts per hour is about "
+            f"{expected:,.0f} requests; the demo serves at most {MAX_REQUESTS:,}"
+        )
     result = DemoResult()
-    obs.configure(exporters=[store, _Counter(result)], service="demo")
+    store = StoreExporter(store_path, batch_size=512)
+    # enabled: the demo exists to record, whatever INFEROBS_ENABLED says
+    obs.configure(enabled=True, exporters=[store, _Counter(result)], service="demo")
+    _fresh_store(store_path)
+    if progress is not None:
+        progress(
+            "Serving a scikit-learn classifier through an instrumented handler for "
+            f"{minutes:g} simulated minutes..."
+        )
+    model = Model()
+    rng = random.Random(seed)
     epoch = time.time_ns() - int(minutes * MINUTE_NS)  # the simulated day ends now
     keep_alive = int(keep_alive_minutes * MINUTE_NS)
     load_ns = int(model.load_ms * 1e6)
@@ -242,6 +268,32 @@ def run_demo(
         result.invocations += 1
     store.flush()
     return result
+
+
+def _check(
+    name: str, value: float, low: float, high: float = math.inf, *, low_open: bool = False
+) -> None:
+    """A ValueError naming ``name`` unless ``value`` is a finite number within the bounds."""
+    fits = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value > low if low_open else value >= low)
+        and value <= high
+    )
+    if not fits:
+        bounds = f"{'above' if low_open else 'at least'} {low:g}"
+        if high < math.inf:
+            bounds += f" and at most {high:g}"
+        raise ValueError(f"{name}={value!r}: expected a finite number {bounds}")
+
+
+def _fresh_store(store_path: str) -> None:
+    """The demo's own store, emptied: only its files are removed, then it is created."""
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(store_path, DATABASE + suffix))
+    connect(store_path).close()  # the store exists even if no request arrives
 
 
 class _Counter:
