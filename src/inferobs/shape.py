@@ -35,6 +35,7 @@ MAX_KEYS = 32  # keys of one dict covered by its summary
 MAX_KEY_TEXT = 64
 MAX_OTHER_SHAPES = 4  # distinct value summaries listed for the keys whose text is not written
 SPOT_CHECKS = 8  # rows between the first and the last whose length is checked
+ROW_COST = 4  # budget a nested row costs besides its elements: a call is dearer than a leaf
 
 # Keys that public request formats define, so their text says nothing about a
 # caller: model servers (TensorFlow Serving, KServe v1/v2 and Triton, SageMaker,
@@ -187,8 +188,9 @@ def _grid(
     other rows, fits what is left they are all checked too, else the lengths of
     a few evenly spaced rows and then the last row are. None when a checked
     part is ragged, holds something other than leaves, or nests deeper than
-    ``depth`` levels below this one. Every row looked at costs one element of
-    the budget, so rows of empty rows are bounded too.
+    ``depth`` levels below this one. Every row looked at costs budget besides
+    its elements (ROW_COST when it holds rows), so rows of empty rows are
+    bounded too.
     """
     n = len(value)
     if n == 0:
@@ -200,12 +202,18 @@ def _grid(
     rest = budget.left
     share = budget.left = max(rest // 2, 1) if n > 1 else rest
     first = _grid(value[0], depth - 1, budget)
-    cost = share - budget.left + 1
-    budget.left = rest - cost
+    cost = share - budget.left
     if first is None:
+        budget.left = rest - cost
         return None
     shape, leaf, sampled = first
+    # a row of leaves is read in one pass; a row of rows costs a call per row
+    per_row = 1 if len(shape) == 1 else ROW_COST
+    cost += per_row
+    budget.left = rest - cost
     rows: Any = islice(value, 1, None)
+    if len(shape) == 1 and cost * (n - 1) <= budget.left:
+        return _leaf_rows(rows, n, shape[0], first, budget)
     if cost * (n - 1) > budget.left:
         sampled = True
         for index in _spots(n):
@@ -218,7 +226,7 @@ def _grid(
         if budget.left <= 0:
             sampled = True
             break
-        budget.left -= 1
+        budget.left -= per_row
         if not isinstance(row, _SEQUENCES):
             return None
         found = _grid(row, depth - 1, budget)
@@ -227,6 +235,27 @@ def _grid(
         leaf = _merge(leaf, found[1])
         sampled = sampled or found[2]
     return [n, *shape], leaf, sampled
+
+
+def _leaf_rows(
+    rows: Any, n: int, width: int, first: tuple[list[int], str, bool], budget: _Budget
+) -> tuple[list[int], str, bool] | None:
+    """The rows after the first, all of ``width`` leaves, checked in one pass.
+
+    Called when the budget holds them all: each is looked at in full, and no
+    call per row is paid.
+    """
+    types: set[type] = set()
+    for row in rows:
+        if not isinstance(row, _SEQUENCES) or len(row) != width:
+            return None
+        types.update(map(type, row))
+    budget.left -= (n - 1) * (width + 1)
+    kind = _kind(types)
+    if kind is None:
+        return None
+    _, leaf, sampled = first
+    return [n, width], _merge(leaf, kind) if types else leaf, sampled
 
 
 def _spots(n: int) -> Iterator[int]:
@@ -240,6 +269,8 @@ def _leaves(
     value: list[Any] | tuple[Any, ...], n: int, budget: _Budget
 ) -> tuple[list[int], str, bool] | None:
     """A sequence whose first item is not a sequence: all leaves, or the ends within budget."""
+    if value[0].__class__ not in _LEAF_KINDS:  # a list of dicts or objects: no shape
+        return None
     if n <= budget.left:
         types = set(map(type, value))
         sampled = False
@@ -249,13 +280,21 @@ def _leaves(
         n = min(2 * half, n)
         sampled = n < len(value)
     budget.left -= n
+    leaf = _kind(types)
+    if leaf is None:
+        return None
+    return [len(value)], leaf, sampled
+
+
+def _kind(types: set[type]) -> str | None:
+    """The leaf kind of these types ("" for none at all), None if one is not a leaf."""
     leaf = ""
     for cls in types:
         kind = _LEAF_KINDS.get(cls)
         if kind is None:  # a dict, an object, or a nested sequence among the leaves
             return None
         leaf = _merge(leaf, kind) if leaf else kind
-    return [len(value)], leaf, sampled
+    return leaf
 
 
 def _merge(a: str, b: str) -> str:
@@ -276,27 +315,29 @@ def _mapping(
         return out
     covered = min(n, MAX_KEYS, budget.left)
     items: dict[str, Any] = {}
-    others: list[dict[str, Any]] = []  # distinct summaries of unlisted keys' values, counted
+    shapes: list[dict[str, Any]] = []  # distinct summaries of unlisted keys' values
+    counts: list[int] = []  # how many values each describes
     unlisted = 0
-    for done, (key, item) in enumerate(islice(value.items(), covered)):
+    left = covered
+    for key, item in islice(value.items(), covered):
         # each key gets its share of what is left, so the first cannot take it all
         rest = budget.left
-        share = budget.left = max(rest // (covered - done), 1)
+        share = rest // left if rest >= left else 1
+        left -= 1
+        budget.left = share
         summary = _summary(item, depth - 1, budget, allowed)
         budget.left = rest - (share - budget.left)
         if key.__class__ is str and key in allowed:
             items[key] = summary
             continue
         unlisted += 1
-        for other in others:
-            if other["summary"] == summary:
-                other["count"] += 1
-                break
+        if summary in shapes:
+            counts[shapes.index(summary)] += 1
+        elif len(shapes) < MAX_OTHER_SHAPES:
+            shapes.append(summary)
+            counts.append(1)
         else:
-            if len(others) < MAX_OTHER_SHAPES:
-                others.append({"count": 1, "summary": summary})
-            else:
-                out["truncated"] = True
+            out["truncated"] = True
     if covered < n:
         out["truncated"] = True
         unlisted = n - _listed(value, allowed)
@@ -304,8 +345,10 @@ def _mapping(
         out["items"] = items
     if unlisted:
         out["other_keys"] = unlisted
-    if others:
-        out["other_values"] = [{"count": o["count"], **o["summary"]} for o in others]
+    if shapes:
+        out["other_values"] = [
+            {"count": count, **summary} for count, summary in zip(counts, shapes, strict=True)
+        ]
     return out
 
 
