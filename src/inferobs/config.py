@@ -54,7 +54,8 @@ class Settings:
     exporters: where records go: built-in names (``stdout``, ``store``) or
         entry-point names of installed exporter packages, or `Exporter`
         objects. From the environment the default is ``stdout`` on a cloud
-        runtime and ``stdout, store`` elsewhere.
+        runtime and ``stdout, store`` elsewhere. Never empty: ``enabled`` is
+        the one way to record nothing, so an empty list is a mistake.
     sample_rate: the fraction of invocations whose detail (stage timings and
         input summary) is written; every invocation is still counted by its
         line, which carries the rate so readers can re-weight.
