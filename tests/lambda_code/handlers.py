@@ -52,3 +52,8 @@ def slow(event: dict[str, Any], context: Any) -> str:
     with obs.stage("inference"):
         time.sleep(float(event.get("sleep_s", 5)))
     return "finished"
+
+
+def remaining(event: dict[str, Any], context: Any) -> int:
+    """The milliseconds the invocation had left when the handler began."""
+    return int(context.get_remaining_time_in_millis())

@@ -5,6 +5,24 @@ with the environment Lambda gives a function, and plays the platform's part:
 it queues invocations, enforces the deadline by killing the process (as
 Lambda does), and starts a fresh environment (a cold start) when the next
 invocation finds none. What the function printed is kept line by line.
+
+The timers follow Lambda's documented lifecycle ("Understanding the Lambda
+execution environment lifecycle" in the AWS Lambda Developer Guide,
+https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html):
+
+- The function timeout limits the Invoke phase, which begins when the runtime
+  receives the event (Lambda answers its ``GET /runtime/invocation/next``), so
+  a cold start's init does not use up the timeout.
+- The Init phase, from the process start until the runtime first asks for an
+  event, has its own limit: 10 s on demand. When the init runs past it, Lambda
+  retries it at the first invocation, under the function timeout. The runner
+  does the same: it kills the process at the limit, starts a fresh one, and
+  starts the invocation's clock then, so a re-run init longer than the timeout
+  ends in a timeout (``Sandbox.Timedout``).
+- Provisioned concurrency and SnapStart inits (and Lambda Managed Instances')
+  may run up to 130 s or the function timeout, whichever is longer. On Lambda
+  they happen ahead of demand; the runner has no pool, so it starts them on
+  demand and treats one that outruns its limit as above.
 """
 
 from __future__ import annotations
@@ -20,11 +38,25 @@ from typing import Any
 
 from .runtime_api import Outcome, RuntimeAPI
 
-__all__ = ["LocalLambda"]
+__all__ = ["LocalLambda", "init_limit_s"]
+
+ON_DEMAND_INIT_LIMIT_S = 10.0
+AHEAD_OF_DEMAND_INIT_LIMIT_S = 130.0  # or the function timeout, if longer
+
+
+def init_limit_s(init_type: str, timeout_s: float) -> float:
+    """How long Lambda lets an environment of ``init_type`` initialise."""
+    if init_type == "on-demand":
+        return ON_DEMAND_INIT_LIMIT_S
+    return max(AHEAD_OF_DEMAND_INIT_LIMIT_S, timeout_s)
 
 
 class LocalLambda:
-    """One function: its code, its configuration, and its current environment."""
+    """One function: its code, its configuration, and its current environment.
+
+    ``init_timeout_s`` is the Init phase's limit; by default Lambda's for the
+    ``init_type`` (`init_limit_s`: 10 s on demand).
+    """
 
     def __init__(
         self,
@@ -37,6 +69,7 @@ class LocalLambda:
         init_type: str = "on-demand",
         max_concurrency: int | None = None,
         env: dict[str, str] | None = None,
+        init_timeout_s: float | None = None,
     ) -> None:
         self.handler = handler
         self.code_dir = code_dir
@@ -44,12 +77,16 @@ class LocalLambda:
         self.memory_mb = memory_mb
         self.timeout_s = timeout_s
         self.init_type = init_type
+        self.init_timeout_s = (
+            init_limit_s(init_type, timeout_s) if init_timeout_s is None else init_timeout_s
+        )
         self.max_concurrency = max_concurrency
         self.extra_env = dict(env or {})
         self.api = RuntimeAPI(
             f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
         ).start()
         self.process: subprocess.Popen[str] | None = None
+        self._started_at = 0.0  # time.monotonic() when the current environment started
         self.lines: list[str] = []
         self._readers: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -83,6 +120,8 @@ class LocalLambda:
 
     def start(self) -> None:
         """Start a new execution environment (the runtime process and its init)."""
+        self.api.new_environment()
+        self._started_at = time.monotonic()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "awslambdaric", self.handler],
             cwd=self.code_dir,
@@ -107,21 +146,38 @@ class LocalLambda:
         return self.process is not None and self.process.poll() is None
 
     def submit(self, event: Any, *, timeout_s: float | None = None) -> str:
-        """Queue an invocation (starting an environment if there is none)."""
+        """Queue an invocation (starting an environment if there is none).
+
+        Its deadline starts when the runtime receives it; only `invoke` enforces it.
+        """
         request_id = self.api.submit(event, timeout_s=timeout_s or self.timeout_s)
         if not self.alive():
             self.start()
         return request_id
 
     def invoke(self, event: Any, *, timeout_s: float | None = None) -> Outcome:
-        """Invoke and wait, as Lambda does: past the deadline the environment dies."""
+        """Invoke and wait, as Lambda does: past the deadline the environment dies.
+
+        The timeout counts from when the runtime receives the event. An init
+        that outruns ``init_timeout_s`` is killed and re-run within this
+        invocation, whose clock then starts.
+        """
         limit = timeout_s or self.timeout_s
         request_id = self.submit(event, timeout_s=limit)
-        outcome = self.api.outcome(request_id, limit + 0.05)
-        if outcome is None:
+        received, initialised = self.api.received(
+            request_id, init_until=self._started_at + self.init_timeout_s, then_s=limit
+        )
+        if received is None and not initialised:  # a suppressed init: retried, now timed
             self.kill()
-            return Outcome(request_id, "error", b'{"errorType":"Sandbox.Timedout"}', "Timeout")
-        return outcome
+            self.api.start_clock(request_id)
+            received = time.monotonic()
+            self.start()
+        if received is not None:
+            outcome = self.api.outcome(request_id, received + limit - time.monotonic())
+            if outcome is not None:
+                return outcome
+        self.kill()
+        return Outcome(request_id, "error", b'{"errorType":"Sandbox.Timedout"}', "Timeout")
 
     def kill(self) -> None:
         process = self.process

@@ -6,12 +6,19 @@ client (``awslambdaric``) talks to on Lambda: long-polled
 posts, the init error post, and SnapStart's ``restore/next``. Tests and the
 local demo use it to put an instrumented handler through the real lifecycle
 without an AWS account; it only ever listens on 127.0.0.1.
+
+As on Lambda, an invocation's clock starts when the runtime receives it: the
+``Lambda-Runtime-Deadline-Ms`` it is handed is the function timeout from that
+moment (or from an earlier one set with `start_clock`, for an init re-run
+inside the invocation), and `received` tells the platform's side when it was.
 """
 
 from __future__ import annotations
 
 import json
 import queue
+import select
+import socket
 import threading
 import time
 import uuid
@@ -53,9 +60,14 @@ class RuntimeAPI:
 
     def __init__(self, function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:local"):
         self.function_arn = function_arn
-        self._events: queue.Queue[tuple[str, bytes, dict[str, str]]] = queue.Queue()
+        # request id, body, timeout, trace id: the deadline is set when it is handed out
+        self._events: queue.Queue[tuple[str, bytes, float, str]] = queue.Queue()
         self._outcomes: dict[str, Outcome] = {}
-        self._done = threading.Condition()
+        self._received: dict[str, float] = {}  # request id -> time.monotonic() at hand-out
+        self._clock_from: dict[str, float] = {}  # request id -> epoch s its clock started
+        self._polled = False  # the environment has asked for work: its init is over
+        self._asks = 0  # how often runtimes have asked for work, in all
+        self._done = threading.Condition()  # guards the five above
         self._restore = threading.Event()
         self.init_errors: list[dict[str, Any]] = []
         self.restore_requested = threading.Event()
@@ -89,21 +101,50 @@ class RuntimeAPI:
         timeout_s: float = 3.0,
         trace_id: str | None = None,
     ) -> str:
-        """Queue one invocation; returns its request id."""
+        """Queue one invocation; returns its request id.
+
+        Its ``timeout_s`` counts from when the runtime receives it, not from now.
+        """
         request_id = request_id or str(uuid.uuid4())
-        deadline_ms = int(time.time() * 1000 + timeout_s * 1000)
         trace_id = trace_id or (
             f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};"
             f"Parent={uuid.uuid4().hex[:16]};Sampled=1"
         )
-        headers = {
-            "Lambda-Runtime-Aws-Request-Id": request_id,
-            "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-            "Lambda-Runtime-Invoked-Function-Arn": self.function_arn,
-            "Lambda-Runtime-Trace-Id": trace_id,
-        }
-        self._events.put((request_id, json.dumps(event).encode(), headers))
+        self._events.put((request_id, json.dumps(event).encode(), timeout_s, trace_id))
         return request_id
+
+    def start_clock(self, request_id: str) -> None:
+        """Start a queued request's clock now, before the runtime receives it.
+
+        For an init re-run inside the invocation: its time counts against the timeout.
+        """
+        with self._done:
+            self._clock_from[request_id] = time.time()
+
+    def new_environment(self) -> None:
+        """A new runtime process starts: its init lasts until it first asks for work."""
+        with self._done:
+            self._polled = False
+
+    def received(
+        self, request_id: str, *, init_until: float, then_s: float
+    ) -> tuple[float | None, bool]:
+        """When the runtime received a request (`time.monotonic`), and whether its init is over.
+
+        Waits while the environment initialises, until the monotonic time
+        ``init_until``; once it has asked for work, ``then_s`` more. The time is
+        None when the request was not received by then.
+        """
+        with self._done:
+            end: float | None = None
+            while request_id not in self._received:
+                if end is None and self._polled:
+                    end = time.monotonic() + then_s
+                left = (init_until if end is None else end) - time.monotonic()
+                if left <= 0:
+                    return None, self._polled
+                self._done.wait(left)
+            return self._received[request_id], True
 
     def release_restore(self) -> None:
         """Let a SnapStart runtime waiting in ``restore/next`` resume."""
@@ -124,6 +165,33 @@ class RuntimeAPI:
         with self._done:
             self._outcomes[outcome.request_id] = outcome
             self._done.notify_all()
+
+    def asked(self, times: int, timeout_s: float) -> bool:
+        """Whether runtimes have asked for work ``times`` times in all, waiting up to ``timeout_s``.
+
+        A runtime that asked and got nothing yet is idle, waiting for its next event.
+        """
+        with self._done:
+            return self._done.wait_for(lambda: self._asks >= times, timeout_s)
+
+    def _asked_for_work(self) -> None:
+        with self._done:
+            self._polled = True
+            self._asks += 1
+            self._done.notify_all()
+
+    def _hand_out(self, request_id: str, timeout_s: float, trace_id: str) -> dict[str, str]:
+        """The headers of a request the runtime now receives; its clock starts here."""
+        with self._done:
+            started = self._clock_from.pop(request_id, time.time())
+            self._received[request_id] = time.monotonic()
+            self._done.notify_all()
+        return {
+            "Lambda-Runtime-Aws-Request-Id": request_id,
+            "Lambda-Runtime-Deadline-Ms": str(int((started + timeout_s) * 1000)),
+            "Lambda-Runtime-Invoked-Function-Arn": self.function_arn,
+            "Lambda-Runtime-Trace-Id": trace_id,
+        }
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         api = self
@@ -149,11 +217,27 @@ class RuntimeAPI:
                 length = int(self.headers.get("Content-Length") or 0)
                 return self.rfile.read(length) if length else b""
 
+            def _gone(self) -> bool:
+                """Whether the runtime that asked has died since (killed while it waited)."""
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                if not readable:
+                    return False
+                try:
+                    return not self.connection.recv(1, socket.MSG_PEEK)
+                except OSError:
+                    return True
+
             def do_GET(self) -> None:
                 if self.path == f"{_PREFIX}/invocation/next":
-                    _, body, headers = api._events.get()
-                    self._reply(200, body, headers)
+                    api._asked_for_work()
+                    request_id, body, timeout_s, trace_id = event = api._events.get()
+                    if self._gone():  # not received: back in the queue for a live runtime
+                        api._events.put(event)
+                        self.close_connection = True
+                        return
+                    self._reply(200, body, api._hand_out(request_id, timeout_s, trace_id))
                 elif self.path == f"{_PREFIX}/restore/next":
+                    api._asked_for_work()
                     api.restore_requested.set()
                     api._restore.wait()
                     self._reply(200)
