@@ -94,6 +94,29 @@ def test_a_demo_that_would_not_finish_is_refused(
     assert result.stderr == f"Error: {message}\n"
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"bursts_per_hour": 0}, "bursts_per_hour=0: expected a finite number above 0"),
+        (
+            {"minutes": float("nan")},
+            "minutes=nan: expected a finite number above 0 and at most 527040",
+        ),
+        ({"keep_alive_minutes": -1}, "keep_alive_minutes=-1: expected a finite number at least 0"),
+        ({"error_rate": 2}, "error_rate=2: expected a finite number at least 0 and at most 1"),
+    ],
+)
+def test_run_demo_checks_its_numbers_before_doing_anything(
+    options: dict[str, float], message: str, tmp_path: Path
+) -> None:
+    from inferobs.demo import run_demo
+
+    with pytest.raises(ValueError) as raised:
+        run_demo(str(tmp_path), **options)  # type: ignore[arg-type]
+    assert str(raised.value) == message
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_bad_number_in_a_variable_is_named_as_the_configuration_page_shows(
     tmp_path: Path,
 ) -> None:
