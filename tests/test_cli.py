@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -257,3 +258,21 @@ def test_the_demo_replaces_only_its_own_store_files(tmp_path: Path) -> None:
     assert (tmp_path / "notes.txt").read_text() == "mine"
     report = json.loads(result.stdout)  # a minute may bring no request: still a report
     assert set(report) == {"operations", "stages"}
+
+
+def test_report_warns_of_records_that_never_reached_the_store(tmp_path: Path) -> None:
+    store = StoreExporter(str(tmp_path))
+    for record in records():
+        store.export(record)
+    assert store.flush()
+    connection = sqlite3.connect(tmp_path / "records.db")
+    with connection:  # what a writer leaves after dropping records it could not store
+        connection.execute("INSERT INTO meta (key, value) VALUES ('dropped', '14')")
+    connection.close()
+    result = CliRunner().invoke(main, ["report", "--source", str(tmp_path), "--format", "json"])
+    assert result.exit_code == 0
+    assert (
+        f"warning: {tmp_path / 'records.db'}: 14 records never reached this store: "
+        "its writers dropped them while it could not be written"
+    ) in result.stderr.splitlines()
+    json.loads(result.stdout)  # the report itself is still whole

@@ -164,6 +164,8 @@ def report(
             f"reporting the {len(reading.records)} that could",
             err=True,
         )
+    for loss in reading.losses:  # records that never reached the store: the report is short
+        click.echo(f"warning: {loss}", err=True)
     groups = summarize_records(reading.records)
     render_report(
         [operations_section(groups), stages_section(groups)],
