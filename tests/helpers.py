@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 import inferobs as obs
 from inferobs.record import Invocation
@@ -66,3 +76,45 @@ def noop(event: Any, context: Any) -> None:
 
 def echo(event: Any, context: Any) -> Any:
     return event
+
+
+NOBODY = 65534  # the conventional unprivileged user and group
+
+
+def unprivileged() -> dict[str, Any]:
+    """``subprocess`` options that run a child without root's power to read and write anything.
+
+    File-permission cases cannot happen to root, and CI may well run as root:
+    there the child runs as user nobody, if nobody can run this checkout's
+    Python; otherwise the test is skipped, saying why.
+    """
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return {}
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", "import inferobs"],
+            user=NOBODY,
+            group=NOBODY,
+            extra_groups=[],
+            capture_output=True,
+            check=False,
+        )
+        runs = probe.returncode == 0
+    except OSError:  # the interpreter itself is out of nobody's reach
+        runs = False
+    if not runs:
+        pytest.skip("running as root, and user nobody cannot run this checkout's Python")
+    return {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+
+
+@contextmanager
+def open_folder() -> Iterator[Path]:
+    """A fresh folder every user can enter (pytest's own are root's alone), removed after."""
+    folder = Path(tempfile.mkdtemp(prefix="inferobs-test-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        for inside in folder.rglob("*"):
+            inside.chmod(0o700 if inside.is_dir() else 0o600)
+        shutil.rmtree(folder)

@@ -19,6 +19,8 @@ from inferobs.cli import main
 from inferobs.export.store import DATABASE, StoreExporter
 from inferobs.record import Invocation
 
+from .helpers import open_folder, unprivileged
+
 OBS = os.path.join(os.path.dirname(sys.executable), "obs")
 RANGE = "is not in the range"
 NOT_FINITE = "is not a finite number."
@@ -183,14 +185,24 @@ def test_sources_that_cannot_be_read(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
-    secret = tmp_path / "secret.jsonl"
-    secret.write_text(Invocation(start=1, duration_ms=1.0).to_json() + "\n")
-    secret.chmod(0)
-    result = run("report", "--source", str(secret))
-    assert result.exit_code == 1
-    assert error_line(result) == f"Error: {secret}: [Errno 13] Permission denied: '{secret}'"
+def test_an_unreadable_file_is_named() -> None:
+    options = unprivileged()
+    with open_folder() as folder:
+        secret = folder / "secret.jsonl"
+        secret.write_text(Invocation(start=1, duration_ms=1.0).to_json() + "\n")
+        secret.chmod(0)
+        done = subprocess.run(
+            [OBS, "report", "--source", str(secret)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            **options,
+        )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"Error: {secret}: [Errno 13] Permission denied: '{secret}'"
+    )
 
 
 def test_ctrl_c_ends_the_demo_in_one_error_line(tmp_path: Path) -> None:

@@ -8,25 +8,28 @@ the database.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from inferobs.read import read
 
+from .helpers import open_folder, unprivileged
 
-def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+
+def run(script: str, *args: str, **options: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(script), *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        **options,
     )
 
 
@@ -153,15 +156,13 @@ def test_a_store_path_that_is_a_file_is_one_clear_message(tmp_path: Path) -> Non
     assert "10 records never reached it" in fault["message"]
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write anywhere")
-def test_a_store_folder_that_is_not_writable_is_one_clear_message(tmp_path: Path) -> None:
-    path = tmp_path / "store"
-    path.mkdir()
-    path.chmod(0o555)
-    try:
-        done = run(WRITES_TO, str(path))
-    finally:
-        path.chmod(0o755)
+def test_a_store_folder_that_is_not_writable_is_one_clear_message() -> None:
+    options = unprivileged()
+    with open_folder() as folder:
+        path = folder / "store"
+        path.mkdir()
+        path.chmod(0o555)
+        done = run(WRITES_TO, str(path), **options)
     assert done.returncode == 0
     assert "Traceback" not in done.stderr
     assert len(done.stdout.splitlines()) == 10
