@@ -8,6 +8,7 @@ the database.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import sqlite3
 import subprocess
 import sys
@@ -89,6 +90,8 @@ def test_the_exit_flush_writes_what_is_pending(tmp_path: Path) -> None:
     """
     done = run(script, str(tmp_path))
     assert (done.returncode, done.stderr) == (0, "")
+    # the store is left as one file: its write-ahead log folded back in at exit
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["records.db"]
     assert stored(tmp_path) == 7
 
 
@@ -168,3 +171,41 @@ def test_a_store_folder_that_is_not_writable_is_one_clear_message() -> None:
     assert len(done.stdout.splitlines()) == 10
     (fault,) = faults(done.stderr)
     assert "permission denied" in fault["message"]
+
+
+IN_A_POOL = """
+import multiprocessing
+import sys
+
+import inferobs as obs
+
+
+def work(n):
+    obs.configure(exporters=["store"], store_path=sys.argv[1])
+    handler = obs.instrument(lambda event, context: event)
+    for i in range(100):
+        handler(i, None)
+    return n
+
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(sys.argv[2])
+    with context.Pool(4) as pool:  # leaving the block terminates the workers
+        print(pool.map(work, range(4)))
+"""
+
+
+@pytest.mark.parametrize("method", multiprocessing.get_all_start_methods())
+def test_records_made_in_pool_workers_all_reach_the_store(tmp_path: Path, method: str) -> None:
+    script = tmp_path / "pool.py"
+    script.write_text(IN_A_POOL)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "store"), method],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0, 1, 2, 3]"
+    assert stored(tmp_path / "store") == 400
