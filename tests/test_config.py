@@ -71,6 +71,8 @@ def test_configure_says_exactly_what_is_wrong(options: dict[str, Any], message: 
         ("INFEROBS_SAMPLE_RATE", "nan", "expected a number"),
         ("INFEROBS_SAMPLE_RATE", "2", "expected a number between 0 and 1"),
         ("INFEROBS_PROACTIVE_INIT_S", "soon", "expected a number"),
+        ("INFEROBS_PROACTIVE_INIT_S", "inf", "expected a finite number"),
+        ("INFEROBS_EXPORTERS", "store,store", "'store' is given twice"),
         ("INFEROBS_TIMEOUT_MARGIN_MS", "50ms", "expected a number"),
         ("INFEROBS_INPUT_MAX_DEPTH", "2.5", "expected a whole number"),
         ("INFEROBS_INPUT_MAX_ITEMS", "many", "expected a whole number"),
@@ -141,7 +143,7 @@ def test_environment_sets_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
     values = {
         "INFEROBS_ENABLED": "false",
         "INFEROBS_SERVICE": "shop",
-        "INFEROBS_EXPORTERS": "stdout, stdout",
+        "INFEROBS_EXPORTERS": "stdout, store",
         "INFEROBS_SAMPLE_RATE": "0.1",
         "INFEROBS_STORE_PATH": "/tmp/store",
         "INFEROBS_PROACTIVE_INIT_S": "5",
@@ -157,7 +159,7 @@ def test_environment_sets_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (settings.enabled, settings.service, settings.exporters) == (
         False,
         "shop",
-        ("stdout", "stdout"),
+        ("stdout", "store"),
     )
     assert (settings.sample_rate, settings.store_path, settings.proactive_init_s) == (
         0.1,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from math import isnan
+from math import isfinite, isnan
 
 from .runtime import on_cloud
 from .shape import MAX_KEY_TEXT
@@ -213,6 +213,8 @@ def _from_text(name: str, text: str) -> object:
 def _number(value: object, name: str, low: float, high: float | None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or isnan(value):
         raise ConfigError(f"{name}={value!r}: expected a number")
+    if not isfinite(value):
+        raise ConfigError(f"{name}={value!r}: expected a finite number")
     if value < low or (high is not None and value > high):
         bounds = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
         raise ConfigError(f"{name}={value!r}: expected a number {bounds}")
@@ -235,7 +237,11 @@ def _check_exporters(exporters: object) -> tuple[str | Exporter, ...]:
             f"exporters={exporters!r}: expected at least one exporter "
             "(to record nothing, set enabled=False)"
         )
+    seen: list[object] = []
     for item in exporters:
+        if any(item is other or item == other for other in seen):  # each would get every record
+            raise ConfigError(f"exporters: {item!r} is given twice")
+        seen.append(item)
         if isinstance(item, str):
             if not item:
                 raise ConfigError("exporters: an exporter name is empty")

@@ -166,14 +166,14 @@ def fault(kind: str, message: str, exc: BaseException | None = None) -> None:
     _reported[kind] = seen + 1
     if seen:
         return
-    import json
-
     detail = {"event": "inferobs.fault", "kind": kind, "message": message}
     if exc is not None:
         detail["exception"] = type(exc).__name__
     try:
+        import json  # fails during interpreter shutdown, when a generator's finaliser may run
+
         sys.stderr.write(json.dumps(detail) + "\n")
-    except Exception:  # stderr closed or broken: nothing more we can say
+    except Exception:  # stderr closed or broken, or no imports left: nothing more we can say
         pass
 
 
