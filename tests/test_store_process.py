@@ -209,3 +209,29 @@ def test_records_made_in_pool_workers_all_reach_the_store(tmp_path: Path, method
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[0, 1, 2, 3]"
     assert stored(tmp_path / "store") == 400
+
+
+def test_a_stream_finalised_at_shutdown_is_stored_and_the_exit_does_not_hang(
+    tmp_path: Path,
+) -> None:
+    script = """
+        import sys
+        import inferobs as obs
+
+        obs.configure(exporters=["stdout", "store"], store_path=sys.argv[1])
+
+
+        @obs.instrument
+        def stream(event, context):
+            with obs.stage("generate"):
+                yield 1
+                yield 2
+
+
+        KEPT = stream({}, None)
+        next(KEPT)  # left unfinished: Python closes it while the interpreter shuts down
+    """
+    done = run(script, str(tmp_path))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert len(done.stdout.splitlines()) == 1
+    assert stored(tmp_path) == 1

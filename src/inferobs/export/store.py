@@ -211,6 +211,7 @@ class StoreExporter:
         # write each record before the handler returns (found out at the first record:
         # a forked child only learns it is a multiprocessing worker after the fork)
         self._each: bool | None = None
+        self._exited = False  # the exit flush has run
         self._uncounted = 0  # dropped, not yet added to the store's count (under _lock)
         self.dropped = 0  # records this process has had to drop (under _lock)
 
@@ -223,8 +224,10 @@ class StoreExporter:
             full = len(self._pending) >= self.batch_size
             if self._each is None:
                 self._each = _ends_without_exit_hooks()
-            full = full or self._each
-            if self._timer is None:
+            # after the exit flush (a generator finalised at shutdown records its
+            # stream) no thread can start and no later flush comes: write it now
+            full = full or self._each or self._exited or sys.is_finalizing()
+            if self._timer is None and not full:
                 self._timer = threading.Thread(
                     target=self._flush_periodically, name="inferobs-store", daemon=True
                 )
@@ -326,6 +329,7 @@ class StoreExporter:
             )
 
     def _flush_at_exit(self) -> None:
+        self._exited = True
         self._flush(exiting=True)
         with self._writing:  # the last connection to close folds the WAL back and removes it
             connection, self._connection = self._connection, None
