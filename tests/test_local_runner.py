@@ -88,6 +88,18 @@ def test_a_retried_init_longer_than_the_timeout_ends_in_a_timeout() -> None:
     assert outcome.json() == {"errorType": "Sandbox.Timedout"}
 
 
+def test_an_event_that_timed_out_unreceived_is_not_handed_to_the_next_environment() -> None:
+    with function("ok", 1.5, timeout_s=1.0, init_timeout_s=1.0) as fn:
+        first = fn.invoke({"values": [1]})  # its init never finished: never received
+        assert first.error_type == "Timeout"
+        fn.extra_env["TEST_MODEL_LOAD_S"] = "0.05"  # the next environment starts quickly
+        second = fn.invoke({"values": [2]})
+        assert second.status == "response", second
+        assert fn.api.outcome(first.request_id, 0) is None  # no runtime ever ran it
+        records = fn.wait_for_records(1)
+    assert [r["id"] for r in records] == [second.request_id]
+
+
 def test_an_environment_killed_while_idle_takes_no_event_with_it() -> None:
     with function("ok", 0.05) as fn:
         first = fn.invoke({"values": [1]})
@@ -107,3 +119,56 @@ def test_init_limits_are_lambdas() -> None:
     assert init_limit_s("lambda-managed-instances", 60.0) == 130.0
     with function("ok", 0.05) as fn:
         assert fn.init_timeout_s == 10.0
+
+
+def test_an_init_error_is_the_invocations_answer_and_the_next_one_starts_afresh() -> None:
+    # a long init limit: the answer must come from the init error, not from a limit
+    with LocalLambda(
+        "broken.handler", code_dir=LAMBDA_CODE, timeout_s=1.0, init_timeout_s=60.0
+    ) as fn:
+        first = fn.invoke({})
+        assert not fn.alive()  # an environment whose init failed serves nothing
+        second = fn.invoke({})
+        assert len(fn.api.init_errors) == 2  # the second invocation ran the init again
+        assert fn.records() == []
+    for outcome in (first, second):
+        assert outcome.status == "error"
+        assert outcome.error_type == "Runtime.ImportModuleError"
+        body = outcome.json()
+        assert body["errorType"] == "Runtime.ImportModuleError"
+        assert "a_dependency_the_package_lacks" in body["errorMessage"]
+    assert second.request_id != first.request_id
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"timeout_s": float("nan")}, "timeout_s=nan: expected a finite number of seconds above 0"),
+        ({"timeout_s": 0}, "timeout_s=0: expected a finite number of seconds above 0"),
+        (
+            {"init_timeout_s": float("inf")},
+            "init_timeout_s=inf: expected a finite number of seconds above 0",
+        ),
+        (
+            {"init_timeout_s": -1.0},
+            "init_timeout_s=-1.0: expected a finite number of seconds above 0",
+        ),
+        ({"memory_mb": 64}, "memory_mb=64: expected a whole number of MB from 128 to 10240"),
+        (
+            {"memory_mb": 1024.5},
+            "memory_mb=1024.5: expected a whole number of MB from 128 to 10240",
+        ),
+        ({"memory_mb": True}, "memory_mb=True: expected a whole number of MB from 128 to 10240"),
+    ],
+)
+def test_settings_lambda_would_refuse_are_refused(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        LocalLambda("handlers.ok", code_dir=LAMBDA_CODE, **options)
+    assert str(raised.value) == message
+
+
+def test_an_invocation_timeout_is_checked_too() -> None:
+    with function("ok", 0.05) as fn, pytest.raises(ValueError) as raised:
+        fn.invoke({}, timeout_s=float("nan"))
+    assert str(raised.value) == "timeout_s=nan: expected a finite number of seconds above 0"
+    assert fn.process is None  # refused before an environment was started

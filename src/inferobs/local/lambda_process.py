@@ -23,11 +23,23 @@ https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html):
   may run up to 130 s or the function timeout, whichever is longer. On Lambda
   they happen ahead of demand; the runner has no pool, so it starts them on
   demand and treats one that outruns its limit as above.
+- An init that fails (the code raises at import, the handler is missing) is
+  posted by the runtime to ``/runtime/init/error`` before it exits. Lambda
+  answers the waiting invocation with that error (``errorType`` such as
+  ``Runtime.ImportModuleError``) and discards the environment; the next
+  invocation starts a fresh one, whose init runs again. The runner does the
+  same as soon as the error is posted. (Lambda may also re-run a failed
+  init once inside the invocation before answering; a deterministic failure,
+  which is what a local run finds, fails the same way twice.)
+
+Settings Lambda would refuse (a timeout that is not a positive number, memory
+outside 128 to 10,240 MB) are a ValueError naming them.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -42,6 +54,19 @@ __all__ = ["LocalLambda", "init_limit_s"]
 
 ON_DEMAND_INIT_LIMIT_S = 10.0
 AHEAD_OF_DEMAND_INIT_LIMIT_S = 130.0  # or the function timeout, if longer
+MEMORY_MB = (128, 10_240)  # the memory sizes Lambda accepts, in MB
+
+
+def _seconds(name: str, value: object) -> float:
+    """``value`` as a number of seconds, or a ValueError naming ``name``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name}={value!r}: expected a finite number of seconds above 0")
+    return float(value)
 
 
 def init_limit_s(init_type: str, timeout_s: float) -> float:
@@ -71,14 +96,25 @@ class LocalLambda:
         env: dict[str, str] | None = None,
         init_timeout_s: float | None = None,
     ) -> None:
+        low, high = MEMORY_MB
+        if (
+            isinstance(memory_mb, bool)
+            or not isinstance(memory_mb, int)
+            or not low <= memory_mb <= high
+        ):
+            raise ValueError(
+                f"memory_mb={memory_mb!r}: expected a whole number of MB from {low} to {high}"
+            )
         self.handler = handler
         self.code_dir = code_dir
         self.function_name = function_name
         self.memory_mb = memory_mb
-        self.timeout_s = timeout_s
+        self.timeout_s = _seconds("timeout_s", timeout_s)
         self.init_type = init_type
         self.init_timeout_s = (
-            init_limit_s(init_type, timeout_s) if init_timeout_s is None else init_timeout_s
+            init_limit_s(init_type, self.timeout_s)
+            if init_timeout_s is None
+            else _seconds("init_timeout_s", init_timeout_s)
         )
         self.max_concurrency = max_concurrency
         self.extra_env = dict(env or {})
@@ -150,7 +186,8 @@ class LocalLambda:
 
         Its deadline starts when the runtime receives it; only `invoke` enforces it.
         """
-        request_id = self.api.submit(event, timeout_s=timeout_s or self.timeout_s)
+        limit = self.timeout_s if timeout_s is None else _seconds("timeout_s", timeout_s)
+        request_id = self.api.submit(event, timeout_s=limit)
         if not self.alive():
             self.start()
         return request_id
@@ -160,24 +197,33 @@ class LocalLambda:
 
         The timeout counts from when the runtime receives the event. An init
         that outruns ``init_timeout_s`` is killed and re-run within this
-        invocation, whose clock then starts.
+        invocation, whose clock then starts. An init that fails is this
+        invocation's answer (the error the runtime posted), and its
+        environment is gone: the next invocation starts a fresh one.
         """
-        limit = timeout_s or self.timeout_s
+        limit = self.timeout_s if timeout_s is None else _seconds("timeout_s", timeout_s)
         request_id = self.submit(event, timeout_s=limit)
         received, initialised = self.api.received(
             request_id, init_until=self._started_at + self.init_timeout_s, then_s=limit
         )
-        if received is None and not initialised:  # a suppressed init: retried, now timed
+        if received is None and not initialised and not self.api.init_failed():
+            # a suppressed init: killed at its limit, re-run within the invocation, now timed
             self.kill()
             self.api.start_clock(request_id)
             received = time.monotonic()
             self.start()
-        if received is not None:
-            outcome = self.api.outcome(request_id, received + limit - time.monotonic())
-            if outcome is not None:
-                return outcome
+        # the runtime's answer by the deadline; an init error at once
+        deadline = time.monotonic() if received is None else received + limit
+        outcome = self.api.outcome(request_id, deadline - time.monotonic())
+        if outcome is not None and self.api.was_received(request_id):
+            return outcome
+        # no answer in time, or an init that failed: this environment is done for,
+        # and the request, if no runtime received it, is not for the next one
         self.kill()
-        return Outcome(request_id, "error", b'{"errorType":"Sandbox.Timedout"}', "Timeout")
+        self.api.withdraw(request_id)
+        return outcome or Outcome(
+            request_id, "error", b'{"errorType":"Sandbox.Timedout"}', "Timeout"
+        )
 
     def kill(self) -> None:
         process = self.process

@@ -11,6 +11,11 @@ As on Lambda, an invocation's clock starts when the runtime receives it: the
 ``Lambda-Runtime-Deadline-Ms`` it is handed is the function timeout from that
 moment (or from an earlier one set with `start_clock`, for an init re-run
 inside the invocation), and `received` tells the platform's side when it was.
+
+A runtime whose init fails posts the error to ``/runtime/init/error`` and
+exits. Lambda then answers the invocation that was waiting with that error
+(its ``errorType``, such as ``Runtime.ImportModuleError``, and message), so
+here `received` stops waiting and `outcome` answers with it at once.
 """
 
 from __future__ import annotations
@@ -67,7 +72,10 @@ class RuntimeAPI:
         self._clock_from: dict[str, float] = {}  # request id -> epoch s its clock started
         self._polled = False  # the environment has asked for work: its init is over
         self._asks = 0  # how often runtimes have asked for work, in all
-        self._done = threading.Condition()  # guards the five above
+        # the current environment's init error, as posted: body and error type
+        self._init_failure: tuple[bytes, str | None] | None = None
+        self._withdrawn: set[str] = set()  # queued requests no runtime may receive now
+        self._done = threading.Condition()  # guards the seven above
         self._restore = threading.Event()
         self.init_errors: list[dict[str, Any]] = []
         self.restore_requested = threading.Event()
@@ -125,6 +133,30 @@ class RuntimeAPI:
         """A new runtime process starts: its init lasts until it first asks for work."""
         with self._done:
             self._polled = False
+            self._init_failure = None
+
+    def init_failed(self) -> bool:
+        """Whether the current environment's runtime has posted an init error."""
+        with self._done:
+            return self._init_failure is not None
+
+    def was_received(self, request_id: str) -> bool:
+        """Whether a runtime has received the request."""
+        with self._done:
+            return request_id in self._received
+
+    def withdraw(self, request_id: str) -> None:
+        """Take back a queued request the platform gave up on, so no runtime receives it later."""
+        with self._done:
+            if request_id not in self._received:
+                self._withdrawn.add(request_id)
+
+    def _failed_init(self, request_id: str) -> Outcome | None:
+        """The init error as ``request_id``'s answer, if it was waiting for a failed init."""
+        if self._init_failure is None or request_id in self._received:
+            return None
+        body, error_type = self._init_failure
+        return Outcome(request_id, "error", body, error_type)
 
     def received(
         self, request_id: str, *, init_until: float, then_s: float
@@ -133,11 +165,14 @@ class RuntimeAPI:
 
         Waits while the environment initialises, until the monotonic time
         ``init_until``; once it has asked for work, ``then_s`` more. The time is
-        None when the request was not received by then.
+        None when the request was not received by then, or when the init
+        failed (then `outcome` holds the error).
         """
         with self._done:
             end: float | None = None
             while request_id not in self._received:
+                if self._init_failure is not None:
+                    return None, self._polled
                 if end is None and self._polled:
                     end = time.monotonic() + then_s
                 left = (init_until if end is None else end) - time.monotonic()
@@ -151,10 +186,17 @@ class RuntimeAPI:
         self._restore.set()
 
     def outcome(self, request_id: str, timeout_s: float) -> Outcome | None:
-        """Wait up to ``timeout_s`` for the runtime's answer to one request."""
+        """Wait up to ``timeout_s`` for the runtime's answer to one request.
+
+        A request still waiting when its environment's init fails is answered
+        with the init error, as Lambda answers it.
+        """
         end = time.monotonic() + timeout_s
         with self._done:
             while request_id not in self._outcomes:
+                failed = self._failed_init(request_id)
+                if failed is not None:
+                    return failed
                 left = end - time.monotonic()
                 if left <= 0:
                     return None
@@ -173,6 +215,20 @@ class RuntimeAPI:
         """
         with self._done:
             return self._done.wait_for(lambda: self._asks >= times, timeout_s)
+
+    def _init_failed(self, body: bytes, error_type: str | None) -> None:
+        with self._done:
+            self._init_failure = (body, error_type)
+            self._done.notify_all()
+
+    def _next_event(self) -> tuple[str, bytes, float, str]:
+        """The next queued request no one has withdrawn (waiting for one if need be)."""
+        while True:
+            event = self._events.get()
+            with self._done:
+                if event[0] not in self._withdrawn:
+                    return event
+                self._withdrawn.discard(event[0])
 
     def _asked_for_work(self) -> None:
         with self._done:
@@ -230,7 +286,7 @@ class RuntimeAPI:
             def do_GET(self) -> None:
                 if self.path == f"{_PREFIX}/invocation/next":
                     api._asked_for_work()
-                    request_id, body, timeout_s, trace_id = event = api._events.get()
+                    request_id, body, timeout_s, trace_id = event = api._next_event()
                     if self._gone():  # not received: back in the queue for a live runtime
                         api._events.put(event)
                         self.close_connection = True
@@ -257,6 +313,8 @@ class RuntimeAPI:
                     self._reply(202, b'{"status":"OK"}')
                 elif parts in (["init", "error"], ["restore", "error"]):
                     api.init_errors.append(json.loads(body or b"{}"))
+                    error_type = self.headers.get("Lambda-Runtime-Function-Error-Type")
+                    api._init_failed(body, error_type)
                     self._reply(202, b'{"status":"OK"}')
                 else:
                     self._reply(404, b'{"errorType":"NotFound"}')
