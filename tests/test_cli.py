@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import inferobs
 from inferobs.cli import main, parse_since
-from inferobs.export.store import StoreExporter
+from inferobs.export.store import StoreExporter, connect
 from inferobs.read import read
 from inferobs.record import Invocation
 
@@ -102,11 +102,8 @@ def test_report_figures_match_the_hand_computed_ones(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     main_group, shadow = json.loads(result.output)["operations"]
-    assert (main_group["function"], main_group["model_version"], main_group["variant"]) == (
-        "f",
-        "1",
-        None,
-    )
+    names = ("function", "model", "model_version", "variant")
+    assert tuple(main_group[name] for name in names) == ("f", None, "1", None)
     assert main_group["invocations"] == 11  # ten requests and the timeout; not the warm-up
     assert main_group["errors"] == 3  # two errors and the timeout
     assert main_group["error_rate"] == 3 / 11
@@ -129,7 +126,7 @@ def test_report_formats_and_filters(tmp_path: Path) -> None:
     table = invoke("report", "--source", source)
     assert "Operations" in table.output and "shadow" in table.output
     markdown = invoke("report", "--source", source, "--format", "markdown")
-    assert markdown.output.startswith("## Operations\n\n| function | model version |")
+    assert markdown.output.startswith("## Operations\n\n| function | model | model version |")
     late = json.loads(
         invoke(
             "report", "--source", source, "--format", "json", "--since", "1970-01-01T00:00:22Z"
@@ -276,3 +273,35 @@ def test_report_warns_of_records_that_never_reached_the_store(tmp_path: Path) ->
         "its writers dropped them while it could not be written"
     ) in result.stderr.splitlines()
     json.loads(result.stdout)  # the report itself is still whole
+
+
+def demo_rows(store: Path) -> int:
+    connection = sqlite3.connect(store / "records.db")
+    try:
+        (rows,) = connection.execute("SELECT count(*) FROM invocations").fetchone()
+    finally:
+        connection.close()
+    return int(rows)
+
+
+def test_the_demo_replaces_its_own_store_and_takes_an_empty_one(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    connect(str(empty)).close()  # a store, with no rows in it
+    for _ in range(2):  # the second run replaces what the first wrote
+        result = CliRunner().invoke(
+            main, ["demo", "--store", str(empty), "--minutes", "120", "--format", "json"]
+        )
+        assert result.exit_code == 0, result.output
+        (group,) = json.loads(result.stdout)["operations"]
+        assert demo_rows(empty) == group["invocations"]
+
+
+def test_the_demo_takes_over_a_store_an_older_demo_wrote(tmp_path: Path) -> None:
+    """Stores the demo wrote before it marked them hold only its own function's records."""
+    store = StoreExporter(str(tmp_path))
+    store.export(Invocation(start=SECOND, duration_ms=1.0, function="demo-classifier"))
+    assert store.flush()
+    result = CliRunner().invoke(
+        main, ["demo", "--store", str(tmp_path), "--minutes", "60", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output

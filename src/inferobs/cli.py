@@ -26,6 +26,13 @@ import click
 from . import __version__
 from .analyze.render import FORMATS
 from .config import Settings
+from .demo import (
+    MAX_BURSTS_PER_HOUR,
+    MAX_KEEP_ALIVE_MINUTES,
+    MAX_MINUTES,
+    OutOfRange,
+    run_demo,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -74,10 +81,11 @@ class _Finite(click.FloatRange):
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> float:
-        number: float = super().convert(value, param, ctx)
-        if not math.isfinite(number):
+        number: float = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):  # said so before any range is, "inf" being above all
             self.fail(f"{value!r} is not a finite number.", param, ctx)
-        return number
+        converted: float = super().convert(number, param, ctx)
+        return converted
 
 
 class _Interrupted(click.ClickException):
@@ -150,8 +158,9 @@ def report(
     from .analyze.summary import summarize_records
     from .read import ReadError, read
 
+    paths = list(sources) or [_default_source()]
     try:
-        reading = read(list(sources) or [_default_source()], since_ns=since, function=function)
+        reading = read(paths, since_ns=since, function=function)
     except ReadError as exc:
         raise click.ClickException(str(exc)) from None
     for problem in reading.problems[:20]:
@@ -159,9 +168,14 @@ def report(
     if len(reading.problems) > 20:
         click.echo(f"warning: ... and {len(reading.problems) - 20} more", err=True)
     if reading.problems:
+        # a problem located at a source as given is the whole source (missing,
+        # unreadable, holding no records); the others are a line or a row each
+        whole = sum(problem.location in paths for problem in reading.problems)
+        unread = [(len(reading.problems) - whole, "record"), (whole, "source")]
         click.echo(
-            f"warning: {len(reading.problems)} records could not be read; "
-            f"reporting the {len(reading.records)} that could",
+            f"warning: {' and '.join(_counted(*part) for part in unread if part[0])} "
+            "could not be read; "
+            f"reporting the {_counted(len(reading.records), 'record')} read",
             err=True,
         )
     for loss in reading.losses:  # records that never reached the store: the report is short
@@ -174,23 +188,29 @@ def report(
     )
 
 
+def _counted(number: int, noun: str) -> str:
+    """``1 record``, ``2 records``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 @main.command()
 @click.option(
     "--store",
     default=None,
     metavar="PATH",
-    help="The demo's own store, emptied first. Default: <INFEROBS_STORE_PATH>/demo.",
+    help="The demo's own store, emptied first (never one holding records the demo did not "
+    "write). Default: <INFEROBS_STORE_PATH>/demo.",
 )
 @click.option(
     "--minutes",
-    type=_Finite(min=0, min_open=True),
+    type=_Finite(min=0, min_open=True, max=MAX_MINUTES),
     default=24 * 60.0,
     show_default=True,
     help="Simulated minutes of traffic.",
 )
 @click.option(
     "--bursts-per-hour",
-    type=_Finite(min=0, min_open=True),
+    type=_Finite(min=0, min_open=True, max=MAX_BURSTS_PER_HOUR),
     default=15.0,
     show_default=True,
     help="Mean rate of request bursts.",
@@ -198,7 +218,7 @@ def report(
 @click.option(
     "--keep-alive",
     "keep_alive",
-    type=_Finite(min=0),
+    type=_Finite(min=0, max=MAX_KEEP_ALIVE_MINUTES),
     default=10.0,
     show_default=True,
     help="Minutes an idle environment is kept before it is reclaimed.",
@@ -215,8 +235,6 @@ def demo(
     output_format: str,
 ) -> None:
     """Serve a real model for a simulated day, then report on it."""
-    from .demo import run_demo
-
     path = store or os.path.join(_default_source(), "demo")
     try:
         result = run_demo(
@@ -226,7 +244,9 @@ def demo(
             keep_alive_minutes=keep_alive,
             progress=lambda line: click.echo(line, err=True),
         )
-    except ValueError as exc:  # the demo's own checks, and ConfigError for INFEROBS_* variables
+    except OutOfRange as exc:  # options each in range, too much traffic together
+        raise click.UsageError(str(exc), ctx) from None
+    except ValueError as exc:  # a store not the demo's; ConfigError for INFEROBS_* variables
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"{exc.filename or path}: {exc.strerror or exc}") from None
@@ -274,20 +294,27 @@ def tail(source: str | None, last: int, follow: bool, interval: float) -> None:
     """Show recent records from the store, then follow new ones (Ctrl-C stops, exit 0)."""
     from rich.console import Console
 
+    from .analyze.render import encodable
     from .read import ReadError, follow_store
 
     console = Console()
+
+    def show(records: list[Invocation]) -> None:
+        # one line a record, however long: a terminal wraps it for the eye, and
+        # a pipe or file gets it whole (rich would fold it at 80 columns)
+        for record in records:
+            line = encodable(describe(record), console.encoding)
+            console.print(line, highlight=False, soft_wrap=True)
+
     path = source or _default_source()
     try:
         # at least one row, to find the end; at most what SQLite can count
         records, row = follow_store(path, 0, last=min(max(last, 1), _SQLITE_MAX_INT))
-        for record in records[-last:] if last > 0 else []:
-            console.print(describe(record), highlight=False)
+        show(records[-last:] if last > 0 else [])
         while follow:
             time.sleep(interval)
             records, row = follow_store(path, row)
-            for record in records:
-                console.print(describe(record), highlight=False)
+            show(records)
     except ReadError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:  # how a user stops following: not an error
@@ -295,7 +322,10 @@ def tail(source: str | None, last: int, follow: bool, interval: float) -> None:
 
 
 def describe(record: Invocation) -> str:
-    """One record as one readable line, with rich markup (the record's own text escaped)."""
+    """One record as one readable line, with rich markup (the record's own text escaped).
+
+    The line starts with the record's start time of day in UTC, marked ``Z``.
+    """
     from rich.markup import escape
 
     from .read import function_of
@@ -312,7 +342,7 @@ def describe(record: Invocation) -> str:
     stages = escape(" ".join(f"{name}={ms:g}" for name, ms in record.stages.items()))
     model = escape("/".join(p for p in (record.model, record.model_version, record.variant) if p))
     return (
-        f"{when[:-3]} {escape(function_of(record) or '-')} {model} {status} "
+        f"{when[:-3]}Z {escape(function_of(record) or '-')} {model} {status} "
         f"{record.duration_ms:g} ms{cold} {stages}"
     ).rstrip()
 

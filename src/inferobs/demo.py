@@ -10,6 +10,9 @@ the SDK's real cold-start path (a fresh `Runtime` whose init lasts the model's
 measured load time), and environments idle for longer than the keep-alive are
 reclaimed. Stage timings are the real ones, measured while the model runs.
 Every record lands in the embedded store, ready for `obs report`.
+
+numpy and scikit-learn (the ``demo`` extra) are imported where the model is
+made, so the ``obs`` command reads the demo's limits without them.
 """
 
 from __future__ import annotations
@@ -19,20 +22,19 @@ import math
 import os
 import pickle
 import random
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 import inferobs as obs
 from inferobs.record import Invocation
 
 from .export.store import DATABASE, StoreExporter, connect
 
-__all__ = ["Arrivals", "DemoResult", "run_demo"]
+__all__ = ["Arrivals", "DemoResult", "NotTheDemosStore", "OutOfRange", "run_demo"]
 
 MINUTE_NS = 60 * 1_000_000_000
 
@@ -48,9 +50,26 @@ DIURNAL_AMPLITUDE = 0.068
 
 # Bounds that keep a run finite: the simulated span ends now and starts after
 # 1970 whatever the rate, and about 3,000 requests are served a second, so the
-# most requests allowed take minutes, not hours.
+# most requests allowed take minutes, not hours. No rate above a million
+# bursts an hour fits in them for as much as a minute, and a keep-alive longer
+# than the longest run is the same as one that never ends.
 MAX_MINUTES = 366 * 24 * 60
 MAX_REQUESTS = 1_000_000
+MAX_BURSTS_PER_HOUR = 1_000_000
+MAX_KEEP_ALIVE_MINUTES = MAX_MINUTES
+
+# The demo empties its store before each run, so it marks the stores it makes
+# with this row of their `meta` table, and empties no other store with records.
+ORIGIN = ("origin", "demo")
+DEMO_FUNCTION = "demo-classifier"  # what an older, unmarked demo store holds alone
+
+
+class OutOfRange(ValueError):
+    """A number `run_demo` was given is out of its range, alone or with the others."""
+
+
+class NotTheDemosStore(ValueError):
+    """The store folder holds records the demo did not write, which it would delete."""
 
 
 class Arrivals:
@@ -115,7 +134,7 @@ class Model:
         from sklearn.preprocessing import StandardScaler
 
         data = load_breast_cancer()
-        self.rows = data.data.astype(np.float64)
+        self.rows = data.data.astype("float64")
         self.labels = list(data.target_names)
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
         model.fit(self.rows, data.target)
@@ -142,6 +161,8 @@ class Model:
 
 def make_handler(model: Model, runtime: obs.Runtime) -> Any:
     """The function's code, as a new execution environment would run it."""
+    import numpy as np
+
     estimator = model.load()
     labels = model.labels
 
@@ -204,24 +225,28 @@ def run_demo(
 ) -> DemoResult:
     """Serve a simulated day of requests into a fresh store at ``store_path``.
 
-    Only the store's own files there are replaced; anything else in the folder
-    is left alone. Everything that can be checked is checked before anything
-    changes on disk: a number out of range is a ValueError naming it, and a bad
-    ``INFEROBS_*`` variable a `ConfigError` (the demo records, so it is as strict
-    as `inferobs.configure`); a store that cannot be made is an OSError or
-    sqlite3.Error. ``progress`` is told, in a line, when the work begins; if the
-    run is interrupted, the store writes what was served when the process exits.
+    Only the store's own files there are replaced, and only if the demo wrote
+    them (or the store is empty); anything else in the folder is left alone.
+    Everything that can be checked is checked before anything changes on disk:
+    a number out of range is an `OutOfRange` naming it, a store holding records
+    the demo did not write is `NotTheDemosStore` (both ValueErrors), and a bad
+    ``INFEROBS_*`` variable a `ConfigError` (the demo records, so it is as
+    strict as `inferobs.configure`); a store that cannot be read or made is an
+    OSError or sqlite3.Error. ``progress`` is told, in a line, when the work
+    begins; if the run is interrupted, the store writes what was served when
+    the process exits.
     """
     _check("minutes", minutes, 0, MAX_MINUTES, low_open=True)
-    _check("bursts_per_hour", bursts_per_hour, 0, low_open=True)
-    _check("keep_alive_minutes", keep_alive_minutes, 0)
+    _check("bursts_per_hour", bursts_per_hour, 0, MAX_BURSTS_PER_HOUR, low_open=True)
+    _check("keep_alive_minutes", keep_alive_minutes, 0, MAX_KEEP_ALIVE_MINUTES)
     _check("error_rate", error_rate, 0, 1)
     expected = minutes / 60 * bursts_per_hour * BURST_MEAN_SIZE
     if expected > MAX_REQUESTS:
-        raise ValueError(
+        raise OutOfRange(
             f"{minutes:g} minutes at {bursts_per_hour:g} bursts per hour is about "
             f"{expected:,.0f} requests; the demo serves at most {MAX_REQUESTS:,}"
         )
+    _check_own_store(store_path)
     result = DemoResult()
     store = StoreExporter(store_path, batch_size=512)
     # enabled: the demo exists to record, whatever INFEROBS_ENABLED says
@@ -282,18 +307,54 @@ def _check(
         and value <= high
     )
     if not fits:
-        bounds = f"{'above' if low_open else 'at least'} {low:g}"
+        bounds = f"{'above' if low_open else 'at least'} {low:,g}"
         if high < math.inf:
-            bounds += f" and at most {high:g}"
-        raise ValueError(f"{name}={value!r}: expected a finite number {bounds}")
+            bounds += f" and at most {high:,.0f}" if high == int(high) else f" and at most {high:g}"
+        raise OutOfRange(f"{name}={value!r}: expected a finite number {bounds}")
+
+
+def _check_own_store(store_path: str) -> None:
+    """`NotTheDemosStore` unless the store at ``store_path`` is the demo's, empty or absent.
+
+    The demo's stores carry the `ORIGIN` mark; one an older demo wrote before
+    the mark existed holds nothing but the demo function's records.
+    """
+    database = os.path.join(store_path, DATABASE)
+    if not os.path.isfile(database):
+        return  # nothing to lose; a folder in its place fails where the store is made
+    connection = sqlite3.connect(database)
+    try:
+        tables = {name for (name,) in connection.execute(_TABLES)}
+        if "meta" in tables and connection.execute(_MARKED, ORIGIN).fetchone():
+            return
+        for table in sorted(tables - {"meta"}):
+            quoted = '"' + table.replace('"', '""') + '"'
+            query = f"SELECT 1 FROM {quoted} LIMIT 1"
+            if table == "invocations":
+                query = f"SELECT 1 FROM {quoted} WHERE function IS NOT '{DEMO_FUNCTION}' LIMIT 1"
+            if connection.execute(query).fetchone():
+                raise NotTheDemosStore(
+                    f"{store_path} holds records that obs demo did not write; "
+                    "choose another --store (the demo empties its store first)"
+                )
+    finally:
+        connection.close()
+
+
+_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+_MARKED = "SELECT 1 FROM meta WHERE key = ? AND value = ?"
 
 
 def _fresh_store(store_path: str) -> None:
-    """The demo's own store, emptied: only its files are removed, then it is created."""
+    """The demo's own store, emptied: only its files are removed, then it is made and marked."""
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(store_path, DATABASE + suffix))
-    connect(store_path).close()  # the store exists even if no request arrives
+    connection = connect(store_path)  # the store exists even if no request arrives
+    try:
+        connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", ORIGIN)
+    finally:
+        connection.close()
 
 
 class _Counter:
@@ -308,7 +369,7 @@ class _Counter:
 
 def _lambda_environ(number: int) -> dict[str, str]:
     return {
-        "AWS_LAMBDA_FUNCTION_NAME": "demo-classifier",
+        "AWS_LAMBDA_FUNCTION_NAME": DEMO_FUNCTION,
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",

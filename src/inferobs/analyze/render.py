@@ -3,6 +3,11 @@
 A report is a list of sections, each a title and rows of plain data; the
 operations summary is the first, and ``--costs`` and ``--drift`` will add
 their own sections the same way.
+
+Names in a report are the user's text, and JSON allows text no stream can
+write (a lone surrogate, as in ``"B\\udcff"``): the table and Markdown show
+what their stream's encoding cannot hold as backslash escapes (`encodable`);
+JSON output escapes it the JSON way, so it stays valid JSON in plain ASCII.
 """
 
 from __future__ import annotations
@@ -17,10 +22,18 @@ if TYPE_CHECKING:
 
     from .summary import GroupSummary
 
-__all__ = ["FORMATS", "Section", "operations_section", "render_report", "stages_section"]
+__all__ = [
+    "FORMATS",
+    "Section",
+    "encodable",
+    "operations_section",
+    "render_report",
+    "stages_section",
+]
 
 FORMATS = ("table", "json", "markdown")
 _QS = "/".join(f"p{q}" for q in PERCENTILES)
+_NAME_COLUMNS = ("function", "model", "model version", "variant")  # a group's key
 
 
 class Section:
@@ -35,6 +48,17 @@ class Section:
         self.columns = columns
         self.rows = rows
         self.data = data
+
+
+def encodable(text: str, encoding: str | None) -> str:
+    """``text`` as a stream in ``encoding`` (UTF-8 if None) can write it, whatever it holds.
+
+    What the encoding cannot hold, lone surrogates above all (valid in JSON,
+    never in UTF-8), becomes a backslash escape (``\\udcff``) instead of an
+    error halfway through the output or a raw byte that is not UTF-8.
+    """
+    encoding = encoding or "utf-8"
+    return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
 def _ms(value: float | None) -> str:
@@ -52,11 +76,9 @@ def _spread(values: dict[str, float | None]) -> str:
 
 
 def operations_section(groups: list[GroupSummary]) -> Section:
-    """Counts, rates and latency percentiles per function, model version and variant."""
+    """Counts, rates and latency percentiles per function, model, model version and variant."""
     columns = [
-        "function",
-        "model version",
-        "variant",
+        *_NAME_COLUMNS,
         "requests",
         "errors",
         "timeouts",
@@ -89,7 +111,7 @@ def operations_section(groups: list[GroupSummary]) -> Section:
 
 def stages_section(groups: list[GroupSummary]) -> Section:
     """Per-stage latency percentiles for each group, in the order the stages ran."""
-    columns = ["function", "model version", "variant", "stage", *(f"ms p{q}" for q in PERCENTILES)]
+    columns = [*_NAME_COLUMNS, "stage", *(f"ms p{q}" for q in PERCENTILES)]
     rows = []
     data: list[dict[str, Any]] = []
     for group in groups:
@@ -99,6 +121,7 @@ def stages_section(groups: list[GroupSummary]) -> Section:
             data.append(
                 {
                     "function": group.function,
+                    "model": group.model,
                     "model_version": group.model_version,
                     "variant": group.variant,
                     "stage": name,
@@ -110,11 +133,13 @@ def stages_section(groups: list[GroupSummary]) -> Section:
 
 
 def _names(group: GroupSummary) -> list[str]:
-    return [group.function or "-", group.model_version or "-", group.variant or "-"]
+    """The group's key as cells, in `_NAME_COLUMNS`' order."""
+    return [name or "-" for name in group.key]
 
 
 def render_report(sections: list[Section], output_format: str, stream: TextIO) -> None:
     """Write the report to ``stream`` in one of `FORMATS`."""
+    encoding = getattr(stream, "encoding", None)
     if output_format == "json":
         stream.write(json.dumps({s.title.lower(): s.data for s in sections}, indent=2) + "\n")
     elif output_format == "markdown":
@@ -123,7 +148,8 @@ def render_report(sections: list[Section], output_format: str, stream: TextIO) -
             stream.write("| " + " | ".join(section.columns) + " |\n")
             stream.write("|" + "---|" * len(section.columns) + "\n")
             for row in section.rows:
-                stream.write("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |\n")
+                cells = (encodable(cell, encoding).replace("|", "\\|") for cell in row)
+                stream.write("| " + " | ".join(cells) + " |\n")
             stream.write("\n")
     elif output_format == "table":
         from rich.console import Console
@@ -137,7 +163,7 @@ def render_report(sections: list[Section], output_format: str, stream: TextIO) -
             for column in section.columns:
                 table.add_column(escape(column), overflow="fold")
             for row in section.rows:  # names are the user's: never read as markup
-                table.add_row(*(escape(cell) for cell in row))
+                table.add_row(*(escape(encodable(cell, encoding)) for cell in row))
             console.print(table)
     else:
         raise ValueError(f"format {output_format!r}: expected one of {', '.join(FORMATS)}")

@@ -1,12 +1,13 @@
 """Per-group operating figures from invocation records: the body of `obs report`.
 
-Records are grouped by function, model version and variant, so versions and
-shadow deployments compare side by side. Warm-up pings are counted but kept out
-of latency and cold-start figures (init included: the init figures are those
-requests waited for); timeouts are counted and kept out of latency (their
-duration is cut short). Stage percentiles come from the lines that carry
-detail, each weighted by ``1 / sample_rate``, so sampled setups report what the
-whole traffic did.
+Records are grouped by function, model, model version and variant, so models,
+versions and shadow deployments compare side by side (off-cloud, where records
+carry no function name, the model is what tells one group from another).
+Warm-up pings are counted but kept out of latency and cold-start figures (init
+included: the init figures are those requests waited for); timeouts are
+counted and kept out of latency (their duration is cut short). Stage
+percentiles come from the lines that carry detail, each weighted by
+``1 / sample_rate``, so sampled setups report what the whole traffic did.
 
 Percentiles are the weighted inverse of the empirical distribution: the
 smallest value whose cumulative weight reaches the fraction asked for (with
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from ..record import Invocation
+
+    GroupKey = tuple[str | None, str | None, str | None, str | None]  # function .. variant
 
 __all__ = ["PERCENTILES", "GroupSummary", "percentile", "summarize_records"]
 
@@ -45,7 +48,7 @@ def percentile(values: list[tuple[float, float]], q: float) -> float | None:
 
 
 class GroupSummary:
-    """The figures for one (function, model version, variant) group."""
+    """The figures for one (function, model, model version, variant) group."""
 
     __slots__ = (
         "cold_starts",
@@ -60,7 +63,7 @@ class GroupSummary:
         "warmups",
     )
 
-    def __init__(self, key: tuple[str | None, str | None, str | None]) -> None:
+    def __init__(self, key: GroupKey) -> None:
         self.key = key
         self.invocations = 0  # requests: invocations and timeouts, not warm-ups
         self.errors = 0  # requests that ended in error, timeouts included
@@ -77,12 +80,16 @@ class GroupSummary:
         return self.key[0]
 
     @property
-    def model_version(self) -> str | None:
+    def model(self) -> str | None:
         return self.key[1]
 
     @property
-    def variant(self) -> str | None:
+    def model_version(self) -> str | None:
         return self.key[2]
+
+    @property
+    def variant(self) -> str | None:
+        return self.key[3]
 
     @property
     def error_rate(self) -> float | None:
@@ -121,6 +128,7 @@ class GroupSummary:
 
         return {
             "function": self.function,
+            "model": self.model,
             "model_version": self.model_version,
             "variant": self.variant,
             "invocations": self.invocations,
@@ -138,10 +146,10 @@ class GroupSummary:
 
 
 def summarize_records(records: Iterable[Invocation]) -> list[GroupSummary]:
-    """One summary per (function, model version, variant), in order of first appearance."""
-    groups: dict[tuple[str | None, str | None, str | None], GroupSummary] = {}
+    """One summary per (function, model, model version, variant), in order of first appearance."""
+    groups: dict[GroupKey, GroupSummary] = {}
     for record in records:
-        key = (function_of(record), record.model_version, record.variant)
+        key = (function_of(record), record.model, record.model_version, record.variant)
         group = groups.get(key)
         if group is None:
             group = groups[key] = GroupSummary(key)
