@@ -144,10 +144,12 @@ class Call:
 # each gets its own nesting while sharing the invocation.
 _scope: ContextVar[Frame | None] = ContextVar("inferobs_scope", default=None)
 
-# Every invocation between open and close, process-wide. A thread the handler
-# starts begins with an empty context; while exactly one invocation is in flight
-# (Lambda's default) the stages it enters can only belong to that one.
-_in_flight: dict[Call, None] = {}
+# Every invocation at work, process-wide, and the invocation it runs inside
+# (None for most). A thread the handler starts begins with an empty context;
+# while exactly one invocation is in flight (Lambda's default) the stages it
+# enters can only belong to that one. A stream parked between items is not at
+# work, and is not listed until it is asked for the next.
+_in_flight: dict[Call, Call | None] = {}
 
 
 _reported: dict[str, int] = {}
@@ -180,31 +182,49 @@ def fault(kind: str, message: str, exc: BaseException | None = None) -> None:
 def _current() -> Call | None:
     """The invocation that code running here works for, or None outside any.
 
-    Its own scope says so, unless it is left over from an invocation already
-    recorded (a task or thread that outlived its handler); without one, the
-    invocation in flight is the answer when there is exactly one.
+    Its own scope says so. Code with no scope at all (a thread the handler
+    started) works for the invocation in flight, where that is known; code whose
+    scope is an invocation already recorded (a task or thread that outlived
+    its handler) works for nobody, and is counted as late.
     """
     frame = _scope.get()
-    if frame is not None and not frame[1].closed:
-        return frame[1]
-    return _lone_call()
+    if frame is None:
+        return _lone_call()
+    if frame[1].closed:
+        _late()
+        return None
+    return frame[1]
+
+
+def _late() -> None:
+    fault("late", "work that outlived its invocation (a stage, a tag) was not recorded")
 
 
 def _lone_call() -> Call | None:
-    """The only invocation in flight; None when there is none, or several (a fault)."""
+    """The invocation in flight; None when there is none, or several (a fault).
+
+    Several calls are one where they nest (an instrumented router calling an
+    instrumented handler): the innermost is the one at work.
+    """
     count = len(_in_flight)
     if count == 1:
         try:
             return next(iter(_in_flight))
         except (StopIteration, RuntimeError):  # it closed meanwhile
             return None
-    if count:
-        fault(
-            "thread_context",
-            f"code with no invocation context ran while {count} invocations were in flight, "
-            "so it was not recorded; run it with contextvars.copy_context().run "
-            "(asyncio.to_thread does) to carry the invocation into the thread",
-        )
+    if not count:
+        return None
+    calls = list(_in_flight.items())
+    outers = {outer for _, outer in calls}
+    innermost = [call for call, _ in calls if call not in outers]
+    if len(innermost) == 1:
+        return innermost[0]
+    fault(
+        "thread_context",
+        f"code with no invocation context ran while {len(innermost)} invocations were in "
+        "flight, so it was not recorded; run it with contextvars.copy_context().run "
+        "(asyncio.to_thread does) to carry the invocation into the thread",
+    )
     return None
 
 

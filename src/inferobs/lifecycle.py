@@ -146,7 +146,8 @@ class Recorder:
                 deadline = time.monotonic() + (remaining_ms - margin) / 1000
                 (_the_watchdog or _watchdog()).arm(call, deadline)
                 call.armed = True
-            _in_flight[call] = None
+            here = _scope.get()  # an invocation opened inside another runs within it
+            _in_flight[call] = here[1] if here is not None and not here[1].closed else None
             return call
         except Exception as exc:
             fault("open", "recording could not start for this invocation", exc)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 
 from .callables import kind_of
-from .context import _lone_call, _scope, _text, fault
+from .context import _late, _lone_call, _scope, _text, fault
 from .streams import stepped, stepped_async
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
@@ -82,19 +82,23 @@ class stage:
         """A frame for one entry of this stage, starting now; None outside any invocation.
 
         Inside an invocation's scope the stage nests under what is open there.
-        Without one (a thread the handler started, a task that outlived its
-        handler) it belongs to the invocation in flight, if that is known, as a
-        top-level stage: the frame then has no parent.
+        Without any scope (a thread the handler started) it belongs to the
+        invocation in flight, if that is known, as a top-level stage: the frame
+        then has no parent. In the scope of an invocation already recorded (a
+        task or thread that outlived its handler) it is late, and not recorded.
         """
         parent = _scope.get()
-        if parent is not None and not parent[1].closed:
-            call = parent[1]
-            path = self.name if parent[0] is None else f"{parent[2]}/{self.name}"
-        else:
+        if parent is None:
             lone = _lone_call()
             if lone is None:
                 return None
-            call, path, parent = lone, self.name, None
+            call, path = lone, self.name
+        elif parent[1].closed:  # a task or thread that outlived its invocation
+            _late()
+            return None
+        else:
+            call = parent[1]
+            path = self.name if parent[0] is None else f"{parent[2]}/{self.name}"
         if path not in call.stages:
             call.stages[path] = 0
         return (self, call, path, call.monotonic(), parent)
@@ -150,7 +154,7 @@ def _close(frame: Frame, elapsed: int, exc: BaseException | None) -> None:
     except (IndexError, ValueError):  # not listed: a generator between its steps
         pass
     if call.closed:
-        fault("stage_late", "a stage ended after its invocation was recorded; its time is dropped")
+        _late()
         return
     call.stages[path] += elapsed
     if parent is None or parent[0] is None:

@@ -14,7 +14,7 @@ import os
 
 from ..callables import kind_of, takes_self
 from ..config import ConfigError
-from ..context import MAX_TAG_TEXT, _scope, fault
+from ..context import MAX_TAG_TEXT, _in_flight, _scope, fault
 from ..lifecycle import Recorder, enter, leave
 from ..runtime import Runtime, default_runtime
 from ..streams import stepped, stepped_async
@@ -239,20 +239,24 @@ class _StreamSteps:
     one left it, so stages the handler holds open across its yields stay open.
     """
 
-    __slots__ = ("call", "inside", "recorder")
+    __slots__ = ("call", "inside", "outer", "recorder")
 
     def __init__(self, recorder: Recorder, call: Call) -> None:
         self.recorder = recorder
         self.call = call
         self.inside: Frame | None = call.root()
+        self.outer = _in_flight.get(call)
 
     def begin(self) -> Token[Frame | None]:
+        _in_flight[self.call] = self.outer  # at work again
         return enter(self.inside)
 
     def end(self, began: Token[Frame | None], exc: BaseException | None, last: bool) -> None:
         self.inside = leave(began)
         if last:  # a stream closed early by its consumer ended fine
             self.recorder.close(self.call, exc)
+        else:  # parked until its consumer asks for more: not what other threads work for
+            _in_flight.pop(self.call, None)
 
 
 class _Unrecorded:
