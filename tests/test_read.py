@@ -83,3 +83,15 @@ def test_random_bytes_are_not_a_store_database(tmp_path: Path) -> None:
     dump.write_bytes(b"\x00" + os.urandom(8192))
     with pytest.raises(ReadError, match=r"dump.bin: neither a store database nor a file of JSON"):
         read([str(dump)])
+
+
+def test_a_line_nested_too_deeply_is_a_problem_and_reading_goes_on(tmp_path: Path) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text(Invocation(start=1, duration_ms=1.0, function="f").to_json() + "\n")
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"event": "inferobs.invocation", "x": ' + "[" * 100_000 + "\n")
+    reading = read([str(deep), str(good)])
+    assert [r.function for r in reading.records] == ["f"]
+    assert [str(p) for p in reading.problems] == [
+        f"{deep}:1: not a JSON line (nested too deeply to read)"
+    ]

@@ -176,6 +176,22 @@ def test_numpy_structured_dtypes_keep_their_field_names_out() -> None:
     assert "someone" not in json.dumps([summarize(frame), summarize(frame.iloc[:, 0])])
 
 
+def test_nested_arrow_types_keep_their_field_names_out() -> None:
+    class ArrowBacked:  # how a pyarrow-backed column spells its type
+        shape = (4,)
+
+        def __init__(self, dtype: str) -> None:
+            self.dtype = dtype
+
+    for text, kind in (
+        ("list<item: struct<someone@example.com: int64>>[pyarrow]", "list"),
+        ("struct<someone@example.com: double>[pyarrow]", "struct"),
+        ("map<string, struct<someone@example.com: int8>>[pyarrow]", "map"),
+    ):
+        assert summarize(ArrowBacked(text))["dtype"] == kind
+    assert summarize(np.array(["ab"]))["dtype"] == "<U2"  # numpy's byte order is not nesting
+
+
 def test_depth_and_work_are_bounded_on_huge_and_self_referencing_inputs() -> None:
     looped: list[Any] = []
     looped.append(looped)

@@ -10,6 +10,7 @@ do this too, but costs milliseconds of cold start to import.
 
 from __future__ import annotations
 
+import sys
 from functools import partial
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
@@ -37,8 +38,10 @@ def kind_of(func: object) -> Kind:
         if isinstance(target, (staticmethod, classmethod)):
             target = target.__func__
             continue
-        # inspect.markcoroutinefunction's mark, for sync callables that return coroutines
-        if getattr(target, "_is_coroutine_marker", None) is not None:
+        # inspect.markcoroutinefunction's mark, for sync callables that return coroutines;
+        # compared by identity, as inspect does (a mock answers every attribute)
+        mark = getattr(sys.modules.get("inspect"), "_is_coroutine_mark", None)
+        if mark is not None and getattr(target, "_is_coroutine_marker", None) is mark:
             return "coroutine"
         code = getattr(target, "__code__", None)  # functions, and bound methods through __func__
         if code is not None:
@@ -71,5 +74,11 @@ def takes_self(func: object) -> bool:
     owner = getattr(func, "__qualname__", "").rpartition(".")[0]
     if not owner or owner.endswith("<locals>"):
         return False
-    code = getattr(func, "__code__", None)
+    target = func  # under a functools.wraps decorator (torch.no_grad()), the function it wraps
+    for _ in range(_MAX_UNWRAP):
+        inner = getattr(target, "__wrapped__", None)
+        if inner is None:
+            break
+        target = inner
+    code = getattr(target, "__code__", None)
     return code is not None and code.co_argcount > 0 and code.co_varnames[0] in ("self", "cls")

@@ -236,11 +236,14 @@ def decode_json(text: str, at: int = 0) -> tuple[Any, int, str | None]:
     """
     strict, lenient = _decoders()
     try:
-        data, end = strict.raw_decode(text, at)
-        return data, end, None
-    except _NonFinite:  # rare: read it again, only to say where it is
-        data, end = lenient.raw_decode(text, at)
-        return data, end, f"{_non_finite_in(data, '')}: {_FINITE}"
+        try:
+            data, end = strict.raw_decode(text, at)
+            return data, end, None
+        except _NonFinite:  # rare: read it again, only to say where it is
+            data, end = lenient.raw_decode(text, at)
+            return data, end, f"{_non_finite_in(data, '')}: {_FINITE}"
+    except RecursionError:  # a line of 100,000 '[': a problem with that line, not a crash
+        raise ValueError("nested too deeply to read") from None
 
 
 class _NonFinite(ValueError):

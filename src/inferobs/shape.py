@@ -411,9 +411,12 @@ def _dtype(dtype: object) -> str:
     if getattr(dtype, "names", None):
         text = _STRUCTURED  # numpy's text of a record dtype spells its field names
     else:
-        text = str(dtype)[:MAX_KEY_TEXT]
-        if text.startswith("struct<"):  # pandas' Arrow struct: "struct<name: type>[pyarrow]"
-            text = "struct"
+        text = str(dtype)
+        # Arrow types nest names: "struct<name: type>", "list<item: struct<name: ...>>"
+        cut = text.find("<")
+        if cut > 0:  # ("<U5" is numpy's byte order: nothing nested)
+            text = text[:cut]
+        text = text[:MAX_KEY_TEXT]
     try:
         if len(_DTYPE_TEXT) < _CACHE_LIMIT:
             _DTYPE_TEXT[dtype] = text

@@ -118,6 +118,8 @@ class stage:
         _close(frame, frame[1].monotonic() - frame[3], exc)
 
     def __call__(self, func: F) -> F:
+        if isinstance(func, (staticmethod, classmethod)):  # decorated above @stage
+            return type(func)(self(func.__func__))
         kind = kind_of(func)
         if kind == "coroutine":
             return self._time_coroutine(func)  # type: ignore[return-value]

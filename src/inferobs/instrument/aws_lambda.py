@@ -21,6 +21,7 @@ from ..streams import stepped, stepped_async
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Callable
     from contextvars import Token
     from typing import Any, TypeVar, overload
@@ -204,10 +205,44 @@ def _sync_wrapper(
         except BaseException as exc:
             recorder.close(call, exc, token)
             raise
+        if result.__class__ is _COROUTINE:  # async code behind a plain wrapper: wait for it
+            leave(token)
+            return _awaited(result, recorder, call)
         recorder.close(call, None, token)
         return result
 
     return handler
+
+
+async def _probe() -> None:
+    pass
+
+
+_coroutine = _probe()
+_COROUTINE = _coroutine.__class__  # types.CoroutineType, without importing types
+_coroutine.close()
+
+
+def _awaited(coroutine: Any, recorder: Recorder, call: Call) -> Any:
+    """The coroutine a plain callable returned, recorded when it finishes, not when returned.
+
+    Under the Lambda runtime, which never awaits, it runs to completion on the
+    environment's loop, as an ``async def`` handler does.
+    """
+
+    async def recorded() -> Any:
+        token = _scope.set(call.root())
+        try:
+            result = await coroutine
+        except BaseException as exc:
+            recorder.close(call, exc, token)
+            raise
+        recorder.close(call, None, token)
+        return result
+
+    if recorder.runtime.platform == "aws_lambda":
+        return _loop(recorder.runtime).run_until_complete(recorded())
+    return recorded()
 
 
 def _async_wrapper(
@@ -289,11 +324,15 @@ def _stream_steps(
 
 
 def _run_on_loop(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
-    import asyncio
-
     @functools.wraps(func)
     def handler(*args: Any, **kwargs: Any) -> Any:
-        loop = runtime.event_loop(asyncio.new_event_loop)
-        return loop.run_until_complete(func(*args, **kwargs))  # type: ignore[attr-defined]
+        return _loop(runtime).run_until_complete(func(*args, **kwargs))
 
     return handler
+
+
+def _loop(runtime: Runtime) -> asyncio.AbstractEventLoop:
+    """The event loop kept for the environment's life, made on first use."""
+    import asyncio
+
+    return runtime.event_loop(asyncio.new_event_loop)  # type: ignore[return-value]
