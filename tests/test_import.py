@@ -70,6 +70,7 @@ def test_import_loads_nothing_heavy() -> None:
     loaded = loaded_after("import inferobs")
     assert {m.split(".")[0] for m in loaded} & HEAVY == set()
     assert loaded & SLOW_STDLIB == set()
+    assert "inferobs.streams" not in loaded  # only generator handlers and stages need it
 
 
 @pytest.mark.parametrize("env", [{}, LAMBDA_ENV], ids=["local", "lambda"])

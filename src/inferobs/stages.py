@@ -12,7 +12,6 @@ import functools
 
 from .callables import kind_of
 from .context import _late, _lone_call, _scope, _text, fault
-from .streams import stepped, stepped_async
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
@@ -125,6 +124,8 @@ class stage:
             return self._time_coroutine(func)  # type: ignore[return-value]
         if kind in ("generator", "async_generator"):
             steps = functools.partial(_StageSteps, self)
+            from .streams import stepped, stepped_async  # only streams pay for it
+
             wrap = stepped if kind == "generator" else stepped_async
             return wrap(func, lambda args, kwargs: steps())  # type: ignore[no-any-return]
 

@@ -17,7 +17,6 @@ from ..config import ConfigError
 from ..context import MAX_TAG_TEXT, _in_flight, _scope, fault
 from ..lifecycle import Recorder, enter, leave
 from ..runtime import Runtime, default_runtime
-from ..streams import stepped, stepped_async
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
@@ -116,6 +115,8 @@ def instrument(  # noqa: F811
             return wrapped  # type: ignore[return-value]
         if kind != "sync":  # a stream: recorded from its first step until it ends
             steps = functools.partial(_stream_steps, recorder, skip_warmups, first)
+            from ..streams import stepped, stepped_async  # only streams pay for it
+
             wrap = stepped if kind == "generator" else stepped_async
             return wrap(func, steps)  # type: ignore[no-any-return]
         return _sync_wrapper(func, recorder, skip_warmups, first)  # type: ignore[return-value]
