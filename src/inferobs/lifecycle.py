@@ -161,7 +161,10 @@ class Recorder:
         With ``token`` (from setting the call's scope), the scope is left first.
         """
         if token is not None:
-            leave(token)
+            try:
+                _scope.reset(token)
+            except ValueError:  # closed in another context than opened: record anyway
+                fault("close_context", "an invocation was closed where it was not opened")
         call.closed = True
         _in_flight.pop(call, None)
         try:
@@ -240,7 +243,11 @@ def _build(
     if call.variant is not None:
         out["variant"] = call.variant
     if call.detailed:
-        out["stages"] = _stages(call, running)
+        if running is None and not call.open_stages:  # the usual case, inline: it is hot
+            # a copy first: a worker thread may add a stage while this runs
+            out["stages"] = {path: ns // 1000 / 1000 for path, ns in list(call.stages.items())}
+        else:
+            out["stages"] = _stages(call, running)
         if running is None:
             out["unstaged_ms"] = max(duration_ns - call.top_level_ns, 0) // 1000 / 1000
         if call.input is not None:
@@ -258,15 +265,13 @@ def _build(
 
 
 def _stages(call: Call, running: list[str] | None) -> dict[str, float]:
-    """Stage times in ms; a stage still open (a timeout; one left open; one still going
-    in a thread) shows only what it completed before, or nothing."""
+    """Stage times in ms while some are open (a timeout; one left open; one still going
+    in a thread): an open stage shows only what it completed before, or nothing."""
     stages = list(call.stages.items())  # a copy: the watchdog reads it mid-call
     if running is not None:
         still = set(running)
-    elif call.open_stages:
-        still = {frame[2] for frame in list(call.open_stages)}
     else:
-        return {path: ns // 1000 / 1000 for path, ns in stages}
+        still = {frame[2] for frame in list(call.open_stages)}
     return {path: ns // 1000 / 1000 for path, ns in stages if ns or path not in still}
 
 
