@@ -268,10 +268,7 @@ def _stages(call: Call, running: list[str] | None) -> dict[str, float]:
     """Stage times in ms while some are open (a timeout; one left open; one still going
     in a thread): an open stage shows only what it completed before, or nothing."""
     stages = list(call.stages.items())  # a copy: the watchdog reads it mid-call
-    if running is not None:
-        still = set(running)
-    else:
-        still = {frame[2] for frame in list(call.open_stages)}
+    still = set(running if running is not None else [f[2] for f in list(call.open_stages)])
     return {path: ns // 1000 / 1000 for path, ns in stages if ns or path not in still}
 
 
