@@ -1,0 +1,104 @@
+"""The columnar forms every source is read into: invocations, platform reports, minutes.
+
+Sources translate their format into these columns and nothing else, so the
+analyzer (reports, costs, drift) is written once against them. They are
+DuckDB relations: the engine scans, filters and aggregates in C, in parallel,
+and spills to disk past memory, so a month of a billion invocations reduces
+like a day of a thousand (docs/architecture.md says why DuckDB).
+
+``source`` and ``line`` say where each row came from, for problems and for
+keeping a record seen twice once.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["INVOCATIONS", "KINDS", "MINUTES", "REPORTS", "conform", "empty"]
+
+# One row per invocation recorded by inferobs, or per row of an invocation table.
+INVOCATIONS: dict[str, str] = {
+    "source": "VARCHAR",  # the file or store, as given
+    "line": "BIGINT",  # its line (files) or row (stores, tables), from 1
+    "id": "VARCHAR",  # the platform's request id
+    "start": "BIGINT",  # Unix epoch ns
+    "kind": "VARCHAR",  # invocation | warmup | timeout
+    "status": "VARCHAR",  # ok | error
+    "error_type": "VARCHAR",
+    "error_stage": "VARCHAR",
+    "function": "VARCHAR",  # the function, else the service: what reports group by
+    "version": "VARCHAR",
+    "model": "VARCHAR",
+    "model_version": "VARCHAR",
+    "variant": "VARCHAR",
+    "instance_id": "VARCHAR",
+    "platform": "VARCHAR",
+    "init_type": "VARCHAR",
+    "memory_mb": "INTEGER",
+    "duration_ms": "DOUBLE",
+    "cold_start": "BOOLEAN",
+    "init_ms": "DOUBLE",
+    "sample_rate": "DOUBLE",  # 1 when absent
+    "stages": "JSON",  # {name: ms} in order of first entry; NULL when the line has no detail
+    "line_bytes": "INTEGER",  # the record's JSON text, bytes (what the log service bills)
+}
+
+# One row per platform report of an invocation (Lambda's REPORT line), joined
+# to the invocations on the request id.
+REPORTS: dict[str, str] = {
+    "source": "VARCHAR",
+    "line": "BIGINT",
+    "id": "VARCHAR",  # RequestId
+    "end": "BIGINT",  # Unix epoch ns of the report (the invocation's end), when known
+    "function": "VARCHAR",  # when the export says (a log group's name), else NULL
+    "duration_ms": "DOUBLE",
+    "billed_ms": "DOUBLE",  # Billed Duration: includes on-demand init since August 2025
+    "memory_mb": "INTEGER",  # Memory Size
+    "max_memory_mb": "INTEGER",  # Max Memory Used
+    "init_ms": "DOUBLE",  # Init Duration, on cold starts
+    "restore_ms": "DOUBLE",  # SnapStart Restore Duration
+    "billed_restore_ms": "DOUBLE",  # SnapStart Billed Restore Duration
+    "status": "VARCHAR",  # success | timeout | error (platform.report), NULL from text lines
+}
+
+# Per-minute aggregates, where only aggregates exist (Azure Functions 2019).
+MINUTES: dict[str, str] = {
+    "source": "VARCHAR",
+    "function": "VARCHAR",
+    "minute": "BIGINT",  # Unix epoch ns of the minute's start
+    "invocations": "BIGINT",
+    "duration_avg_ms": "DOUBLE",  # over the whole trace, where only that is known
+    "duration_p50_ms": "DOUBLE",
+    "duration_p99_ms": "DOUBLE",
+    "duration_max_ms": "DOUBLE",
+}
+
+KINDS: dict[str, dict[str, str]] = {
+    "invocations": INVOCATIONS,
+    "reports": REPORTS,
+    "minutes": MINUTES,
+}
+
+
+def conform(relation: duckdb.DuckDBPyRelation, kind: str) -> duckdb.DuckDBPyRelation:
+    """``relation`` with exactly ``kind``'s columns, in order and type; missing ones NULL."""
+    have = set(relation.columns)
+    parts = [
+        f"CAST({_quote(name)} AS {kind_type}) AS {_quote(name)}"
+        if name in have
+        else f"CAST(NULL AS {kind_type}) AS {_quote(name)}"
+        for name, kind_type in KINDS[kind].items()
+    ]
+    return relation.project(", ".join(parts))
+
+
+def empty(db: duckdb.DuckDBPyConnection, kind: str) -> duckdb.DuckDBPyRelation:
+    """A relation with ``kind``'s columns and no rows."""
+    columns = ", ".join(f"CAST(NULL AS {t}) AS {_quote(n)}" for n, t in KINDS[kind].items())
+    return db.sql(f"SELECT {columns} WHERE false")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

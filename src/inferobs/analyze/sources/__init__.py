@@ -1,0 +1,85 @@
+"""Sources: each module reads one kind of file or service into the columnar forms.
+
+A source knows one format (our JSON lines and the logs they sit in, the
+embedded store, tables of invocations, platform traces) and translates it into
+the columns of `inferobs.analyze.columns`; the analyzer never sees a format.
+A cloud source (CloudWatch, Cloud Logging, Log Analytics) is one more module
+with the same two methods.
+
+`detect` picks the source for a path from its name and first bytes; every
+source is asked in `registered` order, and the first that claims the file reads it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import duckdb
+
+    from ...read import Problem
+
+__all__ = ["Source", "detect", "head", "registered"]
+
+HEAD_BYTES = 64 * 1024  # enough for a CSV header or a few log lines
+
+
+class Source:
+    """One file (or store, or service) that holds invocations, reports or minutes.
+
+    Subclasses say whether they read a path (`claims`) and read it into DuckDB
+    relations keyed by kind (`load`). What cannot be read is appended to
+    ``problems`` with its place (``file:line``), and reading goes on.
+    """
+
+    name = "source"  # what the format is called, in messages
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @classmethod
+    def claims(cls, path: str, head: bytes) -> bool:
+        """Whether this source reads ``path``, whose first bytes (decompressed) are ``head``."""
+        raise NotImplementedError
+
+    def load(
+        self, db: duckdb.DuckDBPyConnection, problems: list[Problem]
+    ) -> dict[str, duckdb.DuckDBPyRelation]:
+        """Relations of `inferobs.analyze.columns` kinds, each conformed to its columns."""
+        raise NotImplementedError
+
+
+def head(path: str) -> bytes:
+    """The first bytes of ``path``, decompressed when it is gzip."""
+    with open(path, "rb") as handle:
+        start = handle.read(HEAD_BYTES)
+    if start[:2] != b"\x1f\x8b":
+        return start
+    try:
+        with gzip.open(path, "rb") as handle:
+            return handle.read(HEAD_BYTES)
+    except (OSError, EOFError):  # a cut or broken archive: nothing recognisable
+        return b""
+
+
+def registered() -> list[type[Source]]:
+    """Every source, most specific first: the first whose `Source.claims` is true reads a file."""
+    from .lines import LogLines
+    from .store import Store
+
+    return [Store, LogLines]
+
+
+def detect(path: str) -> Source | None:
+    """The source that reads ``path``, or None when no source recognises it."""
+    if os.path.isdir(path):
+        from .store import Store
+
+        return Store(path)
+    start = head(path)
+    for source in registered():
+        if source.claims(path, start):
+            return source(path)
+    return None
