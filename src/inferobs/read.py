@@ -184,22 +184,29 @@ def _read_store(path: str, reading: Reading) -> list[Invocation]:
                 found.append(Invocation.from_json(line))
             except RecordError as exc:
                 reading.problems.append(Problem(f"{path}#row{rowid}", str(exc)))
-        tables = {name for (name,) in connection.execute(_TABLES)}
-        if "set_aside" in tables:  # stores written before it existed have none
-            for rowid, reason in connection.execute("SELECT rowid, reason FROM set_aside"):
-                reading.problems.append(
-                    Problem(f"{path}#set_aside{rowid}", f"set aside by its writer: {reason}")
-                )
-        (dropped,) = connection.execute(_DROPPED).fetchone() or ("0",)
+        store_notes(connection, path, reading.problems, reading.losses)
+    return found
+
+
+def store_notes(
+    connection: sqlite3.Connection, path: str, problems: list[Problem], losses: list[Problem]
+) -> None:
+    """What a store says of the records it could not hold (set aside) or never got (dropped)."""
+    tables = {name for (name,) in connection.execute(_TABLES)}
+    if "set_aside" in tables:  # stores written before it existed have none
+        for rowid, reason in connection.execute("SELECT rowid, reason FROM set_aside"):
+            problems.append(
+                Problem(f"{path}#set_aside{rowid}", f"set aside by its writer: {reason}")
+            )
+    (dropped,) = connection.execute(_DROPPED).fetchone() or ("0",)
     if str(dropped).isdigit() and int(dropped):
-        reading.losses.append(
+        losses.append(
             Problem(
                 path,
                 f"{int(dropped)} records never reached this store: its writers dropped "
                 f"them while it could not be written",
             )
         )
-    return found
 
 
 _TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"

@@ -1,0 +1,133 @@
+"""The columnar form of the one reader: every source into one DuckDB database.
+
+`read_frames` is `inferobs.read.read` for analysis at scale: the same sources
+and the same rules (records after a prefix or anywhere on a line, per-line
+problems with file and line, a record seen twice counted once, UTF-16, the
+store's notes), but the records land in DuckDB tables instead of Python
+objects, so a report reduces them in the engine.
+"""
+
+from __future__ import annotations
+
+from ..read import Problem, ReadError
+from .columns import KINDS, empty
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import duckdb
+
+__all__ = ["Frames", "read_frames"]
+
+
+class Frames:
+    """What was read: one relation per kind, and the problems and losses met on the way.
+
+    ``invocations`` holds each record once, filtered as asked; its ``source``
+    column and ``line`` say where it came from, ``rank`` the order in which it
+    was read (sources in the order given, then lines).
+    """
+
+    def __init__(self, db: duckdb.DuckDBPyConnection) -> None:
+        self.db = db
+        self.problems: list[Problem] = []
+        self.losses: list[Problem] = []
+
+    @property
+    def invocations(self) -> duckdb.DuckDBPyRelation:
+        return self.db.table("invocations")
+
+    @property
+    def reports(self) -> duckdb.DuckDBPyRelation:
+        return self.db.table("reports")
+
+    @property
+    def minutes(self) -> duckdb.DuckDBPyRelation:
+        return self.db.table("minutes")
+
+    def count(self, kind: str = "invocations") -> int:
+        (count,) = self.db.execute(f"SELECT count(*) FROM {kind}").fetchone() or (0,)
+        return int(count)
+
+
+def read_frames(
+    sources: Iterable[str],
+    *,
+    since_ns: int | None = None,
+    function: str | None = None,
+    db: duckdb.DuckDBPyConnection | None = None,
+) -> Frames:
+    """Read every source into tables ``invocations``, ``reports`` and ``minutes``.
+
+    A source that is missing, unrecognised or unreadable is a problem and the
+    others are still read; `ReadError` (naming the problems) is raised only
+    when nothing at all could be read.
+    """
+    import duckdb
+
+    from .sources import detect
+
+    frames = Frames(db or duckdb.connect())
+    parts: dict[str, list[tuple[int, duckdb.DuckDBPyRelation]]] = {kind: [] for kind in KINDS}
+    for rank, source in enumerate(sources):
+        try:
+            reader = detect(source)
+            if reader is None:
+                raise ReadError(f"{source}: not a format inferobs reads (see docs/sources.md)")
+            loaded = reader.load(frames.db, frames.problems)
+            frames.losses.extend(getattr(reader, "losses", []))
+        except FileNotFoundError:
+            frames.problems.append(Problem(source, "no such file or store"))
+            continue
+        except (ReadError, OSError) as exc:
+            frames.problems.append(Problem(source, str(exc).removeprefix(f"{source}: ")))
+            continue
+        except duckdb.Error as exc:  # a file DuckDB cannot parse at all
+            frames.problems.append(Problem(source, f"could not be read ({type(exc).__name__})"))
+            continue
+        for kind, relation in loaded.items():
+            parts[kind].append((rank, relation))
+    for kind, found in parts.items():
+        _combine(frames.db, kind, found)
+    _keep_once(frames.db, since_ns, function)
+    if not any(frames.count(kind) for kind in KINDS) and frames.problems:
+        raise ReadError("; ".join(str(p) for p in frames.problems[:5]))
+    return frames
+
+
+def _combine(
+    db: duckdb.DuckDBPyConnection, kind: str, found: list[tuple[int, duckdb.DuckDBPyRelation]]
+) -> None:
+    """Table ``kind``: the relations found, each row with the rank of its source."""
+    if not found:
+        empty(db, kind).project("*, 0 AS rank").create(kind)
+        return
+    selects = []
+    for rank, relation in found:
+        name = f"_{kind}_{rank}"
+        relation.create_view(name, replace=True)
+        selects.append(f"SELECT *, {rank} AS rank FROM {name}")
+    db.execute(f"CREATE OR REPLACE TEMP TABLE {kind} AS " + " UNION ALL BY NAME ".join(selects))
+
+
+def _keep_once(db: duckdb.DuckDBPyConnection, since_ns: int | None, function: str | None) -> None:
+    """Each record once (same id, start and kind), filtered by time and function."""
+    where = []
+    parameters: list[object] = []
+    if since_ns is not None:
+        where.append("start >= ?")
+        parameters.append(since_ns)
+    if function is not None:
+        where.append("function = ?")
+        parameters.append(function)
+    condition = " AND ".join(where) or "true"
+    db.execute(
+        "CREATE OR REPLACE TEMP TABLE invocations AS SELECT * FROM invocations "
+        "QUALIFY id IS NULL OR row_number() OVER "
+        "(PARTITION BY id, start, kind ORDER BY rank, line) = 1",
+    )
+    db.execute(
+        f"CREATE OR REPLACE TEMP TABLE invocations AS SELECT * FROM invocations WHERE {condition}",
+        parameters,
+    )

@@ -1,0 +1,183 @@
+"""Our records' JSON text into the invocation columns, in bulk, by the reader's rules.
+
+Both the log-line and the store sources hold records as JSON text. DuckDB
+parses and checks it in C; a text that is not plainly one valid record of
+ours (several records on a line, a record inside someone else's JSON, a bad
+field, NaN) goes to the record-by-record reader, whose rules and messages are
+the definition, so the two paths can never disagree about what a line holds.
+"""
+
+from __future__ import annotations
+
+from ...record import EVENT, FIELDS, KINDS, SCHEMA_VERSION, STATUSES, Invocation
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    import duckdb
+    import pyarrow
+
+__all__ = ["FAST", "PARSE", "SELECT", "arrow_rows", "rows_of", "split"]
+
+# JSON types DuckDB's json_type() gives for the Python types a field accepts
+_JSON_TYPES = {
+    str: ("VARCHAR",),
+    int: ("BIGINT", "UBIGINT"),
+    float: ("DOUBLE", "BIGINT", "UBIGINT"),
+    bool: ("BOOLEAN",),
+    dict: ("OBJECT",),
+}
+# Every known field, extracted in one parse of the text: v[i] is FIELD_ORDER[i - 1]
+FIELD_ORDER = list(FIELDS)
+_AT = {name: index for index, name in enumerate(FIELD_ORDER, 1)}
+
+
+def _v(name: str) -> str:
+    return f"v[{_AT[name]}]"
+
+
+def _text(name: str) -> str:
+    return f"({_v(name)}->>'$')"
+
+
+def _type_ok(name: str, types: tuple[type, ...]) -> str:
+    accepted = sorted({"NULL", *(t for kind in types for t in _JSON_TYPES[kind])})
+    listed = ", ".join(f"'{t}'" for t in accepted)
+    return f"coalesce(json_type({_v(name)}) IN ({listed}), true)"
+
+
+def _enum(name: str, values: Iterable[str], default: str) -> str:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return f"coalesce({_text(name)}, '{default}') IN ({listed})"
+
+
+_PATHS = "[" + ", ".join(f"'$.{name}'" for name in FIELD_ORDER) + "]"
+
+# The parse: ``v`` is NULL where ``j`` is not JSON at all
+PARSE = f"TRY(json_extract(j, {_PATHS})) AS v"
+
+# True where ``v`` is one record of ours whose every field is sound; the rest
+# is read record by record. A stage value that is not a number shows in the
+# stages' text as a colon followed by something other than a number.
+FAST = " AND ".join(
+    [
+        "v IS NOT NULL",
+        f"{_text('event')} = '{EVENT}'",
+        f"json_type({_v('schema')}) IN ('BIGINT', 'UBIGINT')",
+        f"TRY_CAST({_text('schema')} AS BIGINT) BETWEEN 1 AND {SCHEMA_VERSION}",
+        f"TRY_CAST({_text('start')} AS BIGINT) IS NOT NULL",
+        f"{_text('duration_ms')} IS NOT NULL",
+        f"TRY_CAST({_text('memory_mb')} AS INTEGER) IS NOT DISTINCT FROM "
+        f"TRY_CAST({_text('memory_mb')} AS HUGEINT)",
+        _enum("kind", KINDS, "invocation"),
+        _enum("status", STATUSES, "ok"),
+        *(_type_ok(name, types) for name, (types, _) in FIELDS.items() if name != "event"),
+        f"NOT coalesce(regexp_matches(CAST({_v('stages')} AS VARCHAR), "
+        "':\\s*(true|false|null|\"|\\{|\\[)'), false)",
+    ]
+)
+
+# The invocation columns of a sound record (``v`` parsed from ``j``)
+SELECT = f"""
+    source,
+    line,
+    {_text("id")} AS id,
+    CAST({_text("start")} AS BIGINT) AS start,
+    coalesce({_text("kind")}, 'invocation') AS kind,
+    coalesce({_text("status")}, 'ok') AS status,
+    {_text("error_type")} AS error_type,
+    {_text("error_stage")} AS error_stage,
+    coalesce({_text("function")}, {_text("service")}) AS function,
+    {_text("version")} AS version,
+    {_text("model")} AS model,
+    {_text("model_version")} AS model_version,
+    {_text("variant")} AS variant,
+    {_text("instance_id")} AS instance_id,
+    {_text("platform")} AS platform,
+    {_text("init_type")} AS init_type,
+    CAST({_text("memory_mb")} AS INTEGER) AS memory_mb,
+    CAST({_text("duration_ms")} AS DOUBLE) AS duration_ms,
+    coalesce(CAST({_text("cold_start")} AS BOOLEAN), false) AS cold_start,
+    CAST({_text("init_ms")} AS DOUBLE) AS init_ms,
+    coalesce(CAST({_text("sample_rate")} AS DOUBLE), 1.0) AS sample_rate,
+    {_v("stages")} AS stages,
+    CAST(octet_length(CAST(j AS BLOB)) AS INTEGER) AS line_bytes
+"""
+
+
+def rows_of(
+    records: Iterable[Invocation], source: str, line: int, encode: Callable[[Invocation], str]
+) -> list[dict[str, object]]:
+    """Invocation-column rows for records the record-by-record reader found on one line."""
+    import json
+
+    out = []
+    for record in records:
+        stages = record.get("stages")
+        out.append(
+            {
+                "source": source,
+                "line": line,
+                "id": record.id,
+                "start": record.start,
+                "kind": record.kind,
+                "status": record.status,
+                "error_type": record.error_type,
+                "error_stage": record.error_stage,
+                "function": record.function or record.service,
+                "version": record.version,
+                "model": record.model,
+                "model_version": record.model_version,
+                "variant": record.variant,
+                "instance_id": record.instance_id,
+                "platform": record.platform,
+                "init_type": record.init_type,
+                "memory_mb": record.memory_mb,
+                "duration_ms": float(record.duration_ms),
+                "cold_start": bool(record.cold_start),
+                "init_ms": None if record.init_ms is None else float(record.init_ms),
+                "sample_rate": float(record.sample_rate),
+                "stages": None if stages is None else json.dumps(stages, separators=(",", ":")),
+                "line_bytes": len(encode(record)),
+            }
+        )
+    return out
+
+
+def arrow_rows(rows: list[dict[str, object]]) -> pyarrow.Table:
+    """Rows as an Arrow table DuckDB can select from (all columns, even when empty)."""
+    import pyarrow as pa
+
+    from ..columns import INVOCATIONS
+
+    types = {
+        "VARCHAR": pa.string(),
+        "BIGINT": pa.int64(),
+        "INTEGER": pa.int32(),
+        "DOUBLE": pa.float64(),
+        "BOOLEAN": pa.bool_(),
+        "JSON": pa.string(),
+    }
+    return pa.table(
+        {name: pa.array([row[name] for row in rows], types[t]) for name, t in INVOCATIONS.items()}
+    )
+
+
+def split(db: duckdb.DuckDBPyConnection, texts: str, into: str) -> list[tuple[int, str]]:
+    """Insert the sound records of relation ``texts`` (source, line, j) into table ``into``.
+
+    Returns (line, text) of the others, in line order, for the record-by-record
+    reader. Each text is parsed once.
+    """
+    db.execute(
+        f"CREATE OR REPLACE TEMP TABLE _parsed AS SELECT source, line, j, {PARSE} FROM {texts}"
+    )
+    db.execute(
+        "CREATE OR REPLACE TEMP TABLE _judged AS "
+        f"SELECT *, coalesce({FAST}, false) AS fast FROM _parsed"
+    )
+    db.execute(f"INSERT INTO {into} SELECT {SELECT} FROM _judged WHERE fast")
+    rest = db.execute("SELECT line, j FROM _judged WHERE NOT fast ORDER BY line").fetchall()
+    db.execute("DROP TABLE _parsed; DROP TABLE _judged")
+    return rest
