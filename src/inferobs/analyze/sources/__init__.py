@@ -15,6 +15,8 @@ from __future__ import annotations
 import gzip
 import os
 
+from ...export.store import DATABASE
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import duckdb
@@ -66,19 +68,18 @@ def head(path: str) -> bytes:
 
 def registered() -> list[type[Source]]:
     """Every source, most specific first: the first whose `Source.claims` is true reads a file."""
+    from .azure import AzureInvocations2021, AzureMinutes2019
     from .lines import LogLines
     from .store import Store
+    from .table import InvocationTable
 
-    return [Store, LogLines]
+    return [Store, AzureInvocations2021, AzureMinutes2019, InvocationTable, LogLines]
 
 
 def detect(path: str) -> Source | None:
     """The source that reads ``path``, or None when no source recognises it."""
-    if os.path.isdir(path):
-        from .store import Store
-
-        return Store(path)
-    start = head(path)
+    target = os.path.join(path, DATABASE) if os.path.isdir(path) else path
+    start = head(target)
     for source in registered():
         if source.claims(path, start):
             return source(path)
