@@ -154,13 +154,14 @@ def report(
     sources: Sequence[str], output_format: str, since: int | None, function: str | None
 ) -> None:
     """Counts, error, timeout and cold-start rates, and latency percentiles."""
+    from .analyze.figures import figures
+    from .analyze.frames import read_frames
     from .analyze.render import operations_section, render_report, stages_section
-    from .analyze.summary import summarize_records
-    from .read import ReadError, read
+    from .read import ReadError
 
     paths = list(sources) or [_default_source()]
     try:
-        reading = read(paths, since_ns=since, function=function)
+        reading = read_frames(paths, since_ns=since, function=function)
     except ReadError as exc:
         raise click.ClickException(str(exc)) from None
     for problem in reading.problems[:20]:
@@ -175,12 +176,12 @@ def report(
         click.echo(
             f"warning: {' and '.join(_counted(*part) for part in unread if part[0])} "
             "could not be read; "
-            f"reporting the {_counted(len(reading.records), 'record')} read",
+            f"reporting the {_counted(reading.count(), 'record')} read",
             err=True,
         )
     for loss in reading.losses:  # records that never reached the store: the report is short
         click.echo(f"warning: {loss}", err=True)
-    groups = summarize_records(reading.records)
+    groups = figures(reading)
     render_report(
         [operations_section(groups), stages_section(groups)],
         output_format,

@@ -9,7 +9,9 @@ objects, so a report reduces them in the engine.
 
 from __future__ import annotations
 
-from ..read import Problem, ReadError
+import os
+
+from ..read import Problem, ReadError, _database
 from .columns import KINDS, empty
 
 TYPE_CHECKING = False
@@ -72,9 +74,11 @@ def read_frames(
     parts: dict[str, list[tuple[int, duckdb.DuckDBPyRelation]]] = {kind: [] for kind in KINDS}
     for rank, source in enumerate(sources):
         try:
+            if not os.path.exists(_database(source)):
+                raise ReadError(f"{source}: no such file or store")
             reader = detect(source)
             if reader is None:
-                raise ReadError(f"{source}: not a format inferobs reads (see docs/sources.md)")
+                raise ReadError(f"{source}: {_unrecognised(source)}")
             loaded = reader.load(frames.db, frames.problems)
             frames.losses.extend(getattr(reader, "losses", []))
         except FileNotFoundError:
@@ -131,3 +135,14 @@ def _keep_once(db: duckdb.DuckDBPyConnection, since_ns: int | None, function: st
         f"CREATE OR REPLACE TEMP TABLE invocations AS SELECT * FROM invocations WHERE {condition}",
         parameters,
     )
+
+
+def _unrecognised(source: str) -> str:
+    """Why no source reads ``source``, in the record-by-record reader's words where they fit."""
+    from ..read import _binary
+    from .sources import head
+
+    start = head(source)
+    if source.endswith(".db") or _binary(start):
+        return "neither a store database nor a file of JSON lines"
+    return "holds no inferobs records (and is no other format inferobs reads: docs/sources.md)"

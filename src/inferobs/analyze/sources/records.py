@@ -63,6 +63,7 @@ PARSE = f"TRY(json_extract(j, {_PATHS})) AS v"
 FAST = " AND ".join(
     [
         "v IS NOT NULL",
+        "NOT regexp_matches(j, 'NaN|Infinity')",  # not JSON, though the parser takes them
         f"{_text('event')} = '{EVENT}'",
         f"json_type({_v('schema')}) IN ('BIGINT', 'UBIGINT')",
         f"TRY_CAST({_text('schema')} AS BIGINT) BETWEEN 1 AND {SCHEMA_VERSION}",
@@ -109,40 +110,61 @@ SELECT = f"""
 def rows_of(
     records: Iterable[Invocation], source: str, line: int, encode: Callable[[Invocation], str]
 ) -> list[dict[str, object]]:
-    """Invocation-column rows for records the record-by-record reader found on one line."""
+    """Invocation-column rows for records the record-by-record reader found on one line.
+
+    Text that UTF-8 cannot carry (a lone surrogate a request sent) is written
+    as its backslash escape, as the store does in its columns: the columnar
+    form is UTF-8 throughout.
+    """
     import json
 
     out = []
     for record in records:
         stages = record.get("stages")
-        out.append(
-            {
-                "source": source,
-                "line": line,
-                "id": record.id,
-                "start": record.start,
-                "kind": record.kind,
-                "status": record.status,
-                "error_type": record.error_type,
-                "error_stage": record.error_stage,
-                "function": record.function or record.service,
-                "version": record.version,
-                "model": record.model,
-                "model_version": record.model_version,
-                "variant": record.variant,
-                "instance_id": record.instance_id,
-                "platform": record.platform,
-                "init_type": record.init_type,
-                "memory_mb": record.memory_mb,
-                "duration_ms": float(record.duration_ms),
-                "cold_start": bool(record.cold_start),
-                "init_ms": None if record.init_ms is None else float(record.init_ms),
-                "sample_rate": float(record.sample_rate),
-                "stages": None if stages is None else json.dumps(stages, separators=(",", ":")),
-                "line_bytes": len(encode(record)),
-            }
-        )
+        row: dict[str, object] = {
+            "source": source,
+            "line": line,
+            "start": record.start,
+            "memory_mb": record.memory_mb,
+            "duration_ms": float(record.duration_ms),
+            "cold_start": bool(record.cold_start),
+            "init_ms": None if record.init_ms is None else float(record.init_ms),
+            "sample_rate": float(record.sample_rate),
+            "stages": None
+            if stages is None
+            else json.dumps({_utf8(k): v for k, v in stages.items()}, ensure_ascii=False),
+            "line_bytes": len(encode(record)),
+        }
+        for name in _TEXT:
+            value = record.get(name)
+            row[name] = None if value is None else _utf8(value)
+        row["kind"] = record.kind
+        row["status"] = record.status
+        row["function"] = _utf8(record.function or record.service or "") or None
+        out.append(row)
     return out
+
+
+_TEXT = (
+    "id",
+    "error_type",
+    "error_stage",
+    "version",
+    "model",
+    "model_version",
+    "variant",
+    "instance_id",
+    "platform",
+    "init_type",
+)
+
+
+def _utf8(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def arrow_rows(rows: list[dict[str, object]]) -> pyarrow.Table:
