@@ -188,7 +188,9 @@ def _epoch_ns_of_text(x: str) -> str:
     # whatever the session's time zone.
     offset = r"':\d\d(\.\d+)?\s*([Zz]|[+-]\d\d(:?\d\d)?)$'"
     return (
-        f"coalesce({_epoch_ns_of_integer(f'TRY_CAST({x} AS BIGINT)')}, "
+        # TRY_CAST of '1.5' to BIGINT rounds it: only whole numbers take the exact path
+        f"coalesce(CASE WHEN regexp_full_match({x}, '\\s*[+-]?\\d+\\s*') "
+        f"THEN {_epoch_ns_of_integer(f'TRY_CAST({x} AS BIGINT)')} END, "
         f"{_epoch_ns_of_double(f'TRY_CAST({x} AS DOUBLE)')}, "
         f"CASE WHEN regexp_matches({x}, {offset}) "
         f"THEN epoch_ns(TRY_CAST({x} AS TIMESTAMPTZ)) "
