@@ -50,6 +50,19 @@ _FIELD = re.compile(
     r"Init Duration|Duration|Memory Size|Max Memory Used|Status|Error Type|"
     r"XRAY TraceId|SegmentId|Sampled): "
 )
+_NAMES = frozenset(
+    ("RequestId", "Status", "Error Type", "XRAY TraceId", "SegmentId", "Sampled")
+).union(
+    (
+        "Duration",
+        "Billed Duration",
+        "Memory Size",
+        "Max Memory Used",
+        "Init Duration",
+        "Restore Duration",
+        "Billed Restore Duration",
+    )
+)
 # text field -> (column, unit the value must end with); the unit is how a
 # value cut in the middle ("Init Duration: 23") is told from a whole one
 _NUMBERS = {
@@ -118,13 +131,7 @@ def _text(text: str) -> dict[str, object]:
     at = text.index(_TEXT)
     row: dict[str, object] = {"end": _timestamp(text[:at].strip())}
     body = text[at + len("REPORT ") :]
-    found = list(_FIELD.finditer(body))
-    if not found or found[0].start() != 0:
-        raise _Malformed("REPORT line without its RequestId")
-    fields: dict[str, str] = {}
-    for n, match in enumerate(found):
-        stop = found[n + 1].start() if n + 1 < len(found) else len(body)
-        fields[match.group(1)] = body[match.end() : stop].strip()
+    fields = _fields(body)
     request = fields.get("RequestId", "")
     if not request or any(c.isspace() for c in request):
         raise _Malformed("REPORT line with a malformed RequestId")
@@ -144,6 +151,28 @@ def _text(text: str) -> dict[str, object]:
     error_type = fields.get("Error Type")
     row["error_type"] = error_type or None
     return row
+
+
+def _fields(body: str) -> dict[str, str]:
+    """Field name -> value text of a REPORT body (from ``RequestId:`` on)."""
+    fields: dict[str, str] = {}
+    # the usual case, tab-separated as Lambda writes it: no regex needed
+    for part in body.rstrip("\t").split("\t"):
+        name, colon, value = part.partition(": ")
+        if not colon or name not in _NAMES or ": " in value:
+            break
+        fields[name] = value.strip()
+    else:
+        return fields
+    # spaces for tabs (a console copy), or a cut or odd line: find the names
+    found = list(_FIELD.finditer(body))
+    if not found or found[0].start() != 0:
+        raise _Malformed("REPORT line without its RequestId")
+    fields = {}
+    for n, match in enumerate(found):
+        stop = found[n + 1].start() if n + 1 < len(found) else len(body)
+        fields[match.group(1)] = body[match.end() : stop].strip()
+    return fields
 
 
 def _json(text: str) -> dict[str, object] | None:
