@@ -27,22 +27,29 @@ class GroupFigures:
 
     def __init__(self, key: GroupKey, data: dict[str, object]) -> None:
         self.key = key
+        self.function, self.model, self.model_version, self.variant = key
         self._data = data
+        self.invocations = _int(data["invocations"])
+        self.errors = _int(data["errors"])
+        self.timeouts = _int(data["timeouts"])
+        self.cold_starts = _int(data["cold_starts"])
+        self.warmups = _int(data["warmups"])
 
-    function = property(lambda self: self.key[0])
-    model = property(lambda self: self.key[1])
-    model_version = property(lambda self: self.key[2])
-    variant = property(lambda self: self.key[3])
-    invocations = property(lambda self: self._data["invocations"])
-    errors = property(lambda self: self._data["errors"])
-    error_rate = property(lambda self: self._data["error_rate"])
-    timeouts = property(lambda self: self._data["timeouts"])
-    cold_starts = property(lambda self: self._data["cold_starts"])
-    cold_start_rate = property(lambda self: self._data["cold_start_rate"])
-    warmups = property(lambda self: self._data["warmups"])
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.invocations if self.invocations else None
+
+    @property
+    def cold_start_rate(self) -> float | None:
+        return self.cold_starts / self.invocations if self.invocations else None
 
     def as_dict(self) -> dict[str, object]:
         return dict(self._data)
+
+
+def _int(value: object) -> int:
+    assert isinstance(value, int)
+    return value
 
 
 def _percentiles(values: str) -> str:

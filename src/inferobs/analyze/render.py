@@ -18,9 +18,14 @@ from .summary import PERCENTILES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any, TextIO
 
+    from .figures import GroupFigures
     from .summary import GroupSummary
+
+    # a group's figures, reduced record by record or in DuckDB
+    Group = GroupSummary | GroupFigures
 
 __all__ = [
     "FORMATS",
@@ -75,7 +80,7 @@ def _spread(values: dict[str, float | None]) -> str:
     return " / ".join(_ms(values[f"p{q}"]) for q in PERCENTILES)
 
 
-def operations_section(groups: list[GroupSummary]) -> Section:
+def operations_section(groups: Sequence[Group]) -> Section:
     """Counts, rates and latency percentiles per function, model, model version and variant."""
     columns = [
         *_NAME_COLUMNS,
@@ -109,7 +114,7 @@ def operations_section(groups: list[GroupSummary]) -> Section:
     return Section("Operations", columns, rows, data)
 
 
-def stages_section(groups: list[GroupSummary]) -> Section:
+def stages_section(groups: Sequence[Group]) -> Section:
     """Per-stage latency percentiles for each group, in the order the stages ran."""
     columns = [*_NAME_COLUMNS, "stage", *(f"ms p{q}" for q in PERCENTILES)]
     rows = []
@@ -132,7 +137,7 @@ def stages_section(groups: list[GroupSummary]) -> Section:
     return Section("Stages", columns, rows, data)
 
 
-def _names(group: GroupSummary) -> list[str]:
+def _names(group: Group) -> list[str]:
     """The group's key as cells, in `_NAME_COLUMNS`' order."""
     return [name or "-" for name in group.key]
 

@@ -1,0 +1,153 @@
+"""The columnar reader and the record-by-record one give the same `obs report` figures."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from inferobs.analyze.figures import figures
+from inferobs.analyze.frames import read_frames
+from inferobs.analyze.summary import summarize_records
+from inferobs.export.lines import encode
+from inferobs.export.store import StoreExporter
+from inferobs.read import read
+from inferobs.record import Invocation
+
+durations = st.floats(min_value=0.001, max_value=60_000, allow_nan=False).map(lambda x: round(x, 3))
+stage_names = st.sampled_from(["preprocess", "inference", "inference/forward", "postprocess"])
+
+
+@st.composite
+def invocations(draw: Any, n: int) -> Invocation:
+    kind = draw(st.sampled_from(["invocation", "invocation", "warmup", "timeout"]))
+    fields: dict[str, Any] = {
+        "id": draw(st.one_of(st.none(), st.uuids().map(str))),
+        "start": draw(st.integers(min_value=1, max_value=2**62)),
+        "duration_ms": draw(durations),
+        "kind": kind,
+        "status": "error" if kind == "timeout" else draw(st.sampled_from(["ok", "error"])),
+        "function": draw(st.sampled_from([None, "f", "g"])),
+        "service": draw(st.sampled_from([None, "svc"])),
+        "model": draw(st.sampled_from([None, "m1", "m2"])),
+        "model_version": draw(st.sampled_from([None, "1", "2"])),
+        "variant": draw(st.sampled_from([None, "A", "B"])),
+        "cold_start": draw(st.booleans()) or None,
+        "init_ms": draw(st.one_of(st.none(), durations)),
+        "sample_rate": draw(st.sampled_from([None, 0.5, 0.1])),
+    }
+    if draw(st.booleans()):
+        fields["stages"] = draw(st.dictionaries(stage_names, durations, max_size=4))
+    return Invocation(**{k: v for k, v in fields.items() if v is not None})
+
+
+def same(a: Any, b: Any) -> None:
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), (a, b)
+        for key in a:
+            same(a[key], b[key])
+    elif isinstance(a, float) and isinstance(b, (int, float)):
+        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9), (a, b)
+    else:
+        assert a == b, (a, b)
+
+
+def both_ways(sources: list[str]) -> None:
+    by_record = [g.as_dict() for g in summarize_records(read(sources).records)]
+    columnar = [g.as_dict() for g in figures(read_frames(sources))]
+    assert len(by_record) == len(columnar)
+    for left, right in zip(by_record, columnar, strict=True):
+        same(left, right)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(records=st.lists(invocations(0), min_size=1, max_size=40), data=st.data())
+def test_lines_with_prefixes_repeats_and_noise_give_the_same_figures(
+    tmp_path: Path, records: list[Invocation], data: Any
+) -> None:
+    path = tmp_path / "export.log"
+    with path.open("w") as out:
+        for record in records:
+            line = encode(record)
+            shape = data.draw(st.sampled_from(["plain", "prefixed", "twice", "noise"]))
+            if shape == "prefixed":  # as a CloudWatch export writes it
+                out.write(f"2026-11-27T10:00:00.000Z {line}\n")
+            elif shape == "twice":  # two records on one line: the record-by-record path
+                out.write(f"{line} {line}\n")
+            elif shape == "noise":
+                out.write(f'START RequestId: x\n{{"level": "info", "msg": "hi"}}\n{line}\n')
+            else:
+                out.write(line + "\n")
+    both_ways([str(path)])
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(records=st.lists(invocations(0), min_size=1, max_size=30))
+def test_a_store_and_a_saved_log_of_it_count_each_record_once(
+    tmp_path: Path, records: list[Invocation]
+) -> None:
+    folder = tmp_path / "store"
+    store = StoreExporter(str(folder))
+    for record in records:
+        store.export(record)
+    assert store.flush()
+    log = tmp_path / "saved.jsonl"
+    log.write_text("".join(encode(r) + "\n" for r in records))
+    both_ways([str(folder), str(log)])
+
+
+def test_problems_are_the_same_with_file_and_line(tmp_path: Path) -> None:
+    good = encode(Invocation(start=5, duration_ms=1.0, function="f"))
+    path = tmp_path / "mixed.log"
+    path.write_text(
+        "\n".join(
+            [
+                good,
+                '{"schema":1,"event":"inferobs.invocation","start":1,"duration_ms":NaN}',
+                '{"schema":9,"event":"inferobs.invocation","start":1,"duration_ms":1}',
+                '{"schema":1,"event":"inferobs.invocation","start":"x","duration_ms":1}',
+                '{"schema":1,"event":"inferobs.invocation","start":1,"duration_ms":1,'
+                '"stages":{"a":true}}',
+                "inferobs.invocation mentioned, no record",
+                good.replace('"start":5', '"start":6'),
+            ]
+        )
+        + "\n"
+    )
+    expected = [str(p) for p in read([str(path)]).problems]
+    frames = read_frames([str(path)])
+    assert [str(p) for p in frames.problems] == expected
+    assert len(expected) == 5 and frames.count() == 2
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_utf16_and_bom_files_read_alike(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "ps.log"
+    lines = [encode(Invocation(start=n, duration_ms=float(n), function="f")) for n in (1, 2)]
+    path.write_text("\n".join(lines) + "\n", encoding=encoding)
+    both_ways([str(path)])
+
+
+def test_a_gzip_export_reads_like_the_plain_file(tmp_path: Path) -> None:
+    import gzip
+
+    lines = "".join(
+        f"2026-11-27T10:00:0{n}.000Z {encode(Invocation(start=n, duration_ms=n, function='f'))}\n"
+        for n in range(1, 6)
+    )
+    plain = tmp_path / "export.log"
+    plain.write_text(lines)
+    packed = tmp_path / "000000.gz"  # as a CloudWatch export task names its objects
+    packed.write_bytes(gzip.compress(lines.encode()))
+    assert [g.as_dict() for g in figures(read_frames([str(packed)]))] == [
+        g.as_dict() for g in figures(read_frames([str(plain)]))
+    ]
+    assert read_frames([str(packed)]).count() == 5
