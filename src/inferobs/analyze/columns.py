@@ -60,7 +60,8 @@ REPORTS: dict[str, str] = {
     "init_ms": "DOUBLE",  # Init Duration, on cold starts
     "restore_ms": "DOUBLE",  # SnapStart Restore Duration
     "billed_restore_ms": "DOUBLE",  # SnapStart Billed Restore Duration
-    "status": "VARCHAR",  # success | timeout | error (platform.report), NULL from text lines
+    "status": "VARCHAR",  # success | timeout | error, where the report says (newer runtimes)
+    "error_type": "VARCHAR",  # the report's Error Type (Runtime.OutOfMemory, ...)
 }
 
 # Per-minute aggregates, where only aggregates exist (Azure Functions 2019).

@@ -104,36 +104,33 @@ def _combine(
     db: duckdb.DuckDBPyConnection, kind: str, found: list[tuple[int, duckdb.DuckDBPyRelation]]
 ) -> None:
     """Table ``kind``: the relations found, each row with the rank of its source."""
+    target = f"_{kind}_read" if kind == "invocations" else kind
     if not found:
-        empty(db, kind).project("*, 0 AS rank").create(kind)
+        empty(db, kind).project("*, 0 AS rank").create_view(target, replace=True)
         return
     selects = []
     for rank, relation in found:
         name = f"_{kind}_{rank}"
         relation.create_view(name, replace=True)
         selects.append(f"SELECT *, {rank} AS rank FROM {name}")
-    db.execute(f"CREATE OR REPLACE TEMP TABLE {kind} AS " + " UNION ALL BY NAME ".join(selects))
+    # a view, not a copy: ten million rows of a Parquet file are scanned where used
+    db.execute(f"CREATE OR REPLACE TEMP VIEW {target} AS " + " UNION ALL BY NAME ".join(selects))
 
 
 def _keep_once(db: duckdb.DuckDBPyConnection, since_ns: int | None, function: str | None) -> None:
     """Each record once (same id, start and kind), filtered by time and function."""
-    where = []
-    parameters: list[object] = []
+    where = []  # a view takes no parameters: values are written in, safely quoted
     if since_ns is not None:
-        where.append("start >= ?")
-        parameters.append(since_ns)
+        where.append(f"start >= {int(since_ns)}")
     if function is not None:
-        where.append("function = ?")
-        parameters.append(function)
+        quoted = function.replace("'", "''")
+        where.append(f"function = '{quoted}'")
     condition = " AND ".join(where) or "true"
     db.execute(
-        "CREATE OR REPLACE TEMP TABLE invocations AS SELECT * FROM invocations "
+        "CREATE OR REPLACE TEMP VIEW invocations AS SELECT * FROM _invocations_read "
+        f"WHERE {condition} "
         "QUALIFY id IS NULL OR row_number() OVER "
-        "(PARTITION BY id, start, kind ORDER BY rank, line) = 1",
-    )
-    db.execute(
-        f"CREATE OR REPLACE TEMP TABLE invocations AS SELECT * FROM invocations WHERE {condition}",
-        parameters,
+        "(PARTITION BY id, start, kind ORDER BY rank, line) = 1"
     )
 
 
