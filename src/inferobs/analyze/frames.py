@@ -16,7 +16,7 @@ from .columns import KINDS, empty
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     import duckdb
 
@@ -59,12 +59,14 @@ def read_frames(
     since_ns: int | None = None,
     function: str | None = None,
     db: duckdb.DuckDBPyConnection | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> Frames:
     """Read every source into tables ``invocations``, ``reports`` and ``minutes``.
 
     A source that is missing, unrecognised or unreadable is a problem and the
     others are still read; `ReadError` (naming the problems) is raised only
-    when nothing at all could be read.
+    when nothing at all could be read. ``progress(done, total, source)`` is
+    called before each source is read, and once more at the end.
     """
     import duckdb
 
@@ -72,7 +74,10 @@ def read_frames(
 
     frames = Frames(db or duckdb.connect())
     parts: dict[str, list[tuple[int, duckdb.DuckDBPyRelation]]] = {kind: [] for kind in KINDS}
+    sources = list(sources)
     for rank, source in enumerate(sources):
+        if progress is not None:
+            progress(rank, len(sources), source)
         try:
             if not os.path.exists(_database(source)):
                 raise ReadError(f"{source}: no such file or store")
@@ -92,6 +97,8 @@ def read_frames(
             continue
         for kind, relation in loaded.items():
             parts[kind].append((rank, relation))
+    if progress is not None:
+        progress(len(sources), len(sources), "")
     for kind, found in parts.items():
         _combine(frames.db, kind, found)
     _keep_once(frames.db, since_ns, function)
