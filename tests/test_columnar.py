@@ -151,3 +151,43 @@ def test_a_gzip_export_reads_like_the_plain_file(tmp_path: Path) -> None:
         g.as_dict() for g in figures(read_frames([str(plain)]))
     ]
     assert read_frames([str(packed)]).count() == 5
+
+
+def test_a_cloudwatch_export_joins_reports_and_counts_the_invocations_that_left_no_record(
+    tmp_path: Path,
+) -> None:
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from inferobs.cli import main
+
+    def ours(n: int, **fields: Any) -> str:
+        record = Invocation(
+            id=f"req-{n}", start=n * 10**9, duration_ms=10.0, function="fn", **fields
+        )
+        return f"2026-11-27T10:00:0{n}.000Z {encode(record)}"
+
+    lines = [
+        "2026-11-27T10:00:01.000Z START RequestId: req-1 Version: $LATEST",
+        ours(1, cold_start=True, init_ms=200.0, init_type="on-demand"),
+        "2026-11-27T10:00:01.050Z REPORT RequestId: req-1\tDuration: 10.00 ms\t"
+        "Billed Duration: 211 ms\tMemory Size: 1024 MB\tMax Memory Used: 80 MB\t"
+        "Init Duration: 200.40 ms",
+        ours(2),
+        "2026-11-27T10:00:02.050Z REPORT RequestId: req-2\tDuration: 10.00 ms\t"
+        "Billed Duration: 10 ms\tMemory Size: 1024 MB\tMax Memory Used: 81 MB",
+        # killed for memory: a REPORT and no record of ours
+        "2026-11-27T10:00:03.900Z REPORT RequestId: req-3\tDuration: 850.00 ms\t"
+        "Billed Duration: 850 ms\tMemory Size: 1024 MB\tMax Memory Used: 1024 MB\t"
+        "Status: error\tError Type: Runtime.OutOfMemory",
+        "2026-11-27T10:00:04.000Z REPORT RequestId: req-4\tDurat",  # the export was cut here
+    ]
+    path = tmp_path / "export.log"
+    path.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(main, ["report", "--format", "json", "--source", str(path)])
+    assert result.exit_code == 0, result.output
+    (group,) = _json.loads(result.stdout)["operations"]
+    assert (group["function"], group["invocations"], group["errors"]) == ("fn", 3, 1)
+    assert group["cold_starts"] == 1
+    assert f"{path}:7" in result.stderr  # the cut line, by file and line

@@ -49,7 +49,7 @@ class Frames:
         return self.db.table("minutes")
 
     def count(self, kind: str = "invocations") -> int:
-        (count,) = self.db.execute(f"SELECT count(*) FROM {kind}").fetchone() or (0,)
+        ((count,),) = self.db.execute(f"SELECT count(*) FROM {kind}").fetchall()
         return int(count)
 
 
@@ -75,6 +75,7 @@ def read_frames(
     frames = Frames(db or duckdb.connect())
     parts: dict[str, list[tuple[int, duckdb.DuckDBPyRelation]]] = {kind: [] for kind in KINDS}
     sources = list(sources)
+    ranks: dict[str, int] = {}  # each source's path, as its reader names it -> its place
     for rank, source in enumerate(sources):
         if progress is not None:
             progress(rank, len(sources), source)
@@ -85,6 +86,7 @@ def read_frames(
             if reader is None:
                 raise ReadError(f"{source}: {_unrecognised(source)}")
             loaded = reader.load(frames.db, frames.problems)
+            ranks[reader.path] = rank
             frames.losses.extend(getattr(reader, "losses", []))
         except FileNotFoundError:
             frames.problems.append(Problem(source, "no such file or store"))
@@ -101,7 +103,7 @@ def read_frames(
         progress(len(sources), len(sources), "")
     for kind, found in parts.items():
         _combine(frames.db, kind, found)
-    _keep_once(frames.db, since_ns, function)
+    _keep_once(frames.db, since_ns, function, ranks)
     if not any(frames.count(kind) for kind in KINDS) and frames.problems:
         raise ReadError("; ".join(str(p) for p in frames.problems[:5]))
     return frames
@@ -124,8 +126,36 @@ def _combine(
     db.execute(f"CREATE OR REPLACE TEMP VIEW {target} AS " + " UNION ALL BY NAME ".join(selects))
 
 
-def _keep_once(db: duckdb.DuckDBPyConnection, since_ns: int | None, function: str | None) -> None:
-    """Each record once (same id, start and kind), filtered by time and function."""
+def _keep_once(
+    db: duckdb.DuckDBPyConnection,
+    since_ns: int | None,
+    function: str | None,
+    ranks: dict[str, int],
+) -> None:
+    """View ``invocations``: each record once (same id, start and kind), completed by the
+    platform's reports where there are any, filtered by time and function."""
+    db.execute(
+        "CREATE OR REPLACE TEMP VIEW _invocations_once AS SELECT * FROM _invocations_read "
+        "QUALIFY id IS NULL OR row_number() OVER "
+        "(PARTITION BY id, start, kind ORDER BY rank, line) = 1"
+    )
+    read = "_invocations_once"
+    ((reports,),) = db.execute("SELECT count(*) FROM reports").fetchall()
+    if reports:
+        from .join import join
+
+        once = db.table("_invocations_once").project("* EXCLUDE (rank)")
+        join(db, once, db.table("reports").project("* EXCLUDE (rank)")).create_view(
+            "_invocations_joined", replace=True
+        )
+        db.execute("CREATE OR REPLACE TEMP TABLE _ranks (source VARCHAR, rank INTEGER)")
+        db.executemany("INSERT INTO _ranks VALUES (?, ?)", list(ranks.items()))
+        db.execute(
+            "CREATE OR REPLACE TEMP VIEW _invocations_ranked AS SELECT j.*, "
+            "coalesce(r.rank, 0) AS rank FROM _invocations_joined AS j "
+            "LEFT JOIN _ranks AS r USING (source)"
+        )
+        read = "_invocations_ranked"
     where = []  # a view takes no parameters: values are written in, safely quoted
     if since_ns is not None:
         where.append(f"start >= {int(since_ns)}")
@@ -133,12 +163,7 @@ def _keep_once(db: duckdb.DuckDBPyConnection, since_ns: int | None, function: st
         quoted = function.replace("'", "''")
         where.append(f"function = '{quoted}'")
     condition = " AND ".join(where) or "true"
-    db.execute(
-        "CREATE OR REPLACE TEMP VIEW invocations AS SELECT * FROM _invocations_read "
-        f"WHERE {condition} "
-        "QUALIFY id IS NULL OR row_number() OVER "
-        "(PARTITION BY id, start, kind ORDER BY rank, line) = 1"
-    )
+    db.execute(f"CREATE OR REPLACE TEMP VIEW invocations AS SELECT * FROM {read} WHERE {condition}")
 
 
 def _unrecognised(source: str) -> str:

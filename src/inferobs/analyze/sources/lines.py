@@ -68,7 +68,12 @@ class LogLines(Source):
             db.execute(f"INSERT INTO {table}_inv SELECT * FROM _slow")
             db.unregister("_slow")
         out["invocations"] = db.table(f"{table}_inv")
-        reports = _reports(db, table, self.path, problems)
+        functions = db.execute(
+            f"SELECT DISTINCT function FROM {table}_inv WHERE function IS NOT NULL LIMIT 2"
+        ).fetchall()
+        # an export holds one log group: one function's records name its reports too
+        owner = functions[0][0] if len(functions) == 1 else None
+        reports = _reports(db, table, self.path, problems, owner)
         if reports is not None:
             out["reports"] = reports
         return out
@@ -87,18 +92,20 @@ def _numbered(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
     start = head(path)
     if start[:2] not in (b"\xff\xfe", b"\xfe\xff"):
         compression = "gzip" if _is_gzip(path) else "none"
+        # only the lines a source reads are kept: an application's own logs can be most
+        wanted = " OR ".join(["rest IS NOT NULL", *(["contains(text, ?)"] * len(_markers()))])
         db.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS "
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM ("
             "SELECT row_number() OVER () AS line, text, rest FROM read_csv(?, "
             "columns = {'text': 'VARCHAR', 'rest': 'VARCHAR'}, delim = ?, quote = '', "
             "escape = '', header = false, auto_detect = false, strict_mode = false, "
             "null_padding = true, max_line_size = 268435456, compression = ?, "
-            "ignore_errors = false)",
-            [path, _UNIT_SEPARATOR, compression],
+            f"ignore_errors = false)) WHERE {wanted}",
+            [path, _UNIT_SEPARATOR, compression, *_markers()],
         )
         (split_lines,) = db.execute(
             f"SELECT count(*) FROM {table} WHERE rest IS NOT NULL"
-        ).fetchone() or (0,)
+        ).fetchall()[0]
         if not split_lines:
             return
     _numbered_in_python(db, path, table)
@@ -136,6 +143,11 @@ def _is_gzip(path: str) -> bool:
         return handle.read(2) == b"\x1f\x8b"
 
 
+def _markers() -> tuple[str, ...]:
+    """What a line holds for a source to read it: our records' event, a report's marker."""
+    return (EVENT, *_report_markers())
+
+
 def _report_markers() -> tuple[str, ...]:
     try:
         from .lambda_report import REPORT_MARKERS
@@ -145,7 +157,11 @@ def _report_markers() -> tuple[str, ...]:
 
 
 def _reports(
-    db: duckdb.DuckDBPyConnection, table: str, path: str, problems: list[Problem]
+    db: duckdb.DuckDBPyConnection,
+    table: str,
+    path: str,
+    problems: list[Problem],
+    function: str | None,
 ) -> duckdb.DuckDBPyRelation | None:
     """The platform's REPORT lines in the file, in the report columns; None when none."""
     markers = _report_markers()
@@ -159,7 +175,7 @@ def _reports(
         return None
     from .lambda_report import parse
 
-    rows = parse(candidates, path, problems)
+    rows = parse(candidates, path, problems, function)
     if not rows:
         return None
     import pyarrow as pa
