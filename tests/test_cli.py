@@ -92,7 +92,7 @@ def test_version() -> None:
 
 def test_unknown_command_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["frobnicate"])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "No such command 'frobnicate'" in result.output
 
 

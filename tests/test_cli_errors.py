@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from inferobs.cli import main
+from inferobs.exit_codes import ExitCode
 from inferobs.export.store import DATABASE, StoreExporter, connect
 from inferobs.record import Invocation
 
@@ -79,10 +80,59 @@ def test_a_bad_option_value_is_a_usage_error_naming_it(
     if args[0] == "demo":
         args = [*args, "--store", str(tmp_path)]
     result = run(*args)
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     invalid = "" if message[0].isdigit() else "Invalid value for "
     assert error_line(result) == f"Error: {invalid}{message}"
     assert not (tmp_path / DATABASE).exists()  # refused before anything was done
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["frobnicate"], "No such command 'frobnicate'."),
+        (["--bogus"], "No such option '--bogus'."),
+        (["report", "--bogus"], "No such option '--bogus'."),
+        (["report", "extra"], "Got unexpected extra argument (extra)"),
+        (["report", "--format", "xml"], "Invalid value for '--format': 'xml' is not one of"),
+        (["report", "--since"], "Option '--since' requires an argument."),
+        (["tail", "-n", "many"], "Invalid value for '-n' / '--lines': 'many' is not"),
+        (["version", "now"], "Got unexpected extra argument (now)"),
+    ],
+)
+def test_bad_arguments_exit_1_as_every_error_does(args: list[str], message: str) -> None:
+    """Scripts tell success from failure by 0 and 1 alone; 3 and 4 are findings, never 2."""
+    result = run(*args)
+    assert result.exit_code == ExitCode.ERROR
+    assert error_line(result).startswith(f"Error: {message}")
+    assert "Traceback" not in result.output
+
+
+def test_the_installed_command_exits_1_on_bad_arguments() -> None:
+    """The console script, not only the test runner, maps click's usage errors to 1."""
+    done = subprocess.run(
+        [OBS, "report", "--since", "yesterday-ish"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert (
+        done.stderr.splitlines()[-1]
+        == f"Error: Invalid value for '--since': 'yesterday-ish': {WHEN}"
+    )
+    assert done.stdout == ""
+
+
+def test_the_exit_codes_are_fixed() -> None:
+    """Their meaning is promised in docs/cli.md before any command returns 3 or 4."""
+    assert {code.name: int(code) for code in ExitCode} == {
+        "OK": 0,
+        "ERROR": 1,
+        "ALERT": 3,
+        "OVER_BUDGET": 4,
+        "INTERRUPTED": 130,
+    }
 
 
 @pytest.mark.parametrize(

@@ -157,3 +157,55 @@ def test_report_counts_unreadable_sources_apart_from_records(tmp_path: Path) -> 
     assert done.stderr.decode().splitlines()[-1] == (
         "warning: 1 source could not be read; reporting the 1 record read"
     )
+
+
+def test_sources_partly_unreadable_give_a_report_and_each_problem_by_file_and_line(
+    tmp_path: Path,
+) -> None:
+    """Every format at once: what can be read is reported (exit 0), the rest named by place."""
+    import gzip
+
+    def line(n: int) -> str:
+        return Invocation(
+            start=n * SECOND, duration_ms=float(n), function="f", id=f"r{n}"
+        ).to_json()
+
+    export = tmp_path / "export.log"  # a log export: a timestamp before each line
+    export.write_text(
+        f"2024-01-01T00:00:01.000Z {line(1)}\n"
+        '2024-01-01T00:00:02.000Z {"event":"inferobs.invocation","start":\n'  # cut
+        f"2024-01-01T00:00:03.000Z {line(3)}\n"
+        "2024-01-01T00:00:04.000Z REPORT RequestId: cut\n"
+    )
+    table = tmp_path / "calls.csv"
+    table.write_text("start,duration_ms\n1700000000,12.5\n1700000001,oops\n")
+    packed = tmp_path / "more.jsonl.gz"
+    with gzip.open(packed, "wt") as handle:
+        handle.write(line(5) + '\n{"event":"inferobs.invocation"\n')
+    missing = tmp_path / "missing.jsonl"
+    sources = [option for path in (export, table, packed, missing) for option in ("--source", path)]
+    done = obs("report", "--format", "json", *map(str, sources))
+    assert done.returncode == 0
+    operations = json.loads(done.stdout)["operations"]
+    assert sum(group["invocations"] for group in operations) == 4  # three of ours, one row
+    warnings = done.stderr.decode().splitlines()
+    places = [warning.removeprefix("warning: ").split(": ")[0] for warning in warnings[:-1]]
+    assert places == [f"{export}:2", f"{export}:4", f"{table}:3", f"{packed}:2", f"{missing}"]
+    assert warnings[-1] == (
+        "warning: 4 records and 1 source could not be read; reporting the 4 records read"
+    )
+
+
+def test_a_pipe_gets_no_progress_bar_and_no_control_codes(tmp_path: Path) -> None:
+    lines = tmp_path / "calls.jsonl"
+    records = [Invocation(start=n * SECOND, duration_ms=1.0) for n in range(1, 50)]
+    lines.write_text(
+        "".join(r.to_json() + "\n" for r in records) + '{"event":"inferobs.invocation"}\n'
+    )
+    done = obs("report", "--source", str(lines), FORCE_COLOR="1", TERM="xterm")  # colour asked for
+    assert done.returncode == 0
+    stderr = done.stderr.decode()
+    assert "\x1b" not in stderr and "\r" not in stderr
+    first, last = stderr.splitlines()  # the warnings, and nothing else
+    assert first.startswith(f"warning: {lines}:50: ")
+    assert last == "warning: 1 record could not be read; reporting the 49 records read"

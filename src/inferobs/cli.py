@@ -3,8 +3,10 @@
 Needs the ``cli`` extra (click, rich); the SDK itself never imports this module.
 
 Every way a command can fail ends in one ``Error: <what was wrong>`` line on
-stderr and a non-zero exit (2 for a bad option value, 1 for a source, store or
-setting that cannot be used, 130 when interrupted), never a traceback.
+stderr and a non-zero exit, never a traceback. The statuses are
+`inferobs.exit_codes.ExitCode`: 1 for bad arguments as for a source, store or
+setting that cannot be used (click's own 2 for a usage error is mapped to 1),
+130 when interrupted; 3 and 4 are kept for alert rules and budgets.
 Commands that only read (``report``, ``tail``) heed ``INFEROBS_STORE_PATH``
 alone of the ``INFEROBS_*`` variables; ``demo`` records, so it checks them
 all as `inferobs.configure` does.
@@ -12,6 +14,7 @@ all as `inferobs.configure` does.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -33,10 +36,12 @@ from .demo import (
     OutOfRange,
     run_demo,
 )
+from .exit_codes import ExitCode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import TextIO
 
     from .record import Invocation
 
@@ -91,20 +96,49 @@ class _Finite(click.FloatRange):
 class _Interrupted(click.ClickException):
     """Ctrl-C: one ``Error:`` line and the shell's exit status for SIGINT."""
 
-    exit_code = 130
+    exit_code = ExitCode.INTERRUPTED
 
     def __init__(self) -> None:
         super().__init__("interrupted")
 
 
 class _Commands(click.Group):
-    """The ``obs`` group: a command stopped by Ctrl-C says so in one line."""
+    """The ``obs`` group: its exit statuses are `ExitCode`'s.
+
+    A usage error (a bad option value, an unknown command or option) is
+    printed as click prints it but exits 1, not click's 2; a command stopped
+    by Ctrl-C says so in one line and exits 130. Every usage error passes
+    through one of these two methods: the group's own arguments are parsed in
+    `make_context`, a command's (and the command's name) in `invoke`.
+    """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        with _usage_errors_exit_1():
+            return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _usage_errors_exit_1():
+                return super().invoke(ctx)
         except KeyboardInterrupt:
             raise _Interrupted() from None
+
+
+@contextlib.contextmanager
+def _usage_errors_exit_1() -> Iterator[None]:
+    """Bad arguments are an error like any other: exit 1, message unchanged."""
+    try:
+        yield
+    except click.UsageError as exc:
+        # click declares the status on the class; this one error's status is ours
+        setattr(exc, "exit_code", ExitCode.ERROR)  # noqa: B010
+        raise
 
 
 _format_option = click.option(
@@ -161,7 +195,9 @@ def report(
 
     paths = list(sources) or [_default_source()]
     try:
-        reading = read_frames(paths, since_ns=since, function=function)
+        with _progress(sys.stderr) as progress:  # the bar ends before any warning
+            reading = read_frames(paths, since_ns=since, function=function, progress=progress)
+            groups = figures(reading)  # sources are views: most of the work is here
     except ReadError as exc:
         raise click.ClickException(str(exc)) from None
     for problem in reading.problems[:20]:
@@ -181,12 +217,57 @@ def report(
         )
     for loss in reading.losses:  # records that never reached the store: the report is short
         click.echo(f"warning: {loss}", err=True)
-    groups = figures(reading)
     render_report(
         [operations_section(groups), stages_section(groups)],
         output_format,
         sys.stdout,
     )
+
+
+@contextlib.contextmanager
+def _progress(stream: TextIO) -> Iterator[Callable[[int, int, str], None] | None]:
+    """A progress bar for `read_frames` on ``stream`` when it is a terminal, else None.
+
+    On a pipe or a file nothing at all is written: no bar, no control codes, so
+    a log of ``obs report`` holds only its warnings. The bar is transient: it
+    is erased when the figures are computed, before any warning is printed.
+    """
+    if not stream.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(file=stream, force_terminal=True),
+        transient=True,
+    )
+    task = bar.add_task("reading", total=None)
+
+    def step(done: int, total: int, source: str) -> None:
+        # called before each source, then once with none when all are read
+        what = f"reading {_name(source)}" if source else "computing figures"
+        bar.update(task, completed=done, total=total, description=what)
+
+    with bar:
+        yield step
+
+
+def _name(source: str) -> str:
+    """A source as the bar names it: its last part, so the bar fits a line."""
+    return os.path.basename(source.rstrip(os.sep)) or source
 
 
 def _counted(number: int, noun: str) -> str:
