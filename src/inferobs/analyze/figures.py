@@ -52,133 +52,119 @@ def _int(value: object) -> int:
     return value
 
 
-def _percentiles(values: str) -> str:
-    """Weighted nearest-rank percentiles per (g, metric) of (g, metric, value, weight) rows."""
-    picks = ", ".join(
-        f"min(value) FILTER (WHERE cum >= {q / 100!r} * total - 1e-9 * total) AS p{q}"
-        for q in PERCENTILES
-    )
-    return f"""
-        SELECT g, metric, {picks} FROM (
-            SELECT g, metric, value,
-                sum(weight) OVER (PARTITION BY g, metric ORDER BY value, weight
-                                  ROWS UNBOUNDED PRECEDING) AS cum,
-                sum(weight) OVER (PARTITION BY g, metric) AS total
-            FROM ({values})
-        ) GROUP BY g, metric
-    """
+_QS = "[" + ", ".join(str(q / 100) for q in PERCENTILES) + "]"
 
-
-_QUERY = f"""
-WITH grouped AS (
-    SELECT *, dense_rank() OVER (ORDER BY {_KEY}) AS g,
-           min((start, rank, line)) OVER (PARTITION BY {_KEY}) AS first_seen
-    FROM invocations
-),
-counts AS (
-    SELECT g, any_value(first_seen) AS first_seen,
-        any_value(function) AS function, any_value(model) AS model,
-        any_value(model_version) AS model_version, any_value(variant) AS variant,
-        count(*) FILTER (WHERE kind <> 'warmup') AS invocations,
-        count(*) FILTER (WHERE kind <> 'warmup' AND status = 'error') AS errors,
-        count(*) FILTER (WHERE kind = 'timeout') AS timeouts,
-        count(*) FILTER (WHERE kind <> 'warmup' AND cold_start) AS cold_starts,
-        count(*) FILTER (WHERE kind = 'warmup') AS warmups
-    FROM grouped GROUP BY g
-),
-stage_rows AS (
-    SELECT g, start, rank, line, entry.key AS stage, entry.value AS value,
-           CASE WHEN sample_rate > 0 THEN 1.0 / sample_rate ELSE 1.0 END AS weight,
-           position
-    FROM (
-        SELECT g, start, rank, line, sample_rate,
-               unnest(map_entries(json_transform(stages, '"MAP(VARCHAR, DOUBLE)"'))) AS entry,
-               unnest(range(1, 1 + len(map_entries(
-                   json_transform(stages, '"MAP(VARCHAR, DOUBLE)"'))))) AS position
-        FROM grouped WHERE kind NOT IN ('warmup', 'timeout') AND stages IS NOT NULL
-    )
-),
-metrics AS (
-    SELECT g, 'duration' AS metric, duration_ms AS value, 1.0 AS weight
-        FROM grouped WHERE kind NOT IN ('warmup', 'timeout')
-    UNION ALL
-    SELECT g, 'init', init_ms, 1.0 FROM grouped
-        WHERE kind <> 'warmup' AND cold_start AND init_ms IS NOT NULL
-    UNION ALL
-    SELECT g, 'line', line_bytes, 1.0 FROM grouped
-    UNION ALL
-    SELECT g, 'stage:' || stage, value, weight FROM stage_rows
-)
-SELECT 'group' AS what, g, first_seen, function, model, model_version, variant,
-       invocations, errors, timeouts, cold_starts, warmups, NULL AS metric,
-       NULL AS p50, NULL AS p95, NULL AS p99, NULL AS stage_order
-FROM counts
-UNION ALL
-SELECT 'metric', p.g, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, p.metric,
-       p.p50, p.p95, p.p99, o.stage_order
-FROM ({_percentiles("SELECT * FROM metrics")}) AS p
-LEFT JOIN (
-    SELECT g, 'stage:' || stage AS metric, min((start, rank, line, position)) AS stage_order
-    FROM stage_rows GROUP BY g, stage
-) AS o ON o.g = p.g AND o.metric = p.metric
+# Counts and the unweighted percentiles, one row per group. DuckDB's
+# quantile_disc is the nearest rank (the smallest value with at least q of the
+# values at or below it), which is what `summary.percentile` computes for
+# equal weights; a hash aggregate, so ten million rows never need sorting as one.
+_GROUPS = f"""
+SELECT {_KEY},
+    min((start, rank, line)) AS first_seen,
+    count(*) FILTER (WHERE kind <> 'warmup') AS invocations,
+    count(*) FILTER (WHERE kind <> 'warmup' AND status = 'error') AS errors,
+    count(*) FILTER (WHERE kind = 'timeout') AS timeouts,
+    count(*) FILTER (WHERE kind <> 'warmup' AND cold_start) AS cold_starts,
+    count(*) FILTER (WHERE kind = 'warmup') AS warmups,
+    quantile_disc(duration_ms, {_QS}) FILTER (WHERE kind NOT IN ('warmup', 'timeout'))
+        AS duration,
+    quantile_disc(init_ms, {_QS}) FILTER (WHERE kind <> 'warmup' AND cold_start) AS init,
+    quantile_disc(line_bytes, 0.5) AS line
+FROM invocations GROUP BY ALL
 """
+
+# Stage values, one row per stage entry of a line with detail, weighted by 1 / sample_rate
+_STAGE_ROWS = f"""
+SELECT {_KEY}, entry.key AS stage, entry.value AS value, weight,
+       (start, rank, line, position) AS seen
+FROM (
+    SELECT {_KEY}, start, rank, line,
+        CASE WHEN sample_rate > 0 THEN 1.0 / sample_rate ELSE 1.0 END AS weight,
+        unnest(entries) AS entry, unnest(range(1, 1 + len(entries))) AS position
+    FROM (
+        SELECT *, map_entries(json_transform(stages, '"MAP(VARCHAR, DOUBLE)"')) AS entries
+        FROM invocations WHERE kind NOT IN ('warmup', 'timeout') AND stages IS NOT NULL
+    )
+)
+"""
+
+_STAGES = f"""
+SELECT {_KEY}, stage, min(seen) AS first_seen, count(DISTINCT weight) AS weights,
+       quantile_disc(value, {_QS}) AS spread
+FROM _stage_rows GROUP BY ALL
+"""
+
+# Where weights differ (the sample rate changed), the weighted nearest rank
+_WEIGHTED = f"""
+SELECT {_KEY}, stage, {
+    ", ".join(
+        f"min(value) FILTER (WHERE cum >= {q / 100!r} * total - 1e-9 * total)" for q in PERCENTILES
+    )
+}
+FROM (
+    SELECT *, sum(weight) OVER (PARTITION BY {_KEY}, stage ORDER BY value, weight
+                                ROWS UNBOUNDED PRECEDING) AS cum,
+              sum(weight) OVER (PARTITION BY {_KEY}, stage) AS total
+    FROM _stage_rows WHERE ({_KEY}, stage) IN (SELECT ({_KEY}, stage) FROM _mixed)
+) GROUP BY ALL
+"""
+
+
+def _spread(values: list[float] | None) -> dict[str, float | None]:
+    if values is None:
+        return {f"p{q}": None for q in PERCENTILES}
+    return {f"p{q}": value for q, value in zip(PERCENTILES, values, strict=True)}
 
 
 def figures(frames: Frames) -> list[GroupFigures]:
     """One `GroupFigures` per group, in order of first appearance."""
-    rows = frames.db.execute(_QUERY).fetchall()
-    groups: dict[int, dict[str, object]] = {}
-    order: dict[int, object] = {}
-    keys: dict[int, GroupKey] = {}
-    spreads: dict[int, dict[str, dict[str, float | None]]] = {}
-    stage_order: dict[int, list[tuple[object, str]]] = {}
-    for row in rows:
-        (what, g, first_seen, function, model, version, variant, invocations, errors,
-         timeouts, cold_starts, warmups, metric, p50, p95, p99, stage_at) = row  # fmt: skip
-        if what == "group":
-            order[g] = first_seen
-            keys[g] = (function, model, version, variant)
-            groups[g] = {
-                "invocations": invocations,
-                "errors": errors,
-                "timeouts": timeouts,
-                "cold_starts": cold_starts,
-                "warmups": warmups,
-            }
-            continue
-        spread = {"p50": p50, "p95": p95, "p99": p99}
-        spreads.setdefault(g, {})[metric] = spread
-        if metric.startswith("stage:"):
-            stage_order.setdefault(g, []).append((stage_at, metric[len("stage:") :]))
+    db = frames.db
+    groups = db.execute(_GROUPS).fetchall()
+    db.execute(f"CREATE OR REPLACE TEMP TABLE _stage_rows AS {_STAGE_ROWS}")
+    stages: dict[GroupKey, list[tuple[object, str, dict[str, float | None]]]] = {}
+    mixed = []
+    for row in db.execute(_STAGES).fetchall():
+        group: GroupKey = (row[0], row[1], row[2], row[3])
+        stage, first_seen, weights, spread = row[4:]
+        stages.setdefault(group, []).append((first_seen, stage, _spread(spread)))
+        if weights > 1:
+            mixed.append((*group, stage))
+    if mixed:
+        db.execute(
+            "CREATE OR REPLACE TEMP TABLE _mixed AS SELECT * FROM "
+            "(SELECT NULL::VARCHAR function, NULL::VARCHAR model, NULL::VARCHAR model_version,"
+            " NULL::VARCHAR variant, NULL::VARCHAR stage) WHERE false"
+        )
+        db.executemany("INSERT INTO _mixed VALUES (?, ?, ?, ?, ?)", mixed)
+        for row in db.execute(_WEIGHTED).fetchall():
+            group = (row[0], row[1], row[2], row[3])
+            stage, values = row[4], list(row[5:])
+            for n, (seen, name, _) in enumerate(stages[group]):
+                if name == stage:
+                    stages[group][n] = (seen, name, _spread(values))
     out = []
-    for g in sorted(groups, key=lambda g: order[g]):  # type: ignore[arg-type, return-value]
-        data = groups[g]
-        found = spreads.get(g, {})
-        none = {f"p{q}": None for q in PERCENTILES}
-        invocations = data["invocations"]
-        assert isinstance(invocations, int)
-        stages = [name for _, name in sorted(stage_order.get(g, []))]
-        errors, cold = data["errors"], data["cold_starts"]
-        assert isinstance(errors, int) and isinstance(cold, int)
+    for row in sorted(groups, key=lambda row: row[4]):
+        function, model, version, variant = key = row[:4]
+        invocations, errors, timeouts, cold, warmups, duration, init, line = row[5:]
         out.append(
             GroupFigures(
-                keys[g],
+                (function, model, version, variant),
                 {
-                    "function": keys[g][0],
-                    "model": keys[g][1],
-                    "model_version": keys[g][2],
-                    "variant": keys[g][3],
+                    "function": function,
+                    "model": model,
+                    "model_version": version,
+                    "variant": variant,
                     "invocations": invocations,
                     "errors": errors,
                     "error_rate": errors / invocations if invocations else None,
-                    "timeouts": data["timeouts"],
+                    "timeouts": timeouts,
                     "cold_starts": cold,
                     "cold_start_rate": cold / invocations if invocations else None,
-                    "warmups": data["warmups"],
-                    "duration_ms": found.get("duration", none),
-                    "cold_init_ms": found.get("init", none),
-                    "stages_ms": {name: found[f"stage:{name}"] for name in stages},
-                    "line_bytes_p50": found.get("line", none)["p50"],
+                    "warmups": warmups,
+                    "duration_ms": _spread(duration),
+                    "cold_init_ms": _spread(init),
+                    "stages_ms": {name: spread for _, name, spread in sorted(stages.get(key, []))},
+                    "line_bytes_p50": line,
                 },
             )
         )

@@ -134,9 +134,10 @@ def _keep_once(
 ) -> None:
     """View ``invocations``: each record once (same id, start and kind), completed by the
     platform's reports where there are any, filtered by time and function."""
-    db.execute(
-        "CREATE OR REPLACE TEMP VIEW _invocations_once AS SELECT * FROM _invocations_read "
-        "QUALIFY id IS NULL OR row_number() OVER "
+    db.execute(  # records without an id cannot be told apart: all are kept, unsorted
+        "CREATE OR REPLACE TEMP VIEW _invocations_once AS "
+        "SELECT * FROM _invocations_read WHERE id IS NULL UNION ALL "
+        "SELECT * FROM _invocations_read WHERE id IS NOT NULL QUALIFY row_number() OVER "
         "(PARTITION BY id, start, kind ORDER BY rank, line) = 1"
     )
     read = "_invocations_once"
