@@ -173,7 +173,8 @@ def version() -> None:
     "sources",
     multiple=True,
     metavar="PATH",
-    help="A store folder, store database or JSON-lines file (repeatable). "
+    help="A store, a file of JSON lines or a log export, an invocation table (CSV, "
+    "JSON Lines, Parquet) or an Azure trace; text may be gzip (repeatable; docs/sources.md). "
     "Default: the store at INFEROBS_STORE_PATH (.inferobs).",
 )
 @_format_option
