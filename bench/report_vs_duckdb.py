@@ -1,13 +1,16 @@
 """`obs report` against DuckDB's own aggregate over the same file of our JSON lines.
 
     .venv/bin/python bench/report_vs_duckdb.py [--lines 200000 2000000] [--rounds 3]
+                                               [--parquet 10000000]
 
 Both sides run in fresh processes, interleaved, on the same file: `obs report
 --format json` (every reader rule kept: prefixes, records anywhere on a line,
 problems with file and line, a record seen twice counted once) and DuckDB's
 ``read_json`` computing the per-function counts, duration percentiles and
 cold-start rate. Each process reports its wall time and peak RSS; the table
-gives medians and the ratio of medians.
+gives medians and the ratio of medians. ``--parquet N`` also times `obs
+report` over N invocation rows in a Parquet file (the budget: 10 million in
+under 20 s and 2 GB).
 """
 
 from __future__ import annotations
@@ -85,6 +88,20 @@ def write_lines(path: str, count: int) -> None:
             out.write(encode(record) + "\n")
 
 
+def write_parquet(path: str, count: int) -> None:
+    """Invocation rows as a warehouse export holds them: 20 functions, 5 % cold starts."""
+    import duckdb
+
+    duckdb.sql(
+        "COPY (SELECT 1764000000000000000 + i * 1000000 AS start,"
+        " random() * 100 AS duration_ms, 1024 AS memory_mb, random() < 0.05 AS cold_start,"
+        " CASE WHEN random() < 0.05 THEN random() * 1000 END AS init_ms,"
+        f" 'fn-' || (i % 20) AS function FROM range({int(count)}) AS t(i)) TO '"
+        + path.replace("'", "''")
+        + "' (FORMAT parquet)"
+    )
+
+
 def timed(body: str, path: str) -> tuple[float, float]:
     done = subprocess.run(
         [sys.executable, "-c", TIMED.format(body=body), path],
@@ -101,6 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, nargs="+", default=[200_000, 2_000_000])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--parquet", type=int, nargs="*", default=[])
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     print()
@@ -124,6 +142,16 @@ def main() -> None:
         print(
             f"| {count:,} | {size:,.0f} | {ours_s:.2f} | {max(m for _, m in ours):,.0f} "
             f"| {theirs_s:.2f} | {max(m for _, m in theirs):,.0f} | {ours_s / theirs_s:.1f} |"
+        )
+    for count in args.parquet:
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "invocations.parquet")
+            write_parquet(path, count)
+            runs = [timed(OURS, path) for _ in range(args.rounds)]
+        print()
+        print(
+            f"Parquet, {count:,} rows: obs report {statistics.median(s for s, _ in runs):.1f} s, "
+            f"peak {max(m for _, m in runs):,.0f} MB"
         )
     print()
     print(json.dumps({"rounds": args.rounds}))

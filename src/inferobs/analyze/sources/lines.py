@@ -13,7 +13,7 @@ too. UTF-16 files (PowerShell's redirection writes them) are split in Python.
 from __future__ import annotations
 
 from ...export.lines import encode
-from ...read import Problem, _records_in
+from ...read import Problem, ReadError, _records_in
 from ...record import EVENT
 from ..columns import INVOCATIONS, conform
 from . import Source, head
@@ -37,9 +37,11 @@ class LogLines(Source):
 
     @classmethod
     def claims(cls, path: str, head: bytes) -> bool:
-        if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            return True  # UTF-16: decide after decoding; a log is the likely case
-        return EVENT.encode() in head or any(m.encode() in head for m in _report_markers())
+        # the last source asked: any text file may hold records past its first bytes
+        # (an export that starts with a long stretch of the application's own logs)
+        from ...read import _binary
+
+        return not _binary(head)
 
     def load(
         self, db: duckdb.DuckDBPyConnection, problems: list[Problem]
@@ -68,6 +70,7 @@ class LogLines(Source):
             db.execute(f"INSERT INTO {table}_inv SELECT * FROM _slow")
             db.unregister("_slow")
         out["invocations"] = db.table(f"{table}_inv")
+        ((found,),) = db.execute(f"SELECT count(*) FROM {table}_inv").fetchall()
         functions = db.execute(
             f"SELECT DISTINCT function FROM {table}_inv WHERE function IS NOT NULL LIMIT 2"
         ).fetchall()
@@ -76,6 +79,8 @@ class LogLines(Source):
         reports = _reports(db, table, self.path, problems, owner)
         if reports is not None:
             out["reports"] = reports
+        elif not found and not any(p.location.startswith(f"{self.path}:") for p in problems):
+            raise ReadError(f"{self.path}: holds no inferobs records")
         return out
 
 
@@ -88,24 +93,32 @@ def _fresh_name() -> str:
 
 
 def _numbered(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
-    """Table ``table`` (line, text): the file's lines, numbered from 1, decoded."""
-    start = head(path)
-    if start[:2] not in (b"\xff\xfe", b"\xfe\xff"):
+    """Table ``table`` (line, text, rest): the file's lines a source reads, numbered from 1.
+
+    DuckDB splits UTF-8 files (gzip too); UTF-16 files, bytes that are not
+    UTF-8, and lines holding the split character are read in Python instead.
+    """
+    import duckdb
+
+    if head(path)[:2] not in (b"\xff\xfe", b"\xfe\xff"):
         compression = "gzip" if _is_gzip(path) else "none"
         # only the lines a source reads are kept: an application's own logs can be most
         wanted = " OR ".join(["rest IS NOT NULL", *(["contains(text, ?)"] * len(_markers()))])
-        db.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM ("
-            "SELECT row_number() OVER () AS line, text, rest FROM read_csv(?, "
-            "columns = {'text': 'VARCHAR', 'rest': 'VARCHAR'}, delim = ?, quote = '', "
-            "escape = '', header = false, auto_detect = false, strict_mode = false, "
-            "null_padding = true, max_line_size = 268435456, compression = ?, "
-            f"ignore_errors = false)) WHERE {wanted}",
-            [path, _UNIT_SEPARATOR, compression, *_markers()],
-        )
-        (split_lines,) = db.execute(
-            f"SELECT count(*) FROM {table} WHERE rest IS NOT NULL"
-        ).fetchall()[0]
+        try:
+            db.execute(
+                f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM ("
+                "SELECT row_number() OVER () AS line, text, rest FROM read_csv(?, "
+                "columns = {'text': 'VARCHAR', 'rest': 'VARCHAR'}, delim = ?, quote = '', "
+                "escape = '', header = false, auto_detect = false, strict_mode = false, "
+                "null_padding = true, max_line_size = 268435456, compression = ?, "
+                f"ignore_errors = false)) WHERE {wanted}",
+                [path, _UNIT_SEPARATOR, compression, *_markers()],
+            )
+            ((split_lines,),) = db.execute(
+                f"SELECT count(*) FROM {table} WHERE rest IS NOT NULL"
+            ).fetchall()
+        except duckdb.Error:  # bytes that are not UTF-8: Python replaces them and reads on
+            split_lines = 1
         if not split_lines:
             return
     _numbered_in_python(db, path, table)

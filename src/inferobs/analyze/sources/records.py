@@ -82,6 +82,8 @@ FAST = " AND ".join(
     [
         "v IS NOT NULL",
         "NOT contains(j, 'NaN') AND NOT contains(j, 'Infinity')",  # the parser takes them
+        # an escaped surrogate may be a lone one, which UTF-8 text cannot hold
+        "NOT regexp_matches(j, '\\\\u[dD][89a-fA-F]')",
         f"regexp_full_match({SIGNATURE}, '{_signature_pattern()}')",
         f"{_text('event')} = '{EVENT}'",
         f"TRY_CAST({_text('schema')} AS BIGINT) BETWEEN 1 AND {SCHEMA_VERSION}",
@@ -213,7 +215,7 @@ def split(db: duckdb.DuckDBPyConnection, texts: str, into: str) -> list[tuple[in
     db.execute(
         "CREATE OR REPLACE TEMP TABLE _judged AS "
         "SELECT source, line, v, fast, CASE WHEN fast THEN NULL ELSE j END AS j, "
-        "CAST(octet_length(CAST(j AS BLOB)) AS INTEGER) AS bytes "
+        "CAST(strlen(j) AS INTEGER) AS bytes "
         f"FROM (SELECT *, coalesce({FAST}, false) AS fast "
         f"FROM (SELECT source, line, j, {PARSE} FROM {texts}))"
     )
