@@ -17,7 +17,7 @@ from ...read import Problem, ReadError, _records_in
 from ...record import EVENT
 from ..columns import INVOCATIONS, conform
 from . import Source, head
-from .records import arrow_rows, rows_of, split
+from .records import arrow_rows, judge, rows_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,36 +47,29 @@ class LogLines(Source):
         self, db: duckdb.DuckDBPyConnection, problems: list[Problem]
     ) -> dict[str, duckdb.DuckDBPyRelation]:
         table = _fresh_name()
-        _numbered(db, self.path, table)
-        out: dict[str, duckdb.DuckDBPyRelation] = {}
-        columns = ", ".join(f'"{n}" {t}' for n, t in INVOCATIONS.items())
-        db.execute(f"CREATE OR REPLACE TEMP TABLE {table}_inv ({columns})")
-        source = self.path.replace("'", "''")
-        db.execute(
-            f"CREATE OR REPLACE TEMP VIEW {table}_texts AS "
-            f"SELECT '{source}' AS source, line, substr(text, strpos(text, '{{')) AS j "
-            f"FROM {table} WHERE contains(text, '{EVENT}')"
-        )
-        rest = split(db, f"{table}_texts", f"{table}_inv")
+        _judged(db, self.path, table)
+        fast = ", ".join(f'"{name}"' for name in INVOCATIONS)
         slow: list[dict[str, object]] = []
-        for line, text in rest:
+        for line, text in db.execute(
+            f"SELECT line, text FROM {table} WHERE ours AND NOT fast ORDER BY line"
+        ).fetchall():
             found, error = _records_in(text)
             if found:
                 slow.extend(rows_of(found, self.path, line, encode))
             else:
                 problems.append(Problem(f"{self.path}:{line}", error))
+        invocations = db.sql(f"SELECT {fast} FROM {table} WHERE fast")
         if slow:
-            db.register("_slow", arrow_rows(slow))
-            db.execute(f"INSERT INTO {table}_inv SELECT * FROM _slow")
-            db.unregister("_slow")
-        out["invocations"] = db.table(f"{table}_inv")
-        ((found,),) = db.execute(f"SELECT count(*) FROM {table}_inv").fetchall()
-        functions = db.execute(
-            f"SELECT DISTINCT function FROM {table}_inv WHERE function IS NOT NULL LIMIT 2"
+            db.register(f"{table}_slow", arrow_rows(slow))
+            invocations = invocations.union(db.table(f"{table}_slow"))
+        out: dict[str, duckdb.DuckDBPyRelation] = {"invocations": invocations}
+        ((found, functions, owner),) = db.execute(
+            f"SELECT count(*) FILTER (WHERE fast), count(DISTINCT function), any_value(function) "
+            f"FROM {table}"
         ).fetchall()
+        found += len(slow)
         # an export holds one log group: one function's records name its reports too
-        owner = functions[0][0] if len(functions) == 1 else None
-        reports = _reports(db, table, self.path, problems, owner)
+        reports = _reports(db, table, self.path, problems, owner if functions == 1 else None)
         if reports is not None:
             out["reports"] = reports
         elif not found and not any(p.location.startswith(f"{self.path}:") for p in problems):
@@ -92,36 +85,51 @@ def _fresh_name() -> str:
     return f"_lines{next(_counter)}"
 
 
-def _numbered(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
-    """Table ``table`` (line, text, rest): the file's lines a source reads, numbered from 1.
+def _judged(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
+    """Table ``table``: the file's lines that a source reads, judged (`records.judge`).
 
-    DuckDB splits UTF-8 files (gzip too); UTF-16 files, bytes that are not
-    UTF-8, and lines holding the split character are read in Python instead.
+    DuckDB splits UTF-8 files (gzip too), keeping only the lines a source
+    reads, and judges them keeping typed columns rather than text; UTF-16
+    files, bytes that are not UTF-8, and lines holding the split character
+    are split in Python.
     """
     import duckdb
 
     if head(path)[:2] not in (b"\xff\xfe", b"\xfe\xff"):
         compression = "gzip" if _is_gzip(path) else "none"
-        # only the lines a source reads are kept: an application's own logs can be most
-        wanted = " OR ".join(["rest IS NOT NULL", *(["contains(text, ?)"] * len(_markers()))])
+        quoted = path.replace("'", "''")
+        numbered = (
+            "(SELECT row_number() OVER () AS line, text, rest FROM read_csv("
+            f"'{quoted}', columns = {{'text': 'VARCHAR', 'rest': 'VARCHAR'}}, "
+            f"delim = '{_UNIT_SEPARATOR}', quote = '', escape = '', header = false, "
+            "auto_detect = false, strict_mode = false, null_padding = true, "
+            f"max_line_size = 268435456, compression = '{compression}'))"
+        )
+        # numbering keeps the lines in order, on one thread; the JSON work then runs
+        # on every core, over only the lines a source reads
+        wanted = " OR ".join(
+            f"contains(text, '{m.replace(chr(39), chr(39) * 2)}')"
+            for m in (EVENT, *_report_markers())
+        )
         try:
             db.execute(
-                f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM ("
-                "SELECT row_number() OVER () AS line, text, rest FROM read_csv(?, "
-                "columns = {'text': 'VARCHAR', 'rest': 'VARCHAR'}, delim = ?, quote = '', "
-                "escape = '', header = false, auto_detect = false, strict_mode = false, "
-                "null_padding = true, max_line_size = 268435456, compression = ?, "
-                f"ignore_errors = false)) WHERE {wanted}",
-                [path, _UNIT_SEPARATOR, compression, *_markers()],
+                f"CREATE OR REPLACE TEMP TABLE {table}_lines AS "
+                f"SELECT * FROM {numbered} WHERE rest IS NOT NULL OR {wanted}"
             )
             ((split_lines,),) = db.execute(
-                f"SELECT count(*) FROM {table} WHERE rest IS NOT NULL"
+                f"SELECT count(*) FROM {table}_lines WHERE rest IS NOT NULL"
             ).fetchall()
         except duckdb.Error:  # bytes that are not UTF-8: Python replaces them and reads on
             split_lines = 1
-        if not split_lines:
-            return
-    _numbered_in_python(db, path, table)
+        if split_lines:
+            _numbered_in_python(db, path, f"{table}_lines")
+    else:
+        _numbered_in_python(db, path, f"{table}_lines")
+    db.execute(
+        f"CREATE OR REPLACE TEMP TABLE {table} AS "
+        f"{judge(f'{table}_lines', path, _report_markers())}"
+    )
+    db.execute(f"DROP TABLE {table}_lines")
 
 
 def _numbered_in_python(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
@@ -156,11 +164,6 @@ def _is_gzip(path: str) -> bool:
         return handle.read(2) == b"\x1f\x8b"
 
 
-def _markers() -> tuple[str, ...]:
-    """What a line holds for a source to read it: our records' event, a report's marker."""
-    return (EVENT, *_report_markers())
-
-
 def _report_markers() -> tuple[str, ...]:
     try:
         from .lambda_report import REPORT_MARKERS
@@ -180,10 +183,7 @@ def _reports(
     markers = _report_markers()
     if not markers:
         return None
-    where = " OR ".join("contains(text, ?)" for _ in markers)
-    candidates = db.execute(
-        f"SELECT line, text FROM {table} WHERE {where} ORDER BY line", list(markers)
-    ).fetchall()
+    candidates = db.execute(f"SELECT line, text FROM {table} WHERE report ORDER BY line").fetchall()
     if not candidates:
         return None
     from .lambda_report import parse

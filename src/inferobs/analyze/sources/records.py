@@ -127,6 +127,41 @@ SELECT = f"""
 """
 
 
+# The invocation columns (but source and line) of a judged row: TRY_CAST, so a row
+# that is not sound (whose columns are never used) cannot stop the query
+COLUMNS = SELECT.split("line,", 1)[1].replace("CAST(", "TRY_CAST(")
+
+
+def judge(numbered: str, source: str, markers: tuple[str, ...]) -> str:
+    """SQL: the lines of ``numbered`` (line, text, rest) a source reads, judged in one pass.
+
+    Each row keeps its line, whether it holds a record of ours (``ours``) and
+    whether that is plainly one sound record (``fast``, with its columns), a
+    report's marker (``report``), and its text only where something is still
+    to be done with it: read record by record, or parsed as a report. A line
+    holding the split character (``split``) means the file must be split again.
+    """
+    quoted = source.replace("'", "''")
+    marked = " OR ".join(f"contains(text, '{m.replace(chr(39), chr(39) * 2)}')" for m in markers)
+    return f"""
+        SELECT '{quoted}' AS source, line, ours, fast, report, split,
+            CASE WHEN fast AND NOT report THEN NULL ELSE text END AS text, {COLUMNS}
+        FROM (
+            SELECT *, ours AND coalesce({FAST}, false) AS fast FROM (
+                SELECT line, text, ours, report, split, j,
+                    CAST(strlen(j) AS INTEGER) AS bytes,
+                    CASE WHEN ours THEN {PARSE.removesuffix(" AS v")} END AS v
+                FROM (
+                    SELECT line, text, rest IS NOT NULL AS split,
+                        contains(text, '{EVENT}') AS ours, ({marked or "false"}) AS report,
+                        substr(text, strpos(text, '{{')) AS j
+                    FROM {numbered}
+                ) WHERE ours OR report OR split
+            )
+        )
+    """
+
+
 def rows_of(
     records: Iterable[Invocation], source: str, line: int, encode: Callable[[Invocation], str]
 ) -> list[dict[str, object]]:
