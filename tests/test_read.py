@@ -95,3 +95,25 @@ def test_a_line_nested_too_deeply_is_a_problem_and_reading_goes_on(tmp_path: Pat
     assert [str(p) for p in reading.problems] == [
         f"{deep}:1: not a JSON line (nested too deeply to read)"
     ]
+
+
+def test_a_store_laid_out_by_a_newer_inferobs_is_refused_by_both_readers(tmp_path: Path) -> None:
+    import sqlite3
+
+    from inferobs.analyze.frames import read_frames
+
+    store = StoreExporter(str(tmp_path))
+    store.export(Invocation(start=1, duration_ms=1.0))
+    assert store.flush()
+    connection = sqlite3.connect(tmp_path / "records.db")
+    with connection:
+        connection.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    connection.close()
+    message = (
+        f"{tmp_path / 'records.db'}: laid out by a newer inferobs (store layout 99; this one "
+        "reads up to 1); upgrade inferobs to read it"
+    )
+    for reader in (read, read_frames):
+        with pytest.raises(ReadError) as caught:
+            reader([str(tmp_path)])
+        assert message in str(caught.value)

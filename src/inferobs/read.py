@@ -20,7 +20,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-__all__ = ["Problem", "ReadError", "Reading", "follow_store", "function_of", "read"]
+__all__ = [
+    "Problem",
+    "ReadError",
+    "Reading",
+    "check_layout",
+    "follow_store",
+    "function_of",
+    "read",
+    "store_notes",
+]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _DATABASE_SUFFIXES = (".db", ".sqlite", ".sqlite3")  # names only a database has
@@ -179,6 +188,7 @@ def _read_store(path: str, reading: Reading) -> list[Invocation]:
     """The records in a store; rows that cannot be read, and what never reached it, are noted."""
     found = []
     with _opened(path) as connection:
+        check_layout(connection, path)
         for rowid, line in connection.execute("SELECT rowid, record FROM invocations"):
             try:
                 found.append(Invocation.from_json(line))
@@ -186,6 +196,21 @@ def _read_store(path: str, reading: Reading) -> list[Invocation]:
                 reading.problems.append(Problem(f"{path}#row{rowid}", str(exc)))
         store_notes(connection, path, reading.problems, reading.losses)
     return found
+
+
+def check_layout(connection: sqlite3.Connection, path: str) -> None:
+    """Refuse a store laid out by a newer inferobs: its tables may not mean what we think."""
+    from .export.store import STORE_SCHEMA_VERSION
+
+    row = connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    layout = row[0] if row else None
+    if not (isinstance(layout, str) and layout.isdigit()):
+        raise ReadError(f"{path}: not an inferobs store (its meta table names no layout)")
+    if int(layout) > STORE_SCHEMA_VERSION:
+        raise ReadError(
+            f"{path}: laid out by a newer inferobs (store layout {layout}; this one reads up "
+            f"to {STORE_SCHEMA_VERSION}); upgrade inferobs to read it"
+        )
 
 
 def store_notes(

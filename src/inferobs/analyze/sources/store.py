@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ...export.store import DATABASE
-from ...read import Problem, _opened, store_notes
+from ...read import Problem, _opened, check_layout, store_notes
 from ...record import Invocation, RecordError
 from ..columns import INVOCATIONS
 from . import Source
@@ -40,6 +40,7 @@ class Store(Source):
         import pyarrow as pa
 
         with _opened(self.path) as connection:
+            check_layout(connection, self.path)
             rows = connection.execute("SELECT rowid, record FROM invocations").fetchall()
             store_notes(connection, self.path, problems, self.losses)
         texts = pa.table(
