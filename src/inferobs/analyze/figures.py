@@ -10,7 +10,7 @@ weighted by ``1 / sample_rate``; percentiles the weighted nearest rank.
 
 from __future__ import annotations
 
-from .summary import PERCENTILES
+from .summary import PERCENTILES, Rates
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ __all__ = ["GroupFigures", "figures"]
 _KEY = "function, model, model_version, variant"
 
 
-class GroupFigures:
+class GroupFigures(Rates):
     """One group's figures, shaped like `summary.GroupSummary` for the report sections."""
 
     def __init__(self, key: GroupKey, data: dict[str, object]) -> None:
@@ -34,14 +34,6 @@ class GroupFigures:
         self.timeouts = _int(data["timeouts"])
         self.cold_starts = _int(data["cold_starts"])
         self.warmups = _int(data["warmups"])
-
-    @property
-    def error_rate(self) -> float | None:
-        return self.errors / self.invocations if self.invocations else None
-
-    @property
-    def cold_start_rate(self) -> float | None:
-        return self.cold_starts / self.invocations if self.invocations else None
 
     def as_dict(self) -> dict[str, object]:
         return dict(self._data)

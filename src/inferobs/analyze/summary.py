@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     GroupKey = tuple[str | None, str | None, str | None, str | None]  # function .. variant
 
-__all__ = ["PERCENTILES", "GroupSummary", "percentile", "summarize_records"]
+__all__ = ["PERCENTILES", "GroupSummary", "Rates", "percentile", "summarize_records"]
 
 PERCENTILES = (50, 95, 99)
 
@@ -47,7 +47,25 @@ def percentile(values: list[tuple[float, float]], q: float) -> float | None:
     return ordered[-1][0]
 
 
-class GroupSummary:
+class Rates:
+    """Error and cold-start rates of requests, for any group that counts them."""
+
+    __slots__ = ()
+
+    invocations: int
+    errors: int
+    cold_starts: int
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.invocations if self.invocations else None
+
+    @property
+    def cold_start_rate(self) -> float | None:
+        return self.cold_starts / self.invocations if self.invocations else None
+
+
+class GroupSummary(Rates):
     """The figures for one (function, model, model version, variant) group."""
 
     __slots__ = (
@@ -90,14 +108,6 @@ class GroupSummary:
     @property
     def variant(self) -> str | None:
         return self.key[3]
-
-    @property
-    def error_rate(self) -> float | None:
-        return self.errors / self.invocations if self.invocations else None
-
-    @property
-    def cold_start_rate(self) -> float | None:
-        return self.cold_starts / self.invocations if self.invocations else None
 
     def add(self, record: Invocation) -> None:
         self.line_bytes.append((float(len(encode(record))), 1.0))
