@@ -191,3 +191,33 @@ def test_a_cloudwatch_export_joins_reports_and_counts_the_invocations_that_left_
     assert (group["function"], group["invocations"], group["errors"]) == ("fn", 3, 1)
     assert group["cold_starts"] == 1
     assert f"{path}:7" in result.stderr  # the cut line, by file and line
+
+
+def test_values_no_column_holds_are_problems_and_the_rest_is_reported(tmp_path: Path) -> None:
+    good = encode(Invocation(start=5, duration_ms=1.0, function="f"))
+    path = tmp_path / "odd.log"
+    path.write_text(
+        "\n".join(
+            [
+                good.replace('"function":"f"', '"function":"f","memory_mb":1099511627776'),
+                good.replace('"start":5', f'"start":{2**64 + 5}'),
+                good,
+            ]
+        )
+        + "\n"
+    )
+    frames = read_frames([str(path)])
+    assert frames.count() == 1
+    assert [str(p) for p in frames.problems] == [
+        f"{path}:1: memory_mb=1099511627776: not a memory size",
+        f"{path}:2: start={2**64 + 5}: beyond a 64-bit count of nanoseconds",
+    ]
+
+
+def test_an_empty_function_name_falls_back_to_the_service_as_the_reader_does(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "svc.log"
+    path.write_text(encode(Invocation(start=1, duration_ms=1.0, function="", service="svc")) + "\n")
+    both_ways([str(path)])
+    assert read_frames([str(path)], function="svc").count() == 1

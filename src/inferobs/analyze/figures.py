@@ -156,7 +156,7 @@ def figures(frames: Frames) -> list[GroupFigures]:
                     "duration_ms": _spread(duration),
                     "cold_init_ms": _spread(init),
                     "stages_ms": {name: spread for _, name, spread in sorted(stages.get(key, []))},
-                    "line_bytes_p50": line,
+                    "line_bytes_p50": None if line is None else float(line),
                 },
             )
         )

@@ -48,6 +48,10 @@ class Frames:
     def minutes(self) -> duckdb.DuckDBPyRelation:
         return self.db.table("minutes")
 
+    def close(self) -> None:
+        """Free the database the sources were read into."""
+        self.db.close()
+
     def count(self, kind: str = "invocations") -> int:
         ((count,),) = self.db.execute(f"SELECT count(*) FROM {kind}").fetchall()
         return int(count)
@@ -58,7 +62,6 @@ def read_frames(
     *,
     since_ns: int | None = None,
     function: str | None = None,
-    db: duckdb.DuckDBPyConnection | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> Frames:
     """Read every source into tables ``invocations``, ``reports`` and ``minutes``.
@@ -72,7 +75,7 @@ def read_frames(
 
     from .sources import detect
 
-    frames = Frames(db or duckdb.connect())
+    frames = Frames(duckdb.connect())  # its own database: nothing is shared between reads
     parts: dict[str, list[tuple[int, duckdb.DuckDBPyRelation]]] = {kind: [] for kind in KINDS}
     sources = list(sources)
     ranks: dict[str, int] = {}  # each source's path, as its reader names it -> its place
@@ -94,7 +97,8 @@ def read_frames(
         except (ReadError, OSError) as exc:
             frames.problems.append(Problem(source, str(exc).removeprefix(f"{source}: ")))
             continue
-        except duckdb.Error as exc:  # a file DuckDB cannot parse at all
+        except Exception as exc:  # a file DuckDB cannot parse at all, or a reader's bug:
+            # one source is lost, never the whole report
             frames.problems.append(Problem(source, f"could not be read ({type(exc).__name__})"))
             continue
         for kind, relation in loaded.items():

@@ -54,10 +54,13 @@ class LogLines(Source):
             f"SELECT line, text FROM {table} WHERE ours AND NOT fast ORDER BY line"
         ).fetchall():
             found, error = _records_in(text)
-            if found:
-                slow.extend(rows_of(found, self.path, line, encode))
-            else:
-                problems.append(Problem(f"{self.path}:{line}", error))
+            try:
+                if found:
+                    slow.extend(rows_of(found, self.path, line, encode))
+                    continue
+            except ValueError as exc:  # a value no column can hold
+                error = str(exc)
+            problems.append(Problem(f"{self.path}:{line}", error))
         invocations = db.sql(f"SELECT {fast} FROM {table} WHERE fast")
         if slow:
             db.register(f"{table}_slow", arrow_rows(slow))

@@ -112,7 +112,7 @@ SELECT = f"""
     coalesce({_text("status")}, 'ok') AS status,
     {_text("error_type")} AS error_type,
     {_text("error_stage")} AS error_stage,
-    coalesce({_text("function")}, {_text("service")}) AS function,
+    coalesce(nullif({_text("function")}, ''), nullif({_text("service")}, '')) AS function,
     {_text("version")} AS version,
     {_text("model")} AS model,
     {_text("model_version")} AS model_version,
@@ -178,6 +178,10 @@ def rows_of(
 
     out = []
     for record in records:
+        if not -(2**63) <= record.start < 2**63:
+            raise ValueError(f"start={record.start}: beyond a 64-bit count of nanoseconds")
+        if record.memory_mb is not None and not 0 <= record.memory_mb < 2**31:
+            raise ValueError(f"memory_mb={record.memory_mb}: not a memory size")
         stages = record.get("stages")
         row: dict[str, object] = {
             "source": source,

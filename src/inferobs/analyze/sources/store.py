@@ -63,7 +63,10 @@ class Store(Source):
             except RecordError as exc:
                 problems.append(Problem(f"{self.path}#row{rowid}", str(exc)))
                 continue
-            slow.extend(rows_of([record], self.path, rowid, _encode))
+            try:
+                slow.extend(rows_of([record], self.path, rowid, _encode))
+            except ValueError as exc:  # a value no column can hold
+                problems.append(Problem(f"{self.path}#row{rowid}", str(exc)))
         if slow:
             db.register("_slow", arrow_rows(slow))
             db.execute(f"INSERT INTO {table} SELECT * FROM _slow")
