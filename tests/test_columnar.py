@@ -221,3 +221,11 @@ def test_an_empty_function_name_falls_back_to_the_service_as_the_reader_does(
     path.write_text(encode(Invocation(start=1, duration_ms=1.0, function="", service="svc")) + "\n")
     both_ways([str(path)])
     assert read_frames([str(path)], function="svc").count() == 1
+
+
+def test_a_line_longer_than_the_bulk_reader_takes_is_read_all_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "long.log"
+    record = encode(Invocation(start=1, duration_ms=1.0, function="f"))
+    path.write_text("x" * 3_000_000 + "\n" + record + "\n")
+    frames = read_frames([str(path)])
+    assert frames.count() == 1 and frames.problems == []

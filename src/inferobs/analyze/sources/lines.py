@@ -106,7 +106,7 @@ def _judged(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
             f"'{quoted}', columns = {{'text': 'VARCHAR', 'rest': 'VARCHAR'}}, "
             f"delim = '{_UNIT_SEPARATOR}', quote = '', escape = '', header = false, "
             "auto_detect = false, strict_mode = false, null_padding = true, "
-            f"max_line_size = 268435456, compression = '{compression}'))"
+            f"compression = '{compression}'))"
         )
         # numbering keeps the lines in order, on one thread; the JSON work then runs
         # on every core, over only the lines a source reads
@@ -122,7 +122,8 @@ def _judged(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
             ((split_lines,),) = db.execute(
                 f"SELECT count(*) FROM {table}_lines WHERE rest IS NOT NULL"
             ).fetchall()
-        except duckdb.Error:  # bytes that are not UTF-8: Python replaces them and reads on
+        except duckdb.Error:  # bytes that are not UTF-8 (Python replaces them and reads on),
+            # or a line longer than DuckDB's 2 MB (a big buffer for every line would cost more)
             split_lines = 1
         if split_lines:
             _numbered_in_python(db, path, f"{table}_lines")
