@@ -235,13 +235,15 @@ def test_records_dropped_while_the_store_is_locked_are_counted(tmp_path: Path) -
     def locked_while(store: StoreExporter, count: int) -> None:
         holder = sqlite3.connect(str(tmp_path / "records.db"), isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
-        for n in range(count):  # the store keeps at most four batches while it cannot write
+        for n in range(count):  # the store keeps at most its backlog while it cannot write
             store.export(Invocation(start=n, duration_ms=1.0, id=f"r{n}"))
         holder.execute("COMMIT")
         holder.close()
 
     connect(str(tmp_path)).close()
-    store = StoreExporter(str(tmp_path), batch_size=2, flush_interval_s=3600, busy_timeout_s=0.05)
+    store = StoreExporter(
+        str(tmp_path), batch_size=2, flush_interval_s=3600, busy_timeout_s=0.05, backlog=8
+    )
     locked_while(store, 22)
     assert store.dropped == 14
     assert store.flush()
@@ -253,7 +255,9 @@ def test_records_dropped_while_the_store_is_locked_are_counted(tmp_path: Path) -
     ]
     meta = connect(str(tmp_path)).execute("SELECT value FROM meta WHERE key = 'dropped'")
     assert meta.fetchone() == ("14",)
-    other = StoreExporter(str(tmp_path), batch_size=1, flush_interval_s=3600, busy_timeout_s=0.05)
+    other = StoreExporter(
+        str(tmp_path), batch_size=1, flush_interval_s=3600, busy_timeout_s=0.05, backlog=4
+    )
     locked_while(other, 6)  # another writer's drops add to the count
     assert other.dropped == 2
     assert other.flush()

@@ -43,7 +43,13 @@ __all__ = ["DATABASE", "SCHEMA", "StoreExporter", "connect"]
 
 DATABASE = "records.db"
 STORE_SCHEMA_VERSION = 1
-RETRY_AFTER_S = 5.0  # after a failed write, how long the store waits before trying again
+# after a failed write the store waits before trying again: briefly at first (another
+# writer's lock, a checkpoint), twice as long after each failure in a row, at most this
+RETRY_FIRST_S = 0.05
+RETRY_AFTER_S = 5.0
+# what it keeps meanwhile: four batches, and never fewer than this many records
+# (a few MB), so a moment's contention with small batches drops nothing
+BACKLOG_FLOOR = 4096
 
 # Columns the analyzer filters and groups by are columns; the whole record is
 # kept as its JSON line, so no field is ever lost to the table's shape.
@@ -174,7 +180,7 @@ class StoreExporter:
     longer than ``flush_interval_s``, so a quiet process's last records show up
     within that time; a normal exit writes the rest. Pending rows are never
     held under a lock during I/O, and after a failed write the store backs off
-    for a few seconds instead of retrying on every call. Nothing here raises:
+    (50 ms, doubling to 5 s) instead of retrying on every call. Nothing here raises:
     problems are faults (`inferobs.context.fault`), described once on stderr.
     """
 
@@ -185,6 +191,7 @@ class StoreExporter:
         batch_size: int = 256,
         flush_interval_s: float = 1.0,
         busy_timeout_s: float = 5.0,
+        backlog: int | None = None,
     ) -> None:
         if path is None:
             from ..config import current
@@ -194,6 +201,8 @@ class StoreExporter:
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.busy_timeout_s = busy_timeout_s
+        # records kept while the store cannot be written; beyond it the oldest are dropped
+        self.backlog = backlog if backlog is not None else max(4 * batch_size, BACKLOG_FLOOR)
         self._reset()
         atexit.register(self._flush_at_exit)
         if hasattr(os, "register_at_fork"):
@@ -204,6 +213,7 @@ class StoreExporter:
         self._pending: list[Row] = []
         self._oldest = 0.0
         self._retry_at = 0.0
+        self._wait = 0.0  # the current back-off, seconds
         self._lock = threading.Lock()  # guards _pending and the counts, never held during I/O
         self._writing = threading.Lock()  # one write, and one user of the connection, at a time
         self._connection: sqlite3.Connection | None = None
@@ -256,7 +266,8 @@ class StoreExporter:
             try:
                 set_aside, unstorable = self._write(rows, dropped)
             except BaseException as exc:
-                self._retry_at = time.monotonic() + RETRY_AFTER_S
+                self._wait = min(self._wait * 2, RETRY_AFTER_S) if self._wait else RETRY_FIRST_S
+                self._retry_at = time.monotonic() + self._wait
                 if not isinstance(exc, Exception):
                     self._keep(rows)
                     raise
@@ -268,7 +279,7 @@ class StoreExporter:
                     self._keep(rows)
                     fault("store", f"{reason}; its records are kept in memory and retried", exc)
                 return False
-            self._retry_at = 0.0
+            self._retry_at = self._wait = 0.0
         with self._lock:
             self._uncounted += unstorable - dropped
             self.dropped += unstorable
@@ -311,7 +322,7 @@ class StoreExporter:
 
     def _keep(self, rows: list[Row]) -> None:
         """Put back rows that could not be written, keeping the newest; count what does not fit."""
-        limit = 4 * self.batch_size
+        limit = self.backlog
         with self._lock:
             kept = rows + self._pending if rows else self._pending
             over = max(len(kept) - limit, 0)
