@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .export import Exporter
     from .watchdog import Watchdog
 
-__all__ = ["Recorder", "enter", "leave"]
+__all__ = ["Recorder", "leave"]
 
 try:
     from resource import RUSAGE_SELF, getrusage
@@ -124,7 +124,8 @@ class Recorder:
         """Start recording; None when recording is off or could not start.
 
         The invocation is in flight from here until `close`; the handler's code
-        runs in its scope between `enter` and `leave`.
+        runs in its scope (`Call.root`), which replaces whatever was there, so
+        nothing left open by earlier code leaks in.
         """
         try:
             settings = current()
@@ -161,10 +162,7 @@ class Recorder:
         With ``token`` (from setting the call's scope), the scope is left first.
         """
         if token is not None:
-            try:
-                _scope.reset(token)
-            except ValueError:  # closed in another context than opened: record anyway
-                fault("close_context", "an invocation was closed where it was not opened")
+            leave(token)
         call.closed = True
         _in_flight.pop(call, None)
         try:
@@ -183,17 +181,8 @@ class Recorder:
             fault("close", "the invocation record could not be built", exc)
 
 
-def enter(frame: Frame | None) -> Token[Frame | None]:
-    """Run what follows in ``frame``'s scope (an invocation's root, or where it left off).
-
-    The invocation's root scope replaces whatever was there: nothing left open
-    by earlier code leaks in.
-    """
-    return _scope.set(frame)
-
-
 def leave(token: Token[Frame | None]) -> Frame | None:
-    """Undo `enter`; returns the scope being left, for a generator to resume in."""
+    """Undo setting a scope; returns the scope being left, for a generator to resume in."""
     here = _scope.get()
     try:
         _scope.reset(token)

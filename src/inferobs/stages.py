@@ -123,11 +123,10 @@ class stage:
         if kind == "coroutine":
             return self._time_coroutine(func)  # type: ignore[return-value]
         if kind in ("generator", "async_generator"):
-            steps = functools.partial(_StageSteps, self)
             from .streams import stepped, stepped_async  # only streams pay for it
 
             wrap = stepped if kind == "generator" else stepped_async
-            return wrap(func, lambda args, kwargs: steps())  # type: ignore[no-any-return]
+            return wrap(func, lambda args, kwargs: _StageSteps(self))  # type: ignore[no-any-return]
 
         @functools.wraps(func)
         def timed(*args: Any, **kwargs: Any) -> Any:

@@ -16,7 +16,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["INVOCATIONS", "KINDS", "MINUTES", "REPORTS", "conform", "empty"]
+__all__ = [
+    "INVOCATIONS",
+    "KINDS",
+    "MINUTES",
+    "REPORTS",
+    "conform",
+    "empty",
+    "sql_name",
+    "sql_string",
+]
 
 # One row per invocation recorded by inferobs, or per row of an invocation table.
 INVOCATIONS: dict[str, str] = {
@@ -87,9 +96,9 @@ def conform(relation: duckdb.DuckDBPyRelation, kind: str) -> duckdb.DuckDBPyRela
     """``relation`` with exactly ``kind``'s columns, in order and type; missing ones NULL."""
     have = set(relation.columns)
     parts = [
-        f"CAST({_quote(name)} AS {kind_type}) AS {_quote(name)}"
+        f"CAST({sql_name(name)} AS {kind_type}) AS {sql_name(name)}"
         if name in have
-        else f"CAST(NULL AS {kind_type}) AS {_quote(name)}"
+        else f"CAST(NULL AS {kind_type}) AS {sql_name(name)}"
         for name, kind_type in KINDS[kind].items()
     ]
     return relation.project(", ".join(parts))
@@ -97,9 +106,15 @@ def conform(relation: duckdb.DuckDBPyRelation, kind: str) -> duckdb.DuckDBPyRela
 
 def empty(db: duckdb.DuckDBPyConnection, kind: str) -> duckdb.DuckDBPyRelation:
     """A relation with ``kind``'s columns and no rows."""
-    columns = ", ".join(f"CAST(NULL AS {t}) AS {_quote(n)}" for n, t in KINDS[kind].items())
+    columns = ", ".join(f"CAST(NULL AS {t}) AS {sql_name(n)}" for n, t in KINDS[kind].items())
     return db.sql(f"SELECT {columns} WHERE false")
 
 
-def _quote(name: str) -> str:
+def sql_name(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def sql_string(text: str) -> str:
+    """``text`` as a SQL string literal (paths, names, markers: anything a user gave)."""
+    return "'" + text.replace("'", "''") + "'"

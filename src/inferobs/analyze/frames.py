@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from ..read import Problem, ReadError, _database
-from .columns import KINDS, empty
+from .columns import KINDS, empty, sql_string
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -161,12 +161,11 @@ def _keep_once(
             "LEFT JOIN _ranks AS r USING (source)"
         )
         read = "_invocations_ranked"
-    where = []  # a view takes no parameters: values are written in, safely quoted
+    where = []  # a view takes no parameters: values are written in, quoted
     if since_ns is not None:
         where.append(f"start >= {int(since_ns)}")
     if function is not None:
-        quoted = function.replace("'", "''")
-        where.append(f"function = '{quoted}'")
+        where.append(f"function = {sql_string(function)}")
     condition = " AND ".join(where) or "true"
     db.execute(f"CREATE OR REPLACE TEMP VIEW invocations AS SELECT * FROM {read} WHERE {condition}")
 

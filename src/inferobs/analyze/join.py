@@ -22,7 +22,7 @@ time.
 
 from __future__ import annotations
 
-from .columns import INVOCATIONS, _quote
+from .columns import INVOCATIONS, sql_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def join(
     reports.create_view(rep, replace=True)
     error_type = "error_type" if "error_type" in reports.columns else "CAST(NULL AS VARCHAR)"
     columns = ",\n  ".join(
-        f"CAST({_EXPRESSIONS.get(name, f'i.{_quote(name)}')} AS {kind}) AS {_quote(name)}"
+        f"CAST({_EXPRESSIONS.get(name, f'i.{sql_name(name)}')} AS {kind}) AS {sql_name(name)}"
         for name, kind in {**INVOCATIONS, **JOINED}.items()
     )
     return db.sql(

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import functools
 import os
+from types import CoroutineType  # loaded already: functools imports types
 
 from ..callables import kind_of, takes_self
 from ..config import ConfigError
 from ..context import MAX_TAG_TEXT, _in_flight, _scope, fault
-from ..lifecycle import Recorder, enter, leave
+from ..lifecycle import Recorder, leave
 from ..runtime import Runtime, default_runtime
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
@@ -206,22 +207,13 @@ def _sync_wrapper(
         except BaseException as exc:
             recorder.close(call, exc, token)
             raise
-        if result.__class__ is _COROUTINE:  # async code behind a plain wrapper: wait for it
+        if result.__class__ is CoroutineType:  # async code behind a plain wrapper: wait for it
             leave(token)
             return _awaited(result, recorder, call)
         recorder.close(call, None, token)
         return result
 
     return handler
-
-
-async def _probe() -> None:
-    pass
-
-
-_coroutine = _probe()
-_COROUTINE = _coroutine.__class__  # types.CoroutineType, without importing types
-_coroutine.close()
 
 
 def _awaited(coroutine: Any, recorder: Recorder, call: Call) -> Any:
@@ -285,7 +277,7 @@ class _StreamSteps:
 
     def begin(self) -> Token[Frame | None]:
         _in_flight[self.call] = self.outer  # at work again
-        return enter(self.inside)
+        return _scope.set(self.inside)
 
     def end(self, began: Token[Frame | None], exc: BaseException | None, last: bool) -> None:
         self.inside = leave(began)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import re
 
-from ..columns import conform
+from ..columns import conform, sql_name, sql_string
 from . import Source, head
-from .table import header, left_out, normalise, scan_csv, sql_name, sql_string
+from .table import header, left_out, normalise, scan_csv
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ...export.lines import encode
 from ...read import Problem, ReadError, _records_in
 from ...record import EVENT
-from ..columns import INVOCATIONS, conform
+from ..columns import INVOCATIONS, conform, sql_string
 from . import Source, head
 from .records import arrow_rows, judge, rows_of
 
@@ -100,10 +100,9 @@ def _judged(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
 
     if head(path)[:2] not in (b"\xff\xfe", b"\xfe\xff"):
         compression = "gzip" if _is_gzip(path) else "none"
-        quoted = path.replace("'", "''")
         numbered = (
             "(SELECT row_number() OVER () AS line, text, rest FROM read_csv("
-            f"'{quoted}', columns = {{'text': 'VARCHAR', 'rest': 'VARCHAR'}}, "
+            f"{sql_string(path)}, columns = {{'text': 'VARCHAR', 'rest': 'VARCHAR'}}, "
             f"delim = '{_UNIT_SEPARATOR}', quote = '', escape = '', header = false, "
             "auto_detect = false, strict_mode = false, null_padding = true, "
             f"compression = '{compression}'))"
@@ -111,8 +110,7 @@ def _judged(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
         # numbering keeps the lines in order, on one thread; the JSON work then runs
         # on every core, over only the lines a source reads
         wanted = " OR ".join(
-            f"contains(text, '{m.replace(chr(39), chr(39) * 2)}')"
-            for m in (EVENT, *_report_markers())
+            f"contains(text, {sql_string(m)})" for m in (EVENT, *_report_markers())
         )
         try:
             db.execute(

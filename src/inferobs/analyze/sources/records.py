@@ -10,6 +10,7 @@ the definition, so the two paths can never disagree about what a line holds.
 from __future__ import annotations
 
 from ...record import EVENT, FIELDS, KINDS, SCHEMA_VERSION, STATUSES, Invocation
+from ..columns import sql_string
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -144,10 +145,9 @@ def judge(numbered: str, source: str, markers: tuple[str, ...]) -> str:
     to be done with it: read record by record, or parsed as a report. A line
     holding the split character (``split``) means the file must be split again.
     """
-    quoted = source.replace("'", "''")
-    marked = " OR ".join(f"contains(text, '{m.replace(chr(39), chr(39) * 2)}')" for m in markers)
+    marked = " OR ".join(f"contains(text, {sql_string(m)})" for m in markers)
     return f"""
-        SELECT '{quoted}' AS source, line, ours, fast, report, split,
+        SELECT {sql_string(source)} AS source, line, ours, fast, report, split,
             CASE WHEN fast AND NOT report THEN NULL ELSE text END AS text, {COLUMNS}
         FROM (
             SELECT *, ours AND coalesce({FAST}, false) AS fast FROM (

@@ -19,7 +19,7 @@ import os
 import re
 
 from ...record import EVENT, KINDS
-from ..columns import conform
+from ..columns import conform, sql_name, sql_string
 from . import Source
 
 TYPE_CHECKING = False
@@ -88,16 +88,6 @@ def mapping(names: list[str]) -> dict[str, str]:
                 found[target] = by_normal[alias]
                 break
     return found
-
-
-def sql_string(text: str) -> str:
-    """``text`` as an SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def sql_name(name: str) -> str:
-    """``name`` as an SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def is_gzip(path: str) -> bool:
