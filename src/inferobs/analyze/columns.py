@@ -15,12 +15,14 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow
 
 __all__ = [
     "INVOCATIONS",
     "KINDS",
     "MINUTES",
     "REPORTS",
+    "arrow_table",
     "conform",
     "empty",
     "sql_name",
@@ -108,6 +110,26 @@ def empty(db: duckdb.DuckDBPyConnection, kind: str) -> duckdb.DuckDBPyRelation:
     """A relation with ``kind``'s columns and no rows."""
     columns = ", ".join(f"CAST(NULL AS {t}) AS {sql_name(n)}" for n, t in KINDS[kind].items())
     return db.sql(f"SELECT {columns} WHERE false")
+
+
+def arrow_table(rows: list[dict[str, object]], kind: str) -> pyarrow.Table:
+    """Rows made in Python (the record-by-record path, parsed reports) as ``kind``'s columns."""
+    import pyarrow as pa
+
+    types = {
+        "VARCHAR": pa.string(),
+        "JSON": pa.string(),
+        "BIGINT": pa.int64(),
+        "INTEGER": pa.int32(),
+        "DOUBLE": pa.float64(),
+        "BOOLEAN": pa.bool_(),
+    }
+    return pa.table(
+        {
+            name: pa.array([row.get(name) for row in rows], types[kind_type])
+            for name, kind_type in KINDS[kind].items()
+        }
+    )
 
 
 def sql_name(name: str) -> str:

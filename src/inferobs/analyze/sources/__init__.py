@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from ...read import Problem
 
-__all__ = ["Source", "detect", "head", "registered"]
+__all__ = ["Source", "detect", "fresh_name", "head", "registered"]
 
 HEAD_BYTES = 64 * 1024  # enough for a CSV header or a few log lines
 
@@ -51,6 +51,14 @@ class Source:
     ) -> dict[str, duckdb.DuckDBPyRelation]:
         """Relations of `inferobs.analyze.columns` kinds, each conformed to its columns."""
         raise NotImplementedError
+
+
+_made = iter(range(1, 1 << 62))
+
+
+def fresh_name(prefix: str) -> str:
+    """A table name no other source's load uses: ``prefix`` and a number."""
+    return f"{prefix}{next(_made)}"
 
 
 def head(path: str) -> bytes:

@@ -3,11 +3,12 @@
 A CloudWatch, Cloud Logging or Log Analytics export, or a file our stdout
 exporter wrote, is a file of lines: our records (after a timestamp, beside
 other JSON, several on a line), the platform's START / END / REPORT lines and
-the application's own logs. DuckDB splits the file into numbered lines (in
-parallel, gzip included); the lines that mention a record are parsed in bulk
-(`records.split`), and only the ones that are not plainly one record of ours
-go through the record-by-record reader, so its rules and messages hold here
-too. UTF-16 files (PowerShell's redirection writes them) are split in Python.
+the application's own logs. DuckDB numbers the file's lines (gzip included)
+and keeps the ones a source reads; those that mention a record are judged in
+bulk (`records.judge`), and only the ones that are not plainly one record of
+ours go through the record-by-record reader, so its rules and messages hold
+here too. UTF-16 files (PowerShell's redirection writes them) are split in
+Python.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from __future__ import annotations
 from ...export.lines import encode
 from ...read import Problem, ReadError, _records_in
 from ...record import EVENT
-from ..columns import INVOCATIONS, conform, sql_string
-from . import Source, head
-from .records import arrow_rows, judge, rows_of
+from ..columns import arrow_table, sql_string
+from . import Source, fresh_name, head
+from .lambda_report import REPORT_MARKERS, parse
+from .records import invocations_of, judge, rows_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -46,9 +48,8 @@ class LogLines(Source):
     def load(
         self, db: duckdb.DuckDBPyConnection, problems: list[Problem]
     ) -> dict[str, duckdb.DuckDBPyRelation]:
-        table = _fresh_name()
+        table = fresh_name("_lines")
         _judged(db, self.path, table)
-        fast = ", ".join(f'"{name}"' for name in INVOCATIONS)
         slow: list[dict[str, object]] = []
         for line, text in db.execute(
             f"SELECT line, text FROM {table} WHERE ours AND NOT fast ORDER BY line"
@@ -61,11 +62,7 @@ class LogLines(Source):
             except ValueError as exc:  # a value no column can hold
                 error = str(exc)
             problems.append(Problem(f"{self.path}:{line}", error))
-        invocations = db.sql(f"SELECT {fast} FROM {table} WHERE fast")
-        if slow:
-            db.register(f"{table}_slow", arrow_rows(slow))
-            invocations = invocations.union(db.table(f"{table}_slow"))
-        out: dict[str, duckdb.DuckDBPyRelation] = {"invocations": invocations}
+        out = {"invocations": invocations_of(db, table, slow)}
         ((found, functions, owner),) = db.execute(
             f"SELECT count(*) FILTER (WHERE fast), count(DISTINCT function), any_value(function) "
             f"FROM {table}"
@@ -78,14 +75,6 @@ class LogLines(Source):
         elif not found and not any(p.location.startswith(f"{self.path}:") for p in problems):
             raise ReadError(f"{self.path}: holds no inferobs records")
         return out
-
-
-_counter = iter(range(1, 1 << 62))
-
-
-def _fresh_name() -> str:
-    """A table name for one file's lines, unique in the process."""
-    return f"_lines{next(_counter)}"
 
 
 def _judged(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
@@ -109,9 +98,7 @@ def _judged(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
         )
         # numbering keeps the lines in order, on one thread; the JSON work then runs
         # on every core, over only the lines a source reads
-        wanted = " OR ".join(
-            f"contains(text, {sql_string(m)})" for m in (EVENT, *_report_markers())
-        )
+        wanted = " OR ".join(f"contains(text, {sql_string(m)})" for m in (EVENT, *REPORT_MARKERS))
         try:
             db.execute(
                 f"CREATE OR REPLACE TEMP TABLE {table}_lines AS "
@@ -128,8 +115,7 @@ def _judged(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
     else:
         _numbered_in_python(db, path, f"{table}_lines")
     db.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table} AS "
-        f"{judge(f'{table}_lines', path, _report_markers())}"
+        f"CREATE OR REPLACE TEMP TABLE {table} AS {judge(f'{table}_lines', path, REPORT_MARKERS)}"
     )
     db.execute(f"DROP TABLE {table}_lines")
 
@@ -166,14 +152,6 @@ def _is_gzip(path: str) -> bool:
         return handle.read(2) == b"\x1f\x8b"
 
 
-def _report_markers() -> tuple[str, ...]:
-    try:
-        from .lambda_report import REPORT_MARKERS
-    except ImportError:  # the REPORT reader is not in this build yet
-        return ()
-    return REPORT_MARKERS
-
-
 def _reports(
     db: duckdb.DuckDBPyConnection,
     table: str,
@@ -182,32 +160,12 @@ def _reports(
     function: str | None,
 ) -> duckdb.DuckDBPyRelation | None:
     """The platform's REPORT lines in the file, in the report columns; None when none."""
-    markers = _report_markers()
-    if not markers:
-        return None
     candidates = db.execute(f"SELECT line, text FROM {table} WHERE report ORDER BY line").fetchall()
     if not candidates:
         return None
-    from .lambda_report import parse
-
     rows = parse(candidates, path, problems, function)
     if not rows:
         return None
-    import pyarrow as pa
-
-    from ..columns import REPORTS
-
-    types = {
-        "VARCHAR": pa.string(),
-        "BIGINT": pa.int64(),
-        "INTEGER": pa.int32(),
-        "DOUBLE": pa.float64(),
-    }
-    arrow = pa.table(
-        {name: pa.array([row.get(name) for row in rows], types[t]) for name, t in REPORTS.items()}
-    )
     name = f"{table}_rep"
-    db.register(f"{name}_arrow", arrow)
-    db.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
-    db.unregister(f"{name}_arrow")
-    return conform(db.table(name), "reports")
+    db.register(name, arrow_table(rows, "reports"))
+    return db.table(name)

@@ -17,9 +17,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     import duckdb
-    import pyarrow
 
-__all__ = ["FAST", "PARSE", "SELECT", "arrow_rows", "rows_of", "split"]
+__all__ = ["COLUMNS", "FAST", "PARSE", "invocations_of", "judge", "rows_of"]
 
 # JSON types DuckDB's json_type() gives for the Python types a field accepts
 _JSON_TYPES = {
@@ -71,8 +70,8 @@ def _enum(name: str, values: Iterable[str], default: str) -> str:
 
 _PATHS = "[" + ", ".join(f"'$.{name}'" for name in FIELD_ORDER) + "]"
 
-# The parse: ``v`` is NULL where ``j`` is not JSON at all
-PARSE = f"TRY(json_extract(j, {_PATHS})) AS v"
+# The parse, ``v``: NULL where ``j`` is not JSON at all
+PARSE = f"TRY(json_extract(j, {_PATHS}))"
 
 # True where ``v`` is one record of ours whose every field is sound; the rest
 # is read record by record. A stage value that is not a number shows in the
@@ -103,12 +102,11 @@ FAST = " AND ".join(
     ]
 )
 
-# The invocation columns of a sound record (``v`` parsed from ``j``)
-SELECT = f"""
-    source,
-    line,
+# The invocation columns (but source and line) of a judged row. TRY_CAST: a row
+# that is not sound, whose columns are never used, cannot stop the query.
+COLUMNS = f"""
     {_text("id")} AS id,
-    CAST({_text("start")} AS BIGINT) AS start,
+    TRY_CAST({_text("start")} AS BIGINT) AS start,
     coalesce({_text("kind")}, 'invocation') AS kind,
     coalesce({_text("status")}, 'ok') AS status,
     {_text("error_type")} AS error_type,
@@ -121,22 +119,17 @@ SELECT = f"""
     {_text("instance_id")} AS instance_id,
     {_text("platform")} AS platform,
     {_text("init_type")} AS init_type,
-    CAST({_text("memory_mb")} AS INTEGER) AS memory_mb,
-    CAST({_text("duration_ms")} AS DOUBLE) AS duration_ms,
-    coalesce(CAST({_text("cold_start")} AS BOOLEAN), false) AS cold_start,
-    CAST({_text("init_ms")} AS DOUBLE) AS init_ms,
-    coalesce(CAST({_text("sample_rate")} AS DOUBLE), 1.0) AS sample_rate,
+    TRY_CAST({_text("memory_mb")} AS INTEGER) AS memory_mb,
+    TRY_CAST({_text("duration_ms")} AS DOUBLE) AS duration_ms,
+    coalesce(TRY_CAST({_text("cold_start")} AS BOOLEAN), false) AS cold_start,
+    TRY_CAST({_text("init_ms")} AS DOUBLE) AS init_ms,
+    coalesce(TRY_CAST({_text("sample_rate")} AS DOUBLE), 1.0) AS sample_rate,
     {_v("stages")} AS stages,
     bytes AS line_bytes
 """
 
 
-# The invocation columns (but source and line) of a judged row: TRY_CAST, so a row
-# that is not sound (whose columns are never used) cannot stop the query
-COLUMNS = SELECT.split("line,", 1)[1].replace("CAST(", "TRY_CAST(")
-
-
-def judge(numbered: str, source: str, markers: tuple[str, ...]) -> str:
+def judge(numbered: str, source: str, markers: tuple[str, ...], *, every_line: bool = False) -> str:
     """SQL: the lines of ``numbered`` (line, text, rest) a source reads, judged in one pass.
 
     Each row keeps its line, whether it holds a record of ours (``ours``) and
@@ -144,6 +137,8 @@ def judge(numbered: str, source: str, markers: tuple[str, ...]) -> str:
     report's marker (``report``), and its text only where something is still
     to be done with it: read record by record, or parsed as a report. A line
     holding the split character (``split``) means the file must be split again.
+    With ``every_line`` (a store's rows), rows that mention no record are kept
+    too, to be read record by record and reported.
     """
     marked = " OR ".join(f"contains(text, {sql_string(m)})" for m in markers)
     return f"""
@@ -153,13 +148,13 @@ def judge(numbered: str, source: str, markers: tuple[str, ...]) -> str:
             SELECT *, ours AND coalesce({FAST}, false) AS fast FROM (
                 SELECT line, text, ours, report, split, j,
                     CAST(strlen(j) AS INTEGER) AS bytes,
-                    CASE WHEN ours THEN {PARSE.removesuffix(" AS v")} END AS v
+                    CASE WHEN ours THEN {PARSE} END AS v
                 FROM (
                     SELECT line, text, rest IS NOT NULL AS split,
                         contains(text, '{EVENT}') AS ours, ({marked or "false"}) AS report,
                         substr(text, strpos(text, '{{')) AS j
                     FROM {numbered}
-                ) WHERE ours OR report OR split
+                ) WHERE {"true" if every_line else "ours OR report OR split"}
             )
         )
     """
@@ -229,39 +224,16 @@ def _utf8(text: str) -> str:
     return text
 
 
-def arrow_rows(rows: list[dict[str, object]]) -> pyarrow.Table:
-    """Rows as an Arrow table DuckDB can select from (all columns, even when empty)."""
-    import pyarrow as pa
+def invocations_of(
+    db: duckdb.DuckDBPyConnection, judged: str, slow: list[dict[str, object]]
+) -> duckdb.DuckDBPyRelation:
+    """The invocation columns: the sound records of table ``judged``, and the ``slow`` rows
+    the record-by-record reader made of the others."""
+    from ..columns import INVOCATIONS, arrow_table, sql_name
 
-    from ..columns import INVOCATIONS
-
-    types = {
-        "VARCHAR": pa.string(),
-        "BIGINT": pa.int64(),
-        "INTEGER": pa.int32(),
-        "DOUBLE": pa.float64(),
-        "BOOLEAN": pa.bool_(),
-        "JSON": pa.string(),
-    }
-    return pa.table(
-        {name: pa.array([row[name] for row in rows], types[t]) for name, t in INVOCATIONS.items()}
-    )
-
-
-def split(db: duckdb.DuckDBPyConnection, texts: str, into: str) -> list[tuple[int, str]]:
-    """Insert the sound records of relation ``texts`` (source, line, j) into table ``into``.
-
-    Returns (line, text) of the others, in line order, for the record-by-record
-    reader. Each text is parsed once, and kept only where it is needed again.
-    """
-    db.execute(
-        "CREATE OR REPLACE TEMP TABLE _judged AS "
-        "SELECT source, line, v, fast, CASE WHEN fast THEN NULL ELSE j END AS j, "
-        "CAST(strlen(j) AS INTEGER) AS bytes "
-        f"FROM (SELECT *, coalesce({FAST}, false) AS fast "
-        f"FROM (SELECT source, line, j, {PARSE} FROM {texts}))"
-    )
-    db.execute(f"INSERT INTO {into} SELECT {SELECT} FROM _judged WHERE fast")
-    rest = db.execute("SELECT line, j FROM _judged WHERE NOT fast ORDER BY line").fetchall()
-    db.execute("DROP TABLE _judged")
-    return rest
+    columns = ", ".join(sql_name(name) for name in INVOCATIONS)
+    relation = db.sql(f"SELECT {columns} FROM {judged} WHERE fast")
+    if slow:
+        db.register(f"{judged}_slow", arrow_table(slow, "invocations"))
+        relation = relation.union(db.table(f"{judged}_slow"))
+    return relation

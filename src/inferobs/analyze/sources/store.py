@@ -1,15 +1,15 @@
-"""The embedded store: its rows' JSON lines, parsed in bulk like a log file's."""
+"""The embedded store: its rows' JSON lines, judged in bulk like a log file's lines."""
 
 from __future__ import annotations
 
 import os
 
+from ...export.lines import encode
 from ...export.store import DATABASE
 from ...read import Problem, _opened, check_layout, store_notes
-from ...record import Invocation, RecordError
-from ..columns import INVOCATIONS
-from . import Source
-from .records import arrow_rows, rows_of, split
+from ...record import Invocation
+from . import Source, fresh_name
+from .records import invocations_of, judge, rows_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 __all__ = ["Store"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_fresh = iter(range(1, 1 << 62))
 
 
 class Store(Source):
@@ -43,38 +42,27 @@ class Store(Source):
             check_layout(connection, self.path)
             rows = connection.execute("SELECT rowid, record FROM invocations").fetchall()
             store_notes(connection, self.path, problems, self.losses)
-        texts = pa.table(
-            {
-                "source": pa.array([self.path] * len(rows), pa.string()),
-                "line": pa.array([rowid for rowid, _ in rows], pa.int64()),
-                "j": pa.array([text for _, text in rows], pa.string()),
-            }
+        table = fresh_name("_store")
+        db.register(
+            f"{table}_rows",
+            pa.table(
+                {
+                    "line": pa.array([rowid for rowid, _ in rows], pa.int64()),
+                    "text": pa.array([text for _, text in rows], pa.string()),
+                    "rest": pa.nulls(len(rows), pa.string()),
+                }
+            ),
         )
-        table = f"_store{next(_fresh)}"
-        columns = ", ".join(f'"{n}" {t}' for n, t in INVOCATIONS.items())
-        db.execute(f"CREATE OR REPLACE TEMP TABLE {table} ({columns})")
-        db.register(f"{table}_texts", texts)
-        rest = split(db, f"{table}_texts", table)
-        db.unregister(f"{table}_texts")
+        db.execute(
+            f"CREATE TEMP TABLE {table} AS {judge(f'{table}_rows', self.path, (), every_line=True)}"
+        )
+        db.unregister(f"{table}_rows")
         slow: list[dict[str, object]] = []
-        for rowid, text in rest:
+        for rowid, text in db.execute(
+            f"SELECT line, text FROM {table} WHERE NOT fast ORDER BY line"
+        ).fetchall():
             try:
-                record = Invocation.from_json(text)
-            except RecordError as exc:
+                slow.extend(rows_of([Invocation.from_json(text)], self.path, rowid, encode))
+            except ValueError as exc:  # a RecordError, or a value no column holds
                 problems.append(Problem(f"{self.path}#row{rowid}", str(exc)))
-                continue
-            try:
-                slow.extend(rows_of([record], self.path, rowid, _encode))
-            except ValueError as exc:  # a value no column can hold
-                problems.append(Problem(f"{self.path}#row{rowid}", str(exc)))
-        if slow:
-            db.register("_slow", arrow_rows(slow))
-            db.execute(f"INSERT INTO {table} SELECT * FROM _slow")
-            db.unregister("_slow")
-        return {"invocations": db.table(table)}
-
-
-def _encode(record: Invocation) -> str:
-    from ...export.lines import encode
-
-    return encode(record)
+        return {"invocations": invocations_of(db, table, slow)}
