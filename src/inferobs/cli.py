@@ -27,7 +27,9 @@ from typing import Any
 import click
 
 from . import __version__
+from .analyze.cost_render import COST_FORMATS
 from .analyze.render import FORMATS
+from .cli_costs import cost_options, run_costs
 from .config import Settings
 from .demo import (
     MAX_BURSTS_PER_HOUR,
@@ -142,7 +144,12 @@ def _usage_errors_exit_1() -> Iterator[None]:
 
 
 _format_option = click.option(
-    "--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True
+    "--format",
+    "output_format",
+    type=click.Choice(COST_FORMATS),
+    default="table",
+    show_default=True,
+    help="html: with --costs only.",
 )
 
 
@@ -185,16 +192,36 @@ def version() -> None:
     help="Only records from then on: 30m, 2h, 7d, or ISO time.",
 )
 @click.option("--function", metavar="NAME", help="Only this function.")
+@cost_options
 def report(
-    sources: Sequence[str], output_format: str, since: int | None, function: str | None
+    sources: Sequence[str],
+    output_format: str,
+    since: int | None,
+    function: str | None,
+    costs: bool,
+    **cost_arguments: Any,
 ) -> None:
-    """Counts, error, timeout and cold-start rates, and latency percentiles."""
+    """Counts, error, timeout and cold-start rates, and latency percentiles.
+
+    With --costs: what each way of running each function costs on its real
+    arrivals (on-demand, provisioned concurrency, always-on instances), with
+    the cold starts and latency of each, and the cheapest meeting the SLO.
+    """
     from .analyze.figures import figures
     from .analyze.frames import read_frames
     from .analyze.render import operations_section, render_report, stages_section
     from .read import ReadError
 
     paths = list(sources) or [_default_source()]
+    if costs:
+        with _progress(sys.stderr) as progress:
+            run_costs(paths, output_format, since, function, progress, **cost_arguments)
+        return
+    given = [name for name, value in cost_arguments.items() if value not in (None, False, ())]
+    given = [name for name in given if name not in ("arch", "region")]
+    if output_format == "html" or given:
+        what = "--format html" if output_format == "html" else "--" + given[0].replace("_", "-")
+        raise click.UsageError(f"{what} goes with --costs")
     try:
         with _progress(sys.stderr) as progress:  # the bar ends before any warning
             reading = read_frames(paths, since_ns=since, function=function, progress=progress)
@@ -306,7 +333,9 @@ def _counted(number: int, noun: str) -> str:
     show_default=True,
     help="Minutes an idle environment is kept before it is reclaimed.",
 )
-@_format_option
+@click.option(
+    "--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True
+)
 @click.pass_context
 def demo(
     ctx: click.Context,

@@ -1,0 +1,288 @@
+"""`obs report --costs`: each function's requests, every option priced, and a recommendation.
+
+The JSON form is a versioned schema (``SCHEMA``, docs/costs.md): per
+function, ``options`` (each priced policy with its breakdown, so the
+arithmetic can be checked) and ``recommendation``; money in keys ending
+``_usd``, quantities with their unit in the key.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+from .costs import MONTH_S, CostSettings, Option, Workload, options_for
+from .policy import Policy
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .frames import Frames
+
+__all__ = ["SCHEMA", "cost_report", "workloads"]
+
+SCHEMA = "inferobs.costs/1"
+# Too little to decide on: fewer requests, or a shorter window (docs/costs.md)
+_FEWEST_REQUESTS = 100
+_SHORTEST_WINDOW_S = 3600.0
+# with little data, on-demand is still chosen when kept capacity costs this many times more
+_CLEAR_MARGIN = 10.0
+_DEFAULT_MEMORY_MB = 128  # Lambda's own default, when nothing records the memory
+_SEED = 20261203  # simulated cold starts draw their init from the measured ones, repeatably
+
+
+def workloads(
+    frames: Frames,
+    settings: CostSettings,
+    since_ns: int | None = None,
+    until_ns: int | None = None,
+) -> tuple[list[Workload], dict[str, dict[str, Any]]]:
+    """One `Workload` per function, and what is known of each one's memory."""
+    import numpy as np
+
+    db = frames.db
+    columns = frames.invocations.columns
+    used = "max_memory_mb" if "max_memory_mb" in columns else "NULL::INTEGER"
+    where = ["start IS NOT NULL", "duration_ms IS NOT NULL"]
+    if until_ns is not None:
+        where.append(f"start < {int(until_ns)}")
+    rows = db.execute(
+        "SELECT dense_rank() OVER (ORDER BY coalesce(function, '')) - 1 AS f, "
+        "coalesce(function, '') AS function, start, greatest(duration_ms, 0) AS duration_ms, "
+        "coalesce(cold_start AND init_ms IS NOT NULL, false) AS cold, "
+        "coalesce(init_ms, 0) AS init_ms, memory_mb, coalesce(line_bytes, 0) AS line_bytes, "
+        f"{used} AS used FROM invocations WHERE {' AND '.join(where)} ORDER BY f, start"
+    ).fetchnumpy()
+    if not len(rows["f"]):
+        return [], {}
+    first_ns = int(rows["start"].min()) if since_ns is None else int(since_ns)
+    ends_ns = rows["start"] + rows["duration_ms"] * 1e6
+    last_ns = float(ends_ns.max()) if until_ns is None else float(until_ns)
+    window_s = max((last_ns - first_ns) / 1e9, 1e-3)
+    bounds = np.flatnonzero(np.diff(rows["f"])) + 1
+    out = []
+    memory: dict[str, dict[str, Any]] = {}
+    rng = np.random.default_rng(_SEED)
+    for part in np.split(np.arange(len(rows["f"])), bounds):
+        name = str(rows["function"][part[0]])
+        start_s = (rows["start"][part] - first_ns) / 1e9
+        duration = rows["duration_ms"][part].astype(np.float64)
+        cold = rows["cold"][part].astype(bool)
+        measured = rows["init_ms"][part][cold].astype(np.float64)
+        init = np.zeros(len(part))
+        if len(measured):
+            init = rng.choice(measured, size=len(part))
+            init[cold] = measured
+        configured = _mode(rows["memory_mb"][part])
+        memory_mb = settings.memory_mb or configured or _DEFAULT_MEMORY_MB
+        used_values = rows["used"][part]
+        used_max = _max(used_values)
+        memory[name] = {
+            "configured_mb": configured,
+            "priced_mb": memory_mb,
+            "max_used_mb": used_max,
+            "headroom_mb": None if used_max is None or not configured else configured - used_max,
+        }
+        out.append(
+            Workload(
+                function=name,
+                start_s=start_s.astype(np.float64),
+                duration_ms=duration,
+                init_ms=init,
+                init_measured=len(measured),
+                memory_mb=int(memory_mb),
+                window_s=window_s,
+                window_start_s=first_ns / 1e9,
+                line_bytes=float(rows["line_bytes"][part].sum()),
+            )
+        )
+    return out, memory
+
+
+def _mode(values: Any) -> int | None:
+    import numpy as np
+
+    known = np.asarray([v for v in values.tolist() if _known(v)], dtype=np.int64)
+    if not len(known):
+        return None
+    numbers, counts = np.unique(known, return_counts=True)
+    return int(numbers[np.argmax(counts)])
+
+
+def _known(value: object) -> bool:
+    """Not a missing value (None, or NaN where a column of numbers holds one)."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _max(values: Any) -> int | None:
+    known = [v for v in values.tolist() if _known(v)]
+    return int(max(known)) if known else None
+
+
+def cost_report(
+    frames: Frames,
+    settings: CostSettings,
+    *,
+    policies: list[Policy] | None = None,
+    since_ns: int | None = None,
+    until_ns: int | None = None,
+) -> dict[str, Any]:
+    """The whole answer, as the JSON schema ``SCHEMA`` lays it out."""
+    works, memory = workloads(frames, settings, since_ns, until_ns)
+    functions = []
+    window: dict[str, Any] = {"start": None, "end": None, "seconds": 0.0}
+    for work in works:
+        window = {
+            "start": _iso(work.window_start_s),
+            "end": _iso(work.window_start_s + work.window_s),
+            "seconds": work.window_s,
+        }
+        current, options, sweep = options_for(work, settings, policies)
+        functions.append(
+            {
+                "function": work.function or None,
+                "requests": work.requests,
+                "memory": {**memory[work.function], "flag": _memory_flag(memory[work.function])},
+                "init_durations_measured": work.init_measured,
+                "peak_concurrency": sweep["n"][-1],
+                "current": current.as_dict(),
+                "options": [option.as_dict() for option in options],
+                "sweep": sweep,
+                "recommendation": recommend(
+                    current, options, work, settings, priced=policies is not None
+                ),
+            }
+        )
+    return {
+        "schema": SCHEMA,
+        "window": window,
+        "month_hours": MONTH_S / 3600,
+        "region": settings.region,
+        "arch": settings.arch,
+        "free_tier": settings.free_tier,
+        "keep_alive_s": settings.keep_alive(),
+        "slo": {"max_cold_start_rate": settings.max_cold_start_rate, "p99_ms": settings.p99_ms},
+        "pricing": settings.prices.files,
+        "functions": functions,
+    }
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _memory_flag(memory: dict[str, Any]) -> str | None:
+    """A plain warning where the function pays for memory it never touches."""
+    configured, used = memory["configured_mb"], memory["max_used_mb"]
+    if configured is None or used is None:
+        return None
+    if used <= configured / 2 and configured > 128:
+        return (
+            f"uses at most {used} MB of {configured} MB: a smaller size may cost less "
+            "(Lambda's CPU share scales with memory, so check the duration at the new size)"
+        )
+    return None
+
+
+def recommend(
+    current: Option,
+    options: list[Option],
+    work: Workload,
+    settings: CostSettings,
+    *,
+    priced: bool = False,
+) -> dict[str, Any]:
+    """The cheapest option meeting the SLO, the saving against the current setup, and why."""
+    meeting = [o for o in options if o.meets_slo]
+    hours = work.window_s / 3600
+    if work.requests < _FEWEST_REQUESTS or work.window_s < _SHORTEST_WINDOW_S:
+        # little data decides only what it cannot reverse: on-demand, meeting the
+        # target, far cheaper than keeping any capacity
+        kept = [o.monthly_usd for o in options if o.policy.kind != "on-demand"]
+        clear = (
+            current.meets_slo
+            and bool(kept)
+            and min(kept) >= _CLEAR_MARGIN * max(current.monthly_usd, 1e-9)
+        )
+        if not clear:
+            return {
+                "policy": None,
+                "reason": f"{work.requests} requests over {hours:.1f} h: too little to decide "
+                f"(at least {_FEWEST_REQUESTS} requests over an hour are needed, unless "
+                "on-demand is plainly cheapest); record longer and ask again",
+            }
+    if not meeting:
+        return {
+            "policy": None,
+            "reason": "no option priced meets the SLO"
+            + ("" if priced else "; relax --max-cold-start-rate or --p99-ms"),
+        }
+    best = min(meeting, key=lambda o: (o.monthly_usd, o is not current))
+    out: dict[str, Any] = {
+        "policy": best.policy.name,
+        "monthly_usd": round(best.monthly_usd, 6),
+        "savings_monthly_usd": round(current.monthly_usd - best.monthly_usd, 6),
+    }
+    rival = _rival(best, meeting, current if current in options else None)
+    monthly_requests = work.requests * MONTH_S / work.window_s
+    out["break_even"] = _break_even(best, rival, monthly_requests)
+    out["reason"] = _reason(best, current, rival, out["break_even"], settings)
+    return out
+
+
+def _rival(best: Option, meeting: list[Option], on_demand: Option | None) -> Option | None:
+    """What the choice is weighed against: on-demand, or else the cheapest kept-capacity option."""
+    if best.policy.kind != "on-demand":
+        return on_demand
+    others = [o for o in meeting if o.policy.kind != "on-demand"]
+    return min(others, key=lambda o: o.monthly_usd) if others else None
+
+
+def _break_even(
+    best: Option, rival: Option | None, monthly_requests: float
+) -> dict[str, Any] | None:
+    """Requests a month at which ``best`` and ``rival`` cost the same, traffic scaled as it is.
+
+    Kept capacity is a fixed charge; the rest grows with traffic. Scaling the
+    traffic by m, the two meet where fixed + m x variable agree.
+    """
+    if rival is None:
+        return None
+    fixed_a, variable_a = best.fixed_usd, best.cost_usd - best.fixed_usd
+    fixed_b, variable_b = rival.fixed_usd, rival.cost_usd - rival.fixed_usd
+    if math.isclose(variable_a, variable_b) or (fixed_b - fixed_a) / (variable_a - variable_b) <= 0:
+        return None
+    scale = (fixed_b - fixed_a) / (variable_a - variable_b)
+    return {
+        "against": rival.policy.name,
+        "requests_per_month": round(monthly_requests * scale),
+        "traffic_scale": round(scale, 3),
+    }
+
+
+def _reason(
+    best: Option,
+    current: Option,
+    rival: Option | None,
+    even: dict[str, Any] | None,
+    settings: CostSettings,
+) -> str:
+    slo = []
+    if settings.max_cold_start_rate is not None:
+        slo.append(f"cold starts at most {settings.max_cold_start_rate:.2%}")
+    if settings.p99_ms is not None:
+        slo.append(f"p99 at most {settings.p99_ms:g} ms")
+    wanted = " and ".join(slo) or "no latency target given"
+    text = (
+        f"{best.policy.name} is the cheapest option meeting the target ({wanted}): "
+        f"${best.monthly_usd:,.2f} a month, {best.cold_start_rate:.2%} cold starts"
+    )
+    if best is not current:
+        text += f", against ${current.monthly_usd:,.2f} for {current.policy.name}"
+    if even is not None and rival is not None:
+        text += (
+            f"; {rival.policy.name} would cost the same at about "
+            f"{even['requests_per_month']:,} requests a month "
+            f"({even['traffic_scale']:g}x today's traffic)"
+        )
+    return text

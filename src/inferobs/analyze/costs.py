@@ -1,0 +1,546 @@
+"""What each way of running a function would have cost on its real arrivals, and which to pick.
+
+Every policy is simulated on the same requests (`concurrency.place` puts each
+on an environment; `tally.Tally` sums them by hour and environment), then
+priced from the price files (`pricing`). Only AWS is priced here: Lambda
+on-demand, provisioned concurrency (static, by hours, or a schedule by hour
+of day), and always-on instances (Lambda Managed Instances, or EC2 or Fargate
+behind an Application Load Balancer) with the overflow on on-demand Lambda.
+
+Assumptions, each in docs/costs.md with its evidence: an environment idle
+longer than the keep-alive is gone and the next request on it is cold; a
+simulated cold start adds an init duration drawn from the ones measured (its
+own where the request was a recorded cold start); on-demand init is billed
+(since August 2025); a month is 730 hours, the unit of AWS's monthly tiers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .policy import Policy
+from .pricing import Prices, PricingError, tiered
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from .concurrency import Placement
+    from .tally import Tally
+
+__all__ = ["MONTH_S", "CostSettings", "Option", "Workload", "options_for", "price_option"]
+
+MONTH_S = 730 * 3600.0
+_GIB = float(2**30)
+# Each request a new connection: the ALB dimension that grows with traffic
+# when nothing is known of bytes or rules (docs/costs.md)
+
+
+@dataclass
+class CostSettings:
+    """What the user asked: where, on what, how warm it must be, with what prices."""
+
+    prices: Prices
+    region: str = "us-east-1"
+    arch: str = "x86_64"
+    memory_mb: int | None = None  # None: the memory the records say
+    keep_alive_s: float | None = None  # None: the price file's default
+    free_tier: bool = False
+    max_cold_start_rate: float | None = None
+    p99_ms: float | None = None
+    instances: list[str] | None = None  # always-on candidates; None: every priced type
+    per_instance: int | None = None  # concurrent requests an instance serves; None: vCPUs
+
+    def keep_alive(self) -> float:
+        if self.keep_alive_s is not None:
+            return self.keep_alive_s
+        return self.prices.number("aws", "keep_alive", "lambda_minutes") * 60.0
+
+
+@dataclass
+class Workload:
+    """One function's requests, sorted by start: what the simulation needs and nothing else."""
+
+    function: str
+    start_s: npt.NDArray[np.float64]  # from the window's start
+    duration_ms: npt.NDArray[np.float64]
+    init_ms: npt.NDArray[np.float64]  # what a cold start of this request adds
+    init_measured: int  # how many init durations were measured
+    memory_mb: int
+    window_s: float
+    window_start_s: float  # Unix epoch seconds
+    line_bytes: float  # our lines' bytes, for the log service's charge
+    hour: npt.NDArray[np.int64] = field(init=False)
+
+    def __post_init__(self) -> None:
+        import numpy as np
+
+        epoch = self.window_start_s + self.start_s
+        self.hour = (np.floor(epoch / 3600.0).astype(np.int64)) % 24
+
+    @property
+    def requests(self) -> int:
+        return len(self.start_s)
+
+    def hours_in_window(self) -> npt.NDArray[np.float64]:
+        """Seconds of the window in each hour of day (UTC)."""
+        import numpy as np
+
+        out = np.zeros(24)
+        at = self.window_start_s
+        end = self.window_start_s + self.window_s
+        while at < end:
+            hour_end = (math.floor(at / 3600.0) + 1) * 3600.0
+            step = min(hour_end, end) - at
+            out[int(at // 3600) % 24] += step
+            at += step
+        return out
+
+
+@dataclass
+class Option:
+    """One priced policy: its cost for the window, and what it does to the requests."""
+
+    policy: Policy
+    cost_usd: float
+    monthly_usd: float
+    observability_usd: float
+    breakdown: dict[str, float]
+    cold_starts: int
+    cold_start_rate: float
+    p95_added_ms: float | None
+    p99_added_ms: float | None
+    utilisation: float | None
+    fixed_usd: float  # the part that does not grow with traffic (kept capacity)
+    meets_slo: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy.name,
+            "cost_usd": _cents(self.cost_usd),
+            "monthly_usd": _cents(self.monthly_usd),
+            "observability_usd": _cents(self.observability_usd),
+            "breakdown": {
+                k: (_cents(v) if k.endswith("_usd") else v) for k, v in self.breakdown.items()
+            },
+            "cold_starts": self.cold_starts,
+            "cold_start_rate": self.cold_start_rate,
+            "p95_added_ms": self.p95_added_ms,
+            "p99_added_ms": self.p99_added_ms,
+            "utilisation": self.utilisation,
+            "meets_slo": self.meets_slo,
+        }
+
+
+def _cents(usd: float) -> float:
+    return round(usd, 6)
+
+
+class _Instance:
+    """An always-on instance type: its hourly price, capacity, and whether an ALB fronts it."""
+
+    def __init__(self, spec: str, settings: CostSettings) -> None:
+        prices, region = settings.prices, settings.region
+        family, _, size = spec.partition(":")
+        if not size:
+            family, size = "ec2", spec
+        self.spec = f"{family}:{size}"
+        self.family = family
+        if family in ("ec2", "lmi"):
+            self.vcpus = int(prices.number("aws", "ec2", region, size, "vcpus"))
+            hourly = prices.number("aws", "ec2", region, size, "usd_per_hour")
+            if family == "lmi":
+                fee = prices.number(
+                    "aws", "lambda_managed_instances", region, "management_fee_fraction"
+                )
+                hourly *= 1.0 + fee
+        elif family == "fargate":
+            try:
+                cpu_text, memory_text = size.lower().split("x")
+                vcpus, memory_gb = float(cpu_text), float(memory_text)
+            except ValueError:
+                raise PricingError(
+                    f"--instance {spec!r}: a Fargate task is fargate:VCPUxGB, e.g. fargate:1x2"
+                ) from None
+            arch = settings.arch
+            self.vcpus = max(1, int(vcpus))
+            hourly = vcpus * prices.number("aws", "fargate", region, arch, "vcpu_usd_per_hour")
+            hourly += memory_gb * prices.number("aws", "fargate", region, arch, "gb_usd_per_hour")
+        else:
+            raise PricingError(
+                f"--instance {spec!r}: expected lmi:TYPE, ec2:TYPE or fargate:VCPUxGB"
+            )
+        self.hourly_usd = hourly
+        self.behind_alb = family != "lmi"
+        self.capacity = settings.per_instance or self.vcpus
+
+
+def _candidates(settings: CostSettings) -> list[_Instance]:
+    if settings.instances is not None:
+        return [_Instance(spec, settings) for spec in settings.instances]
+    types = [
+        name
+        for name, table in settings.prices.table("aws", "ec2", settings.region).items()
+        if isinstance(table, dict)
+    ]
+    specs = [f"lmi:{t}" for t in types] + [f"ec2:{t}" for t in types] + ["fargate:1x2"]
+    return [_Instance(spec, settings) for spec in specs]
+
+
+class _Model:
+    """A workload placed and tallied, with the prices it is charged at."""
+
+    def __init__(self, work: Workload, placement: Placement, settings: CostSettings) -> None:
+        import numpy as np
+
+        from .tally import Tally
+
+        self.work = work
+        self.placement = placement
+        self.settings = settings
+        self.cold_candidate = placement.idle_s > settings.keep_alive()
+        warm_ms = np.ceil(np.round(work.duration_ms, 3))
+        cold_ms = np.ceil(np.round(work.duration_ms + work.init_ms, 3))
+        self.tally: Tally = Tally(
+            placement,
+            hour=work.hour,
+            cold=self.cold_candidate,
+            billed_ms=warm_ms,
+            billed_cold_ms=cold_ms,
+            busy_s=work.duration_ms / 1000.0,
+        )
+        self.hours = work.hours_in_window()
+        self.months = work.window_s / MONTH_S if work.window_s > 0 else 1.0
+        self.gb = work.memory_mb / 1024.0
+        prices, region, arch = settings.prices, settings.region, settings.arch
+        self.request_usd = prices.number("aws", "lambda", region, "requests_usd_per_million") / 1e6
+        self.duration_tiers = prices.tiers("aws", "lambda", region, arch, "duration_usd_per_gb_s")
+        self.provisioned_usd = prices.number(
+            "aws", "lambda", region, arch, "provisioned_usd_per_gb_s"
+        )
+        self.provisioned_duration_usd = prices.number(
+            "aws", "lambda", region, arch, "provisioned_duration_usd_per_gb_s"
+        )
+        self.free_requests = self.free_gb_s = 0.0
+        if settings.free_tier:
+            self.free_requests = prices.number("aws", "lambda", region, "free_requests_per_month")
+            self.free_gb_s = prices.number("aws", "lambda", region, "free_gb_s_per_month")
+        log_tiers = prices.tiers("aws", "cloudwatch_logs", region, "vended_usd_per_gb")
+        monthly_gb = work.line_bytes / _GIB / self.months
+        self.observability_usd = tiered(monthly_gb, log_tiers) * self.months
+        self.base_latency = _percentiles(work.duration_ms)
+
+    # -- charges ---------------------------------------------------------------
+
+    def _monthly(
+        self, quantity: float, tiers: list[tuple[float | None, float]], free: float
+    ) -> float:
+        """The window's charge for ``quantity``, tiered and free-tiered on its monthly rate."""
+        monthly = max(0.0, quantity / self.months - free)
+        return tiered(monthly, tiers) * self.months
+
+    def lambda_charges(
+        self, requests: float, compute_gb_s: float, init_gb_s: float
+    ) -> tuple[float, float, float]:
+        """Request, on-demand compute and init charges (init is billed as duration)."""
+        requests_usd = self._monthly(requests, [(None, self.request_usd)], self.free_requests)
+        both = self._monthly(compute_gb_s + init_gb_s, self.duration_tiers, self.free_gb_s)
+        total = compute_gb_s + init_gb_s
+        init_usd = both * init_gb_s / total if total else 0.0
+        return requests_usd, both - init_usd, init_usd
+
+    # -- one policy ------------------------------------------------------------
+
+    def levels(self, policy: Policy, instance: _Instance | None) -> npt.NDArray[np.int64]:
+        """Environments kept warm in each hour of day (instances times their capacity)."""
+        import numpy as np
+
+        by_hour = np.asarray(policy.by_hour, dtype=np.int64)
+        return by_hour * instance.capacity if instance is not None else by_hour
+
+    def price(
+        self, policy: Policy, instance: _Instance | None = None, *, latency: bool = True
+    ) -> Option:
+        import numpy as np
+
+        t = self.tally
+        levels = self.levels(policy, instance)
+        requests = float(self.work.requests)
+        spilled = t.spilled("requests", levels)
+        cold = t.spilled("cold", levels)
+        spill_warm_ms = t.spilled("billed_ms", levels)
+        spill_cold_ms = t.spilled("billed_cold_ms", levels)
+        # a spilled cold request is billed ceil(duration + init): ceil(duration)
+        # of it is compute, the rest init
+        compute_gb_s = spill_warm_ms / 1000.0 * self.gb
+        init_gb_s = (spill_cold_ms - spill_warm_ms) / 1000.0 * self.gb
+        breakdown: dict[str, float] = {"requests": int(requests)}
+        fixed = 0.0
+        if policy.kind == "always-on":
+            assert instance is not None
+            lambda_requests = spilled if instance.behind_alb else 0.0
+            requests_usd, compute_usd, init_usd = self.lambda_charges(
+                lambda_requests, compute_gb_s, init_gb_s
+            )
+            if instance.family == "lmi":
+                requests_usd += requests * self._lmi_request_usd()
+            instance_hours = float(levels[0] // instance.capacity) * self.work.window_s / 3600
+            instances_usd = instance_hours * instance.hourly_usd
+            lb_usd, lcu_hours, lb_fixed = (
+                self._load_balancer() if instance.behind_alb else (0, 0, 0)
+            )
+            served_busy = t.served("busy_s", levels)
+            capacity_s = float(levels[0]) * self.work.window_s
+            breakdown.update(
+                {
+                    "spilled_requests": int(spilled),
+                    "compute_gb_s": compute_gb_s,
+                    "init_gb_s": init_gb_s,
+                    "instance_hours": instance_hours,
+                    "lcu_hours": lcu_hours,
+                    "requests_usd": requests_usd,
+                    "compute_usd": compute_usd,
+                    "init_usd": init_usd,
+                    "instances_usd": instances_usd,
+                    "load_balancer_usd": lb_usd,
+                }
+            )
+            cost = requests_usd + compute_usd + init_usd + instances_usd + lb_usd
+            fixed = instances_usd + lb_fixed
+            utilisation = served_busy / capacity_s if capacity_s else None
+        else:
+            requests_usd, compute_usd, init_usd = self.lambda_charges(
+                requests, compute_gb_s, init_gb_s
+            )
+            provisioned_gb_s = float((levels * self.hours).sum()) * self.gb
+            provisioned_usd = provisioned_gb_s * self.provisioned_usd
+            on_provisioned_gb_s = t.served("billed_ms", levels) / 1000.0 * self.gb
+            compute_usd += on_provisioned_gb_s * self.provisioned_duration_usd
+            breakdown.update(
+                {
+                    "spilled_requests": int(spilled),
+                    "compute_gb_s": compute_gb_s + on_provisioned_gb_s,
+                    "init_gb_s": init_gb_s,
+                    "provisioned_gb_s": provisioned_gb_s,
+                    "requests_usd": requests_usd,
+                    "compute_usd": compute_usd,
+                    "init_usd": init_usd,
+                    "provisioned_usd": provisioned_usd,
+                }
+            )
+            cost = requests_usd + compute_usd + init_usd + provisioned_usd
+            fixed = provisioned_usd
+            capacity_s = float((levels * self.hours).sum())
+            utilisation = t.served("busy_s", levels) / capacity_s if capacity_s else None
+        p95, p99 = self._added(levels, int(cold)) if latency else (None, None)
+        return Option(
+            policy=policy,
+            cost_usd=cost,
+            monthly_usd=cost / self.months,
+            observability_usd=self.observability_usd,
+            breakdown=breakdown,
+            cold_starts=int(cold),
+            cold_start_rate=cold / requests if requests else 0.0,
+            p95_added_ms=p95,
+            p99_added_ms=p99,
+            utilisation=None if utilisation is None else float(np.clip(utilisation, 0, 1)),
+            fixed_usd=fixed,
+        )
+
+    def _lmi_request_usd(self) -> float:
+        return (
+            self.settings.prices.number(
+                "aws", "lambda_managed_instances", self.settings.region, "requests_usd_per_million"
+            )
+            / 1e6
+        )
+
+    def _load_balancer(self) -> tuple[float, float, float]:
+        """ALB hours and capacity units: (charge, LCU-hours, the hourly part)."""
+        import numpy as np
+
+        prices, region = self.settings.prices, self.settings.region
+        hourly = prices.number("aws", "alb", region, "usd_per_hour")
+        lcu_usd = prices.number("aws", "alb", region, "lcu_usd_per_hour")
+        per_lcu = prices.number("aws", "alb", region, "new_connections_per_lcu_per_second")
+        hours = self.work.window_s / 3600.0
+        slots = np.floor(self.work.start_s / 3600.0).astype(np.int64)
+        per_hour = np.bincount(slots) if len(slots) else np.zeros(1)
+        lcu_hours = float((per_hour / 3600.0 / per_lcu).sum())
+        fixed = hourly * hours
+        return fixed + lcu_hours * lcu_usd, lcu_hours, fixed
+
+    def _added(self, levels: npt.NDArray[np.int64], cold: int) -> tuple[float | None, float | None]:
+        """Latency added at p95 and p99 by this policy's cold starts."""
+        import numpy as np
+
+        if self.work.requests == 0:
+            return None, None
+        if cold == 0:
+            return 0.0, 0.0
+        spill = self.placement.level > levels[self.work.hour]
+        latency = self.work.duration_ms + np.where(
+            spill & self.cold_candidate, self.work.init_ms, 0
+        )
+        p95, p99 = _percentiles(latency)
+        base95, base99 = self.base_latency
+        return max(0.0, p95 - base95), max(0.0, p99 - base99)
+
+
+def _percentiles(values: npt.NDArray[np.float64]) -> tuple[float, float]:
+    """p95 and p99, nearest rank (as `obs report` computes them)."""
+    import numpy as np
+
+    if not len(values):
+        return 0.0, 0.0
+    p95, p99 = np.percentile(values, [95, 99], method="inverted_cdf")
+    return float(p95), float(p99)
+
+
+def price_option(model: _Model, policy: Policy, instance: _Instance | None = None) -> Option:
+    """``policy`` priced on the model, with whether it meets the SLO."""
+    option = model.price(policy, instance)
+    option.meets_slo = _within_rate(option, model.settings) and _within_p99(option, model)
+    return option
+
+
+def _within_rate(option: Option, settings: CostSettings) -> bool:
+    limit = settings.max_cold_start_rate
+    return limit is None or option.cold_start_rate <= limit
+
+
+def _within_p99(option: Option, model: _Model) -> bool:
+    """The p99 latency, cold starts included, within ``--p99-ms``."""
+    limit = model.settings.p99_ms
+    if limit is None or option.p99_added_ms is None:
+        return True
+    return model.base_latency[1] + option.p99_added_ms <= limit
+
+
+def options_for(
+    work: Workload, settings: CostSettings, policies: list[Policy] | None = None
+) -> tuple[Option, list[Option], dict[str, Any]]:
+    """The current setup (on-demand) priced; every policy priced (``policies``, or the
+    search's); and the sweep of provisioned:N over every N, for plots."""
+    from .concurrency import place
+
+    placement = place(work.start_s, work.start_s + work.duration_ms / 1000.0)
+    model = _Model(work, placement, settings)
+    statics = [model.price(_static(n), latency=False) for n in range(model.tally.peak + 1)]
+    sweep = {
+        "n": list(range(len(statics))),
+        "monthly_usd": [_cents(o.monthly_usd) for o in statics],
+        "cold_start_rate": [o.cold_start_rate for o in statics],
+        "concurrency": _concurrency(work, placement),
+    }
+    current = price_option(model, Policy("on-demand"))
+    if policies is not None:
+        options = []
+        for policy in policies:
+            instance = _Instance(policy.instance, settings) if policy.instance else None
+            options.append(price_option(model, policy, instance))
+        return current, options, sweep
+    options = [current]
+    best = _cheapest_meeting(model, statics, _static)
+    if best:
+        options.append(price_option(model, _static(best)))
+    schedule = _schedule(model)
+    if schedule is not None and any(schedule):
+        options.append(price_option(model, Policy("schedule", schedule)))
+    for instance in _candidates(settings):
+        spec = instance.spec
+
+        def always_on(k: int, spec: str = spec) -> Policy:
+            return Policy("always-on", (k,) * 24, spec)
+
+        most = max(1, math.ceil(model.tally.peak / instance.capacity))
+        priced = [model.price(always_on(k), instance, latency=False) for k in range(1, most + 1)]
+        k = _cheapest_meeting(model, [None, *priced], always_on, instance, fewest=True)
+        options.append(price_option(model, always_on(k or most), instance))
+    return current, options, sweep
+
+
+def _concurrency(work: Workload, placement: Placement, buckets: int = 1440) -> dict[str, Any]:
+    """The most environments busy at once, per time bucket (a request on environment k
+    found 1..k-1 busy), for plotting against the provisioned level."""
+    import numpy as np
+
+    step = max(1.0, math.ceil(work.window_s / buckets))
+    slot = np.floor(work.start_s / step).astype(np.int64)
+    count = math.ceil(work.window_s / step) + 1
+    peak = np.zeros(count, dtype=np.int64)
+    np.maximum.at(peak, np.clip(slot, 0, count - 1), placement.level)
+    return {"bucket_s": step, "start": work.window_start_s, "peak": peak.tolist()}
+
+
+def _static(n: int) -> Policy:
+    return Policy("provisioned", (n,) * 24) if n else Policy("on-demand")
+
+
+def _cheapest_meeting(
+    model: _Model,
+    priced: Sequence[Option | None],
+    policy: Callable[[int], Policy],
+    instance: _Instance | None = None,
+    *,
+    fewest: bool = False,
+) -> int | None:
+    """The cheapest n (or, with ``fewest``, the smallest) whose policy meets the SLO.
+
+    ``priced[n]`` is policy(n) priced without latency. The cold-start rate is
+    read from it; the p99, which only falls as n grows, is found by bisection.
+    """
+    ns = [n for n, option in enumerate(priced) if option is not None]
+    ok = [n for n in ns if _within_rate(priced[n], model.settings)]  # type: ignore[arg-type]
+    if not ok:
+        return None
+    if model.settings.p99_ms is not None:
+        low, high = 0, len(ok)  # the first of ok meeting the p99 is at index high
+        while low < high:
+            middle = (low + high) // 2
+            option = model.price(policy(ok[middle]), instance)
+            if _within_p99(option, model):
+                high = middle
+            else:
+                low = middle + 1
+        ok = ok[low:]
+        if not ok:
+            return None
+    if fewest:
+        return ok[0]
+    return min(ok, key=lambda n: (priced[n].monthly_usd, n))  # type: ignore[union-attr]
+
+
+def _schedule(model: _Model) -> tuple[int, ...] | None:
+    """Per hour of day, the cheapest N meeting the cold-start SLO within that hour.
+
+    Hour by hour, at the first tier's on-demand price (the schedule found is
+    then priced in full, tiers included, like every other option).
+    """
+    import numpy as np
+
+    t = model.tally
+    limit = model.settings.max_cold_start_rate
+    cold = t.spilled_by_hour("cold")
+    spilled_ms = t.spilled_by_hour("billed_cold_ms")
+    served_ms = t.cum["billed_ms"]
+    on_demand_usd = model.duration_tiers[0][1]
+    n = np.arange(t.peak + 1)
+    chosen = []
+    for hour in range(24):
+        total = t.total["requests"][hour]
+        if total == 0:
+            chosen.append(0)
+            continue
+        cost = model.gb * (
+            n * model.hours[hour] * model.provisioned_usd
+            + served_ms[hour] / 1000.0 * model.provisioned_duration_usd
+            + spilled_ms[hour] / 1000.0 * on_demand_usd
+        )
+        ok = np.ones(len(n), dtype=bool) if limit is None else cold[hour] / total <= limit
+        chosen.append(int(n[ok][np.argmin(cost[ok])]))
+    return tuple(chosen)

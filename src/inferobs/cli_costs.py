@@ -1,0 +1,168 @@
+"""`obs report --costs`: its options, and the run from sources to the answer (and exit code).
+
+Kept apart from `inferobs.cli` so that module stays the commands' shape; the
+cost model itself is `inferobs.analyze.costs`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from .exit_codes import ExitCode
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+__all__ = ["cost_options", "run_costs"]
+
+_ARCHES = ("x86_64", "arm64")
+
+
+class _OverBudget(click.ClickException):
+    """The current setup's projected month is over ``--budget``: exit 4 after the report."""
+
+    exit_code = ExitCode.OVER_BUDGET
+
+
+def cost_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--costs`` options of ``obs report``, outermost last."""
+    options = [
+        click.option("--costs", is_flag=True, help="Price every way to run each function."),
+        click.option("--until", metavar="WHEN", help="With --costs: the window's end."),
+        click.option(
+            "--max-cold-start-rate",
+            type=click.FloatRange(0, 1),
+            metavar="R",
+            help="SLO: the most cold starts allowed, as a fraction (0.01 = 1%).",
+        ),
+        click.option(
+            "--p99-ms",
+            type=click.FloatRange(0, min_open=True),
+            metavar="MS",
+            help="SLO: the p99 latency allowed, cold starts included.",
+        ),
+        click.option(
+            "--pricing",
+            metavar="FILE",
+            help="A TOML file of prices laid over the shipped ones (docs/pricing.md).",
+        ),
+        click.option(
+            "--policy",
+            "policy_specs",
+            multiple=True,
+            metavar="SPEC",
+            help="Price exactly these: on-demand, provisioned:N, provisioned:N@H1-H2, "
+            "always-on:K (repeatable).",
+        ),
+        click.option(
+            "--instance",
+            metavar="TYPE",
+            help="For always-on: lmi:TYPE, ec2:TYPE or fargate:VCPUxGB (e.g. ec2:c7g.large).",
+        ),
+        click.option(
+            "--per-instance",
+            type=click.IntRange(1),
+            metavar="C",
+            help="Requests an always-on instance serves at once (default: its vCPUs).",
+        ),
+        click.option(
+            "--memory-mb",
+            type=click.IntRange(128, 10240),
+            help="Price at this memory size (default: the size the records show).",
+        ),
+        click.option("--arch", type=click.Choice(_ARCHES), default="x86_64", show_default=True),
+        click.option("--region", default="us-east-1", show_default=True),
+        click.option(
+            "--keep-alive-minutes",
+            type=click.FloatRange(0),
+            metavar="M",
+            help="How long an idle environment lives (default: the price file's, docs/costs.md).",
+        ),
+        click.option("--free-tier", is_flag=True, help="Count the monthly free tier."),
+        click.option(
+            "--budget",
+            type=click.FloatRange(0),
+            metavar="USD",
+            help="Exit 4 when the current setup's projected month costs more.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def run_costs(
+    paths: Sequence[str],
+    output_format: str,
+    since: int | None,
+    function: str | None,
+    progress: Any,
+    *,
+    until: str | None,
+    max_cold_start_rate: float | None,
+    p99_ms: float | None,
+    pricing: str | None,
+    policy_specs: Sequence[str],
+    instance: str | None,
+    per_instance: int | None,
+    memory_mb: int | None,
+    arch: str,
+    region: str,
+    keep_alive_minutes: float | None,
+    free_tier: bool,
+    budget: float | None,
+) -> dict[str, Any]:
+    """Read, price, write the answer; `_OverBudget` after writing it when over ``budget``."""
+    from .analyze.cost_render import write_costs
+    from .analyze.cost_report import cost_report
+    from .analyze.costs import CostSettings
+    from .analyze.frames import read_frames
+    from .analyze.policy import PolicyError, parse_policy
+    from .analyze.pricing import PricingError, load
+    from .cli import parse_since
+    from .read import ReadError
+
+    try:
+        until_ns = None if until is None else parse_since(until)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--until'") from None
+    try:
+        policies = [parse_policy(spec, instance) for spec in policy_specs] or None
+    except PolicyError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--policy'") from None
+    try:
+        prices = load(pricing)
+        settings = CostSettings(
+            prices=prices,
+            region=region,
+            arch=arch,
+            memory_mb=memory_mb,
+            keep_alive_s=None if keep_alive_minutes is None else keep_alive_minutes * 60,
+            free_tier=free_tier,
+            max_cold_start_rate=max_cold_start_rate,
+            p99_ms=p99_ms,
+            instances=[instance] if instance else None,
+            per_instance=per_instance,
+        )
+        prices.table("aws", "lambda", region)  # an unknown region is said before any reading
+        reading = read_frames(paths, since_ns=since, function=function, progress=progress)
+        answer = cost_report(
+            reading, settings, policies=policies, since_ns=since, until_ns=until_ns
+        )
+    except (ReadError, PricingError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for problem in reading.problems[:20]:
+        click.echo(f"warning: {problem}", err=True)
+    write_costs(answer, output_format, sys.stdout)
+    if budget is not None:
+        total = sum(f["current"]["monthly_usd"] for f in answer["functions"])
+        if total > budget:
+            raise _OverBudget(
+                f"the current setup is projected at ${total:,.2f} a month, "
+                f"over the ${budget:,.2f} budget"
+            )
+    return answer
