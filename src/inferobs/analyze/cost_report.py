@@ -37,66 +37,116 @@ def workloads(
     since_ns: int | None = None,
     until_ns: int | None = None,
 ) -> tuple[list[Workload], dict[str, dict[str, Any]]]:
-    """One `Workload` per function, and what is known of each one's memory."""
+    """One `Workload` per function, and what is known of each one's memory.
+
+    Functions with requests are simulated request by request; functions known
+    only by minute counts (Azure 2019) by minutes (`minute_tally`). Every
+    function shares one window: from the first start to the last end in all
+    the data, unless ``since_ns`` / ``until_ns`` say otherwise.
+    """
     import numpy as np
 
     db = frames.db
-    columns = frames.invocations.columns
-    used = "max_memory_mb" if "max_memory_mb" in columns else "NULL::INTEGER"
-    where = ["start IS NOT NULL", "duration_ms IS NOT NULL"]
-    if until_ns is not None:
-        where.append(f"start < {int(until_ns)}")
-    rows = db.execute(
-        "SELECT dense_rank() OVER (ORDER BY coalesce(function, '')) - 1 AS f, "
-        "coalesce(function, '') AS function, start, greatest(duration_ms, 0) AS duration_ms, "
-        "coalesce(cold_start AND init_ms IS NOT NULL, false) AS cold, "
-        "coalesce(init_ms, 0) AS init_ms, memory_mb, coalesce(line_bytes, 0) AS line_bytes, "
-        f"{used} AS used FROM invocations WHERE {' AND '.join(where)} ORDER BY f, start"
+    until = "" if until_ns is None else f" AND start < {int(until_ns)}"
+    db.execute(
+        "CREATE OR REPLACE TEMP TABLE _cost_functions AS SELECT row_number() OVER "
+        "(ORDER BY function) - 1 AS f, function FROM (SELECT DISTINCT coalesce(function, '') "
+        "AS function FROM invocations WHERE start IS NOT NULL AND duration_ms IS NOT NULL"
+        f"{until})"
+    )
+    names = [name for (name,) in db.execute("SELECT function FROM _cost_functions").fetchall()]
+    has_used = "max_memory_mb" in frames.invocations.columns
+    rows = None
+    if names:
+        rows = db.execute(
+            "SELECT n.f, i.start, greatest(i.duration_ms, 0) AS duration_ms, "
+            "coalesce(i.cold_start AND i.init_ms IS NOT NULL, false) AS cold, "
+            "coalesce(i.init_ms, 0) AS init_ms, i.memory_mb, "
+            "coalesce(i.line_bytes, 0) AS line_bytes, "
+            f"{'i.max_memory_mb' if has_used else 'NULL::INTEGER'} AS used "
+            "FROM (SELECT * FROM invocations WHERE start IS NOT NULL AND duration_ms IS NOT NULL"
+            f"{until}) AS i JOIN _cost_functions AS n ON coalesce(i.function, '') = n.function "
+            "ORDER BY n.f, i.start"
+        ).fetchnumpy()
+    minutes = db.execute(
+        "SELECT coalesce(function, '') AS function, minute, invocations, "
+        "greatest(coalesce(duration_avg_ms, 0), 0) AS mean_ms FROM minutes "
+        "WHERE invocations > 0"
+        + ("" if until_ns is None else f" AND minute < {int(until_ns)}")
+        + " ORDER BY 1, 2"
     ).fetchnumpy()
-    if not len(rows["f"]):
+    starts = [] if rows is None else [rows["start"].min()]
+    ends = [] if rows is None else [(rows["start"] + rows["duration_ms"] * 1e6).max()]
+    if len(minutes["minute"]):
+        starts.append(minutes["minute"].min())
+        ends.append(minutes["minute"].max() + 60e9)
+    if not starts:
         return [], {}
-    first_ns = int(rows["start"].min()) if since_ns is None else int(since_ns)
-    ends_ns = rows["start"] + rows["duration_ms"] * 1e6
-    last_ns = float(ends_ns.max()) if until_ns is None else float(until_ns)
+    first_ns = int(min(starts)) if since_ns is None else int(since_ns)
+    last_ns = float(max(ends)) if until_ns is None else float(until_ns)
     window_s = max((last_ns - first_ns) / 1e9, 1e-3)
-    bounds = np.flatnonzero(np.diff(rows["f"])) + 1
     out = []
     memory: dict[str, dict[str, Any]] = {}
     rng = np.random.default_rng(_SEED)
-    for part in np.split(np.arange(len(rows["f"])), bounds):
-        name = str(rows["function"][part[0]])
-        start_s = (rows["start"][part] - first_ns) / 1e9
-        duration = rows["duration_ms"][part].astype(np.float64)
+    parts = (
+        []
+        if rows is None
+        else np.split(np.arange(len(rows["f"])), np.flatnonzero(np.diff(rows["f"])) + 1)
+    )
+    for part in parts:
+        assert rows is not None
+        name = names[int(rows["f"][part[0]])]
         cold = rows["cold"][part].astype(bool)
         measured = rows["init_ms"][part][cold].astype(np.float64)
         init = np.zeros(len(part))
         if len(measured):
             init = rng.choice(measured, size=len(part))
             init[cold] = measured
-        configured = _mode(rows["memory_mb"][part])
-        memory_mb = settings.memory_mb or configured or _DEFAULT_MEMORY_MB
-        used_values = rows["used"][part]
-        used_max = _max(used_values)
-        memory[name] = {
-            "configured_mb": configured,
-            "priced_mb": memory_mb,
-            "max_used_mb": used_max,
-            "headroom_mb": None if used_max is None or not configured else configured - used_max,
-        }
+        memory[name] = _memory(settings, _mode(rows["memory_mb"][part]), _max(rows["used"][part]))
         out.append(
             Workload(
                 function=name,
-                start_s=start_s.astype(np.float64),
-                duration_ms=duration,
+                start_s=(rows["start"][part] - first_ns) / 1e9,
+                duration_ms=rows["duration_ms"][part].astype(np.float64),
                 init_ms=init,
                 init_measured=len(measured),
-                memory_mb=int(memory_mb),
+                memory_mb=memory[name]["priced_mb"],
+                line_bytes=float(rows["line_bytes"][part].sum()),
                 window_s=window_s,
                 window_start_s=first_ns / 1e9,
-                line_bytes=float(rows["line_bytes"][part].sum()),
+            )
+        )
+    names_m = minutes["function"]
+    for name in dict.fromkeys(names_m.tolist()):
+        if name in memory:  # requests are known for it: they are the better account
+            continue
+        part = np.flatnonzero(names_m == name)
+        memory[name] = _memory(settings, None, None)
+        out.append(
+            Workload(
+                function=name,
+                start_s=(minutes["minute"][part] - first_ns) / 1e9,
+                duration_ms=minutes["mean_ms"][part].astype(np.float64),
+                init_ms=np.zeros(len(part)),
+                init_measured=0,
+                memory_mb=memory[name]["priced_mb"],
+                line_bytes=0.0,
+                count=minutes["invocations"][part].astype(np.float64),
+                window_s=window_s,
+                window_start_s=first_ns / 1e9,
             )
         )
     return out, memory
+
+
+def _memory(settings: CostSettings, configured: int | None, used: int | None) -> dict[str, Any]:
+    """The memory priced (asked, else recorded, else Lambda's default) and its headroom."""
+    return {
+        "configured_mb": configured,
+        "priced_mb": int(settings.memory_mb or configured or _DEFAULT_MEMORY_MB),
+        "max_used_mb": used,
+        "headroom_mb": None if used is None or not configured else configured - used,
+    }
 
 
 def _mode(values: Any) -> int | None:

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .lambda_bill import LambdaPrices
+from .minute_tally import MinuteTally
 from .policy import Policy
 from .pricing import Prices, PricingError, tiered
 
@@ -74,6 +76,8 @@ class Workload:
     window_s: float
     window_start_s: float  # Unix epoch seconds
     line_bytes: float  # our lines' bytes, for the log service's charge
+    # minute aggregates: each row a minute, ``count`` its requests, ``duration_ms`` their mean
+    count: npt.NDArray[np.float64] | None = None
     hour: npt.NDArray[np.int64] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -84,7 +88,7 @@ class Workload:
 
     @property
     def requests(self) -> int:
-        return len(self.start_s)
+        return len(self.start_s) if self.count is None else round(float(self.count.sum()))
 
     def hours_in_window(self) -> npt.NDArray[np.float64]:
         """Seconds of the window in each hour of day (UTC)."""
@@ -182,76 +186,64 @@ class _Instance:
 def _candidates(settings: CostSettings) -> list[_Instance]:
     if settings.instances is not None:
         return [_Instance(spec, settings) for spec in settings.instances]
-    types = [
-        name
+    tables = {
+        name: table
         for name, table in settings.prices.table("aws", "ec2", settings.region).items()
         if isinstance(table, dict)
-    ]
-    specs = [f"lmi:{t}" for t in types] + [f"ec2:{t}" for t in types] + ["fargate:1x2"]
+    }
+    # Lambda Managed Instances run on some types only (not GPU ones): the price file says
+    managed = [f"lmi:{t}" for t, table in tables.items() if table.get("lambda_managed_instances")]
+    specs = managed + [f"ec2:{t}" for t in tables] + ["fargate:1x2"]
     return [_Instance(spec, settings) for spec in specs]
 
 
 class _Model:
     """A workload placed and tallied, with the prices it is charged at."""
 
-    def __init__(self, work: Workload, placement: Placement, settings: CostSettings) -> None:
+    def __init__(self, work: Workload, settings: CostSettings) -> None:
         import numpy as np
 
+        from .concurrency import place
         from .tally import Tally
 
         self.work = work
-        self.placement = placement
         self.settings = settings
-        self.cold_candidate = placement.idle_s > settings.keep_alive()
-        warm_ms = np.ceil(np.round(work.duration_ms, 3))
-        cold_ms = np.ceil(np.round(work.duration_ms + work.init_ms, 3))
-        self.tally: Tally = Tally(
-            placement,
-            hour=work.hour,
-            cold=self.cold_candidate,
-            billed_ms=warm_ms,
-            billed_cold_ms=cold_ms,
-            busy_s=work.duration_ms / 1000.0,
-        )
+        self.placement: Placement | None = None
+        self.tally: Tally | MinuteTally
+        if work.count is not None:  # minutes: Erlang-B within each, no request known
+            self.tally = MinuteTally(
+                hour=work.hour,
+                minute=np.floor((work.window_start_s + work.start_s) / 60).astype(np.int64),
+                count=work.count,
+                mean_ms=work.duration_ms,
+                keep_alive_s=settings.keep_alive(),
+            )
+        else:
+            placement = place(work.start_s, work.start_s + work.duration_ms / 1000.0)
+            self.placement = placement
+            self.cold_candidate = placement.idle_s > settings.keep_alive()
+            warm_ms = np.ceil(np.round(work.duration_ms, 3))
+            cold_ms = np.ceil(np.round(work.duration_ms + work.init_ms, 3))
+            self.tally = Tally(
+                placement,
+                hour=work.hour,
+                cold=self.cold_candidate,
+                billed_ms=warm_ms,
+                # what the request is billed when it spills: with its init if it is cold
+                billed_cold_ms=np.where(self.cold_candidate, cold_ms, warm_ms),
+                busy_s=work.duration_ms / 1000.0,
+            )
         self.hours = work.hours_in_window()
         self.months = work.window_s / MONTH_S if work.window_s > 0 else 1.0
         self.gb = work.memory_mb / 1024.0
-        prices, region, arch = settings.prices, settings.region, settings.arch
-        self.request_usd = prices.number("aws", "lambda", region, "requests_usd_per_million") / 1e6
-        self.duration_tiers = prices.tiers("aws", "lambda", region, arch, "duration_usd_per_gb_s")
-        self.provisioned_usd = prices.number(
-            "aws", "lambda", region, arch, "provisioned_usd_per_gb_s"
+        prices, region = settings.prices, settings.region
+        self.lambda_prices = LambdaPrices(
+            prices, region, settings.arch, free_tier=settings.free_tier
         )
-        self.provisioned_duration_usd = prices.number(
-            "aws", "lambda", region, arch, "provisioned_duration_usd_per_gb_s"
-        )
-        self.free_requests = self.free_gb_s = 0.0
-        if settings.free_tier:
-            self.free_requests = prices.number("aws", "lambda", region, "free_requests_per_month")
-            self.free_gb_s = prices.number("aws", "lambda", region, "free_gb_s_per_month")
         log_tiers = prices.tiers("aws", "cloudwatch_logs", region, "vended_usd_per_gb")
         monthly_gb = work.line_bytes / _GIB / self.months
         self.observability_usd = tiered(monthly_gb, log_tiers) * self.months
         self.base_latency = _percentiles(work.duration_ms)
-
-    # -- charges ---------------------------------------------------------------
-
-    def _monthly(
-        self, quantity: float, tiers: list[tuple[float | None, float]], free: float
-    ) -> float:
-        """The window's charge for ``quantity``, tiered and free-tiered on its monthly rate."""
-        monthly = max(0.0, quantity / self.months - free)
-        return tiered(monthly, tiers) * self.months
-
-    def lambda_charges(
-        self, requests: float, compute_gb_s: float, init_gb_s: float
-    ) -> tuple[float, float, float]:
-        """Request, on-demand compute and init charges (init is billed as duration)."""
-        requests_usd = self._monthly(requests, [(None, self.request_usd)], self.free_requests)
-        both = self._monthly(compute_gb_s + init_gb_s, self.duration_tiers, self.free_gb_s)
-        total = compute_gb_s + init_gb_s
-        init_usd = both * init_gb_s / total if total else 0.0
-        return requests_usd, both - init_usd, init_usd
 
     # -- one policy ------------------------------------------------------------
 
@@ -283,9 +275,14 @@ class _Model:
         if policy.kind == "always-on":
             assert instance is not None
             lambda_requests = spilled if instance.behind_alb else 0.0
-            requests_usd, compute_usd, init_usd = self.lambda_charges(
-                lambda_requests, compute_gb_s, init_gb_s
+            charges = self.lambda_prices.bill(
+                months=self.months,
+                requests=lambda_requests,
+                compute_gb_s=compute_gb_s,
+                init_gb_s=init_gb_s,
             )
+            requests_usd, compute_usd = charges["requests_usd"], charges["compute_usd"]
+            init_usd = charges["init_usd"]
             if instance.family == "lmi":
                 requests_usd += requests * self._lmi_request_usd()
             instance_hours = float(levels[0] // instance.capacity) * self.work.window_s / 3600
@@ -313,13 +310,19 @@ class _Model:
             fixed = instances_usd + lb_fixed
             utilisation = served_busy / capacity_s if capacity_s else None
         else:
-            requests_usd, compute_usd, init_usd = self.lambda_charges(
-                requests, compute_gb_s, init_gb_s
-            )
             provisioned_gb_s = float((levels * self.hours).sum()) * self.gb
-            provisioned_usd = provisioned_gb_s * self.provisioned_usd
             on_provisioned_gb_s = t.served("billed_ms", levels) / 1000.0 * self.gb
-            compute_usd += on_provisioned_gb_s * self.provisioned_duration_usd
+            charges = self.lambda_prices.bill(
+                months=self.months,
+                requests=requests,
+                compute_gb_s=compute_gb_s,
+                init_gb_s=init_gb_s,
+                provisioned_gb_s=provisioned_gb_s,
+                on_provisioned_gb_s=on_provisioned_gb_s,
+            )
+            requests_usd, init_usd = charges["requests_usd"], charges["init_usd"]
+            compute_usd = charges["compute_usd"] + charges["provisioned_compute_usd"]
+            provisioned_usd = charges["provisioned_usd"]
             breakdown.update(
                 {
                     "spilled_requests": int(spilled),
@@ -369,7 +372,7 @@ class _Model:
         per_lcu = prices.number("aws", "alb", region, "new_connections_per_lcu_per_second")
         hours = self.work.window_s / 3600.0
         slots = np.floor(self.work.start_s / 3600.0).astype(np.int64)
-        per_hour = np.bincount(slots) if len(slots) else np.zeros(1)
+        per_hour = np.bincount(slots, weights=self.work.count) if len(slots) else np.zeros(1)
         lcu_hours = float((per_hour / 3600.0 / per_lcu).sum())
         fixed = hourly * hours
         return fixed + lcu_hours * lcu_usd, lcu_hours, fixed
@@ -378,8 +381,8 @@ class _Model:
         """Latency added at p95 and p99 by this policy's cold starts."""
         import numpy as np
 
-        if self.work.requests == 0:
-            return None, None
+        if self.work.requests == 0 or self.placement is None:
+            return None, None  # minute counts say nothing of the latency of each request
         if cold == 0:
             return 0.0, 0.0
         spill = self.placement.level > levels[self.work.hour]
@@ -426,16 +429,13 @@ def options_for(
 ) -> tuple[Option, list[Option], dict[str, Any]]:
     """The current setup (on-demand) priced; every policy priced (``policies``, or the
     search's); and the sweep of provisioned:N over every N, for plots."""
-    from .concurrency import place
-
-    placement = place(work.start_s, work.start_s + work.duration_ms / 1000.0)
-    model = _Model(work, placement, settings)
+    model = _Model(work, settings)
     statics = [model.price(_static(n), latency=False) for n in range(model.tally.peak + 1)]
     sweep = {
         "n": list(range(len(statics))),
         "monthly_usd": [_cents(o.monthly_usd) for o in statics],
         "cold_start_rate": [o.cold_start_rate for o in statics],
-        "concurrency": _concurrency(work, placement),
+        "concurrency": _concurrency(model),
     }
     current = price_option(model, Policy("on-demand"))
     if policies is not None:
@@ -459,21 +459,29 @@ def options_for(
 
         most = max(1, math.ceil(model.tally.peak / instance.capacity))
         priced = [model.price(always_on(k), instance, latency=False) for k in range(1, most + 1)]
-        k = _cheapest_meeting(model, [None, *priced], always_on, instance, fewest=True)
+        k = _cheapest_meeting(model, [None, *priced], always_on, instance)
         options.append(price_option(model, always_on(k or most), instance))
     return current, options, sweep
 
 
-def _concurrency(work: Workload, placement: Placement, buckets: int = 1440) -> dict[str, Any]:
+def _concurrency(model: _Model, buckets: int = 1440) -> dict[str, Any]:
     """The most environments busy at once, per time bucket (a request on environment k
-    found 1..k-1 busy), for plotting against the provisioned level."""
+    found 1..k-1 busy; a minute's need where only minutes are known), for plotting
+    against the provisioned level."""
     import numpy as np
 
+    work = model.work
+    level: npt.NDArray[np.int64]
+    if model.placement is not None:
+        level = model.placement.level.astype(np.int64)
+    else:
+        assert isinstance(model.tally, MinuteTally)
+        level = model.tally.need
     step = max(1.0, math.ceil(work.window_s / buckets))
     slot = np.floor(work.start_s / step).astype(np.int64)
     count = math.ceil(work.window_s / step) + 1
     peak = np.zeros(count, dtype=np.int64)
-    np.maximum.at(peak, np.clip(slot, 0, count - 1), placement.level)
+    np.maximum.at(peak, np.clip(slot, 0, count - 1), level)
     return {"bucket_s": step, "start": work.window_start_s, "peak": peak.tolist()}
 
 
@@ -486,10 +494,8 @@ def _cheapest_meeting(
     priced: Sequence[Option | None],
     policy: Callable[[int], Policy],
     instance: _Instance | None = None,
-    *,
-    fewest: bool = False,
 ) -> int | None:
-    """The cheapest n (or, with ``fewest``, the smallest) whose policy meets the SLO.
+    """The cheapest n whose policy meets the SLO (None: none does).
 
     ``priced[n]`` is policy(n) priced without latency. The cold-start rate is
     read from it; the p99, which only falls as n grows, is found by bisection.
@@ -510,8 +516,6 @@ def _cheapest_meeting(
         ok = ok[low:]
         if not ok:
             return None
-    if fewest:
-        return ok[0]
     return min(ok, key=lambda n: (priced[n].monthly_usd, n))  # type: ignore[union-attr]
 
 
@@ -528,7 +532,7 @@ def _schedule(model: _Model) -> tuple[int, ...] | None:
     cold = t.spilled_by_hour("cold")
     spilled_ms = t.spilled_by_hour("billed_cold_ms")
     served_ms = t.cum["billed_ms"]
-    on_demand_usd = model.duration_tiers[0][1]
+    on_demand_usd = model.lambda_prices.duration_tiers[0][1]
     n = np.arange(t.peak + 1)
     chosen = []
     for hour in range(24):
@@ -537,8 +541,8 @@ def _schedule(model: _Model) -> tuple[int, ...] | None:
             chosen.append(0)
             continue
         cost = model.gb * (
-            n * model.hours[hour] * model.provisioned_usd
-            + served_ms[hour] / 1000.0 * model.provisioned_duration_usd
+            n * model.hours[hour] * model.lambda_prices.provisioned_usd
+            + served_ms[hour] / 1000.0 * model.lambda_prices.on_provisioned_usd
             + spilled_ms[hour] / 1000.0 * on_demand_usd
         )
         ok = np.ones(len(n), dtype=bool) if limit is None else cold[hour] / total <= limit

@@ -17,15 +17,35 @@ if TYPE_CHECKING:
 
     from .concurrency import Placement
 
-__all__ = ["QUANTITIES", "Tally"]
-
-# what is summed: requests, cold candidates (idle past the keep-alive or never
-# used), billed ms warm, billed ms if cold (init added), busy seconds
-QUANTITIES = ("requests", "cold", "billed_ms", "billed_cold_ms", "busy_s")
+__all__ = ["Sums", "Tally"]
 
 
-class Tally:
-    """Cumulative sums ``cum[q][hour, n]``: quantity q over environments 1..n in that hour."""
+class Sums:
+    """``cum[q][hour, n]``: quantity q over the requests on environments 1..n in that hour;
+    ``total[q][hour]``: over all of that hour's requests; ``peak``: the most environments."""
+
+    peak: int
+    cum: dict[str, npt.NDArray[np.float64]]
+    total: dict[str, npt.NDArray[np.float64]]
+
+    def served(self, name: str, levels: npt.NDArray[np.int64]) -> float:
+        """Quantity ``name`` over the requests on environments 1..levels[h] in each hour h."""
+        import numpy as np
+
+        capped = np.minimum(levels, self.peak)
+        return float(self.cum[name][np.arange(24), capped].sum())
+
+    def spilled(self, name: str, levels: npt.NDArray[np.int64]) -> float:
+        """Quantity ``name`` over the requests above levels[h] in each hour h."""
+        return float(self.total[name].sum()) - self.served(name, levels)
+
+    def spilled_by_hour(self, name: str) -> npt.NDArray[np.float64]:
+        """``[hour, n]``: quantity ``name`` over the requests above n in that hour."""
+        return self.total[name][:, None] - self.cum[name]
+
+
+class Tally(Sums):
+    """The sums over requests placed one by one (`concurrency.place`)."""
 
     def __init__(
         self,
@@ -42,6 +62,8 @@ class Tally:
         self.peak = placement.peak
         width = self.peak + 1
         cell = hour * width + placement.level
+        # requests; cold candidates (idle past the keep-alive, or never used); billed
+        # ms when served warm; billed ms when spilled (the cold ones' init added)
         weights = {
             "requests": None,
             "cold": cold.astype(np.float64),
@@ -49,25 +71,10 @@ class Tally:
             "billed_cold_ms": billed_cold_ms,
             "busy_s": busy_s,
         }
-        self.cum: dict[str, npt.NDArray[np.float64]] = {}
-        self.total: dict[str, npt.NDArray[np.float64]] = {}
+        self.cum = {}
+        self.total = {}
         for name, weight in weights.items():
             sums = np.bincount(cell, weights=weight, minlength=24 * width).astype(np.float64)
             table = sums.reshape(24, width).cumsum(axis=1)
             self.cum[name] = table
             self.total[name] = table[:, -1]
-
-    def served(self, name: str, levels: npt.NDArray[np.int64]) -> float:
-        """Quantity ``name`` over the requests on environments 1..levels[h] in each hour h."""
-        import numpy as np
-
-        capped = np.minimum(levels, self.peak)
-        return float(self.cum[name][np.arange(24), capped].sum())
-
-    def spilled(self, name: str, levels: npt.NDArray[np.int64]) -> float:
-        """Quantity ``name`` over the requests above levels[h] in each hour h."""
-        return float(self.total[name].sum()) - self.served(name, levels)
-
-    def spilled_by_hour(self, name: str) -> npt.NDArray[np.float64]:
-        """``[hour, n]``: quantity ``name`` over the requests above n in that hour."""
-        return self.total[name][:, None] - self.cum[name]

@@ -1,0 +1,185 @@
+"""`obs report --costs` as a user runs it: policies, SLOs, prices, budgets and bad input."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from inferobs.export.lines import encode
+from inferobs.record import Invocation
+from inferobs.exit_codes import ExitCode
+from inferobs.cli import main
+
+START = 1_764_000_000 * 10**9  # 2025-11-24T16:00:00Z
+
+
+def busy_function(path: Path, hours: float = 3.0, rate: float = 2.0) -> Path:
+    """Poisson arrivals of 120 ms requests at 1,024 MB; cold starts measured at 900 ms."""
+    rng = random.Random(3)
+    at, n = 0.0, 0
+    with open(path, "w") as out:
+        while at < hours * 3600:
+            at += rng.expovariate(rate)
+            cold = n % 50 == 0
+            record = Invocation(
+                id=f"r{n}",
+                start=START + int(at * 1e9),
+                duration_ms=round(rng.uniform(80, 160), 3),
+                cold_start=cold or None,
+                init_ms=900.0 if cold else None,
+                function="classify",
+                memory_mb=1024,
+            )
+            out.write(encode(record) + "\n")
+            n += 1
+    return path
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, ["report", *args])
+
+
+def answer_of(result: Result) -> dict[str, Any]:
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_a_cold_start_target_buys_provisioned_concurrency_and_says_what_it_costs(
+    tmp_path: Path,
+) -> None:
+    source = str(busy_function(tmp_path / "lines.jsonl"))
+    free = answer_of(run("--costs", "--format", "json", "--source", source))
+    (entry,) = free["functions"]
+    assert free["schema"] == "inferobs.costs/1"
+    assert entry["recommendation"]["policy"] == "on-demand"
+    assert entry["current"]["cold_starts"] > 0
+    strict = answer_of(
+        run("--costs", "--format", "json", "--source", source, "--max-cold-start-rate", "0.0001")
+    )
+    (entry,) = strict["functions"]
+    advice = entry["recommendation"]
+    chosen = next(o for o in entry["options"] if o["policy"] == advice["policy"])
+    assert chosen["meets_slo"] and chosen["cold_start_rate"] <= 0.0001
+    assert advice["policy"].startswith(("provisioned", "schedule", "always-on"))
+    assert advice["savings_monthly_usd"] < 0  # warmth costs money here
+    # the on-demand cold starts add the measured init to the tail
+    assert entry["current"]["p99_added_ms"] is not None
+    for option in entry["options"]:
+        breakdown = option["breakdown"]
+        parts = sum(v for k, v in breakdown.items() if k.endswith("_usd"))
+        assert parts == pytest.approx(option["cost_usd"], abs=1e-5)
+
+
+def test_the_policies_given_are_priced_and_nothing_else(tmp_path: Path) -> None:
+    source = str(busy_function(tmp_path / "lines.jsonl"))
+    answer = answer_of(
+        run(
+            "--costs",
+            "--format",
+            "json",
+            "--source",
+            source,
+            "--policy",
+            "provisioned:2",
+            "--policy",
+            "provisioned:1@8-20",
+            "--policy",
+            "always-on:1",
+            "--instance",
+            "ec2:c7g.large",
+        )
+    )
+    (entry,) = answer["functions"]
+    assert [o["policy"] for o in entry["options"]] == [
+        "provisioned:2",
+        "provisioned:1@8-20",
+        "always-on:1 x ec2:c7g.large",
+    ]
+    two, daytime, ec2 = entry["options"]
+    hours = answer["window"]["seconds"] / 3600
+    assert two["breakdown"]["provisioned_gb_s"] == pytest.approx(2 * 1.0 * hours * 3600)
+    assert daytime["breakdown"]["provisioned_gb_s"] <= 1.0 * 12 * 3600
+    assert ec2["breakdown"]["instance_hours"] == pytest.approx(hours)
+
+
+def test_over_budget_exits_4_after_the_report(tmp_path: Path) -> None:
+    source = str(busy_function(tmp_path / "lines.jsonl"))
+    result = run("--costs", "--source", source, "--budget", "1")
+    assert result.exit_code == ExitCode.OVER_BUDGET
+    assert "over the $1.00 budget" in result.output
+    assert "Recommended:" in result.stdout
+    assert run("--costs", "--source", source, "--budget", "1000000").exit_code == 0
+
+
+def test_a_pricing_file_overrides_one_price_and_keeps_the_rest(tmp_path: Path) -> None:
+    source = str(busy_function(tmp_path / "lines.jsonl"))
+    prices = tmp_path / "prices.toml"
+    prices.write_text("[aws.lambda.us-east-1]\nrequests_usd_per_million = 2.0\n")
+    base = answer_of(run("--costs", "--format", "json", "--source", source))
+    dear = answer_of(
+        run("--costs", "--format", "json", "--source", source, "--pricing", str(prices))
+    )
+    before, after = base["functions"][0]["current"], dear["functions"][0]["current"]
+    assert after["breakdown"]["requests_usd"] == pytest.approx(
+        10 * before["breakdown"]["requests_usd"], rel=1e-4
+    )
+    assert after["breakdown"]["compute_usd"] == before["breakdown"]["compute_usd"]
+    assert str(prices) in dear["pricing"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--policy", "provisioned:x"], "expected on-demand, provisioned:N"),
+        (["--policy", "provisioned:2@20-8"], "0 <= H1 < H2 <= 24"),
+        (["--policy", "always-on:2"], "--instance"),
+        (["--region", "mars-1"], "no price for aws.lambda.mars-1"),
+        (["--max-cold-start-rate", "2"], "--max-cold-start-rate"),
+        (["--policy", "always-on:1", "--instance", "fargate:big"], "fargate:VCPUxGB"),
+    ],
+)
+def test_bad_cost_arguments_are_one_clear_error(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    source = str(busy_function(tmp_path / "lines.jsonl", hours=0.2))
+    result = run("--costs", "--source", source, *args)
+    assert result.exit_code == ExitCode.ERROR, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_broken_pricing_file_is_named(tmp_path: Path) -> None:
+    source = str(busy_function(tmp_path / "lines.jsonl", hours=0.2))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[aws.lambda\n")
+    result = run("--costs", "--source", source, "--pricing", str(bad))
+    assert result.exit_code == ExitCode.ERROR
+    assert f"{bad}: not a TOML file" in result.output
+    other = tmp_path / "other.toml"
+    other.write_text("[oracle]\nx = 1\n")
+    result = run("--costs", "--source", source, "--pricing", str(other))
+    assert "top-level keys must be providers" in result.output
+
+
+def test_cost_options_without_costs_are_refused(tmp_path: Path) -> None:
+    source = str(busy_function(tmp_path / "lines.jsonl", hours=0.2))
+    for args in (["--format", "html"], ["--budget", "3"], ["--policy", "on-demand"]):
+        result = run("--source", source, *args)
+        assert result.exit_code == ExitCode.ERROR
+        assert "goes with --costs" in result.output
+
+
+def test_too_little_data_is_said_rather_than_guessed(tmp_path: Path) -> None:
+    source = str(busy_function(tmp_path / "lines.jsonl", hours=0.2, rate=0.05))
+    answer = answer_of(
+        run("--costs", "--format", "json", "--source", source, "--max-cold-start-rate", "0.01")
+    )
+    advice = answer["functions"][0]["recommendation"]
+    assert advice["policy"] is None
+    assert "too little to decide" in advice["reason"]

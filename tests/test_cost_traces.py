@@ -1,0 +1,90 @@
+"""`obs report --costs` on the real Azure traces in ../shared/data/traces/."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from inferobs.analyze.pricing import load
+from inferobs.cli import main
+
+TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
+SLICE = (
+    TRACES
+    / "azure-functions-2021-slice"
+    / "AzureFunctionsInvocationTraceForTwoWeeksJan2021_first998.csv"
+)
+DAY = TRACES / "azure-functions-2019-one-function" / "invocations.csv"
+
+pytestmark = pytest.mark.skipif(
+    not TRACES.exists() and not os.environ.get("CI"), reason="../shared/data/traces is absent"
+)
+
+
+def costs(*args: str) -> dict[str, Any]:
+    result = CliRunner().invoke(main, ["report", "--costs", "--format", "json", *args])
+    assert result.exit_code == 0, result.output
+    answer: dict[str, Any] = json.loads(result.stdout)
+    return answer
+
+
+def test_every_function_of_the_2021_slice_costs_the_direct_sum_of_its_invocations() -> None:
+    answer = costs("--source", str(SLICE))
+    durations: dict[str, list[float]] = defaultdict(list)
+    with open(SLICE, newline="") as handle:
+        for row in csv.DictReader(handle):
+            durations[f"{row['app']}/{row['func']}"].append(float(row["duration"]) * 1000)
+    assert {f["function"] for f in answer["functions"]} == set(durations)
+    assert len(durations) == 49
+    prices = load()
+    lam = prices.table("aws", "lambda", "us-east-1")
+    per_request = lam["requests_usd_per_million"] / 1e6
+    (_, per_gb_s), *_ = prices.tiers(
+        "aws", "lambda", "us-east-1", "x86_64", "duration_usd_per_gb_s"
+    )
+    for entry in answer["functions"]:
+        ms = durations[entry["function"]]
+        # 128 MB (nothing records the memory), each request billed up to the next ms
+        direct = (
+            len(ms) * per_request
+            + sum(math.ceil(round(d, 3)) for d in ms) / 1000 * (128 / 1024) * per_gb_s
+        )
+        on_demand = entry["current"]
+        assert on_demand["policy"] == "on-demand"
+        assert on_demand["cost_usd"] == pytest.approx(direct, rel=1e-6, abs=1e-6)
+        assert on_demand["breakdown"]["requests"] == len(ms)
+
+
+def test_the_sparse_functions_of_the_2021_slice_are_recommended_on_demand() -> None:
+    answer = costs("--source", str(SLICE))
+    sparse = [f for f in answer["functions"] if f["requests"] <= 60 and f["peak_concurrency"] == 1]
+    assert len(sparse) >= 30
+    for entry in sparse:
+        assert entry["recommendation"]["policy"] == "on-demand", entry["recommendation"]
+
+
+def test_the_busy_2019_function_stays_on_demand_as_the_hand_arithmetic_says() -> None:
+    """tests/data/azure_2019_costs.md works each option out by hand."""
+    answer = costs("--source", str(DAY))
+    (entry,) = answer["functions"]
+    assert entry["requests"] == 20_820_188
+    current = entry["current"]["breakdown"]
+    # the request charge is most of the bill: 20,820,188 x $0.20 / 1M = $4.16
+    assert current["requests_usd"] == pytest.approx(4.164038, abs=1e-6)
+    assert current["compute_gb_s"] == pytest.approx(20_820_188 * 4.5 / 1000 * 0.125)
+    assert entry["current"]["cost_usd"] == pytest.approx(4.36, abs=0.005)
+    by_policy = {o["policy"]: o for o in entry["options"]}
+    ec2 = by_policy["always-on:1 x ec2:c7g.large"]
+    # an always-on option pays for its load balancer: 24 h + 9.64 LCU an hour
+    assert ec2["breakdown"]["load_balancer_usd"] == pytest.approx(0.54 + 1.85, abs=0.01)
+    assert ec2["breakdown"]["spilled_requests"] == pytest.approx(0.191 * 20_820_188, rel=0.03)
+    assert ec2["cost_usd"] == pytest.approx(4.97, abs=0.02)
+    assert entry["recommendation"]["policy"] == "on-demand"
