@@ -201,6 +201,12 @@ def test_the_demo_runs_end_to_end_and_reports(tmp_path: Path) -> None:
     assert group["function"] == "demo-classifier" and group["invocations"] > 20
     assert group["cold_starts"] >= 1 and group["cold_init_ms"]["p50"] > 50  # imports + weights
     assert [s["stage"] for s in report["stages"]] == ["preprocess", "inference", "postprocess"]
+    # and it ends with the cost answer: every option priced, one recommended or why not
+    (costs,) = report["costs"]["functions"]
+    assert costs["function"] == "demo-classifier" and costs["requests"] == group["invocations"]
+    assert costs["current"]["policy"] == "on-demand" and costs["current"]["cost_usd"] > 0
+    assert report["costs"]["slo"]["max_cold_start_rate"] == 0.01
+    assert costs["recommendation"]["reason"]
     assert "cold starts" in result.stderr
     records = read([str(store)]).records
     assert len(records) == group["invocations"]
@@ -254,7 +260,7 @@ def test_the_demo_replaces_only_its_own_store_files(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (tmp_path / "notes.txt").read_text() == "mine"
     report = json.loads(result.stdout)  # a minute may bring no request: still a report
-    assert set(report) == {"operations", "stages"}
+    assert set(report) == {"operations", "stages", "costs"}
 
 
 def test_report_warns_of_records_that_never_reached_the_store(tmp_path: Path) -> None:

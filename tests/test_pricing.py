@@ -18,7 +18,7 @@ from inferobs.analyze.pricing import PricingError, load, tiered
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 EXAMPLES = tomllib.loads(
     (Path(__file__).parent / "data" / "lambda_pricing_examples.toml").read_text()

@@ -29,7 +29,7 @@ import click
 from . import __version__
 from .analyze.cost_render import COST_FORMATS
 from .analyze.render import FORMATS
-from .cli_costs import cost_options, run_costs
+from .cli_costs import CostRequest, cost_options
 from .config import Settings
 from .demo import (
     MAX_BURSTS_PER_HOUR,
@@ -45,11 +45,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
     from typing import TextIO
 
+    from .analyze.frames import Frames
+    from .analyze.render import Section
     from .record import Invocation
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _SQLITE_MAX_INT = 2**63 - 1  # the most rows a LIMIT can ask for
+DEMO_MAX_COLD_START_RATE = 0.01  # the target the demo's cost section prices against
 
 
 def parse_since(text: str, now_ns: int | None = None) -> int:
@@ -207,25 +210,34 @@ def report(
     arrivals (on-demand, provisioned concurrency, always-on instances), with
     the cold starts and latency of each, and the cheapest meeting the SLO.
     """
-    from .analyze.figures import figures
-    from .analyze.frames import read_frames
-    from .analyze.render import operations_section, render_report, stages_section
-    from .read import ReadError
+    from .analyze.render import render_report
 
     paths = list(sources) or [_default_source()]
     if costs:
-        with _progress(sys.stderr) as progress:
-            run_costs(paths, output_format, since, function, progress, **cost_arguments)
+        from .analyze.cost_render import write_costs
+
+        request = CostRequest(**cost_arguments)
+        reading = _read(paths, since, function)
+        answer = request.answer(reading, since)
+        write_costs(answer, output_format, sys.stdout)
+        request.check_budget(answer)
         return
     given = [name for name, value in cost_arguments.items() if value not in (None, False, ())]
     given = [name for name in given if name not in ("arch", "region")]
     if output_format == "html" or given:
         what = "--format html" if output_format == "html" else "--" + given[0].replace("_", "-")
         raise click.UsageError(f"{what} goes with --costs")
+    render_report(_operations(_read(paths, since, function)), output_format, sys.stdout)
+
+
+def _read(paths: list[str], since: int | None, function: str | None) -> Frames:
+    """Every source read (a progress bar on a terminal), and what could not be, warned of."""
+    from .analyze.frames import read_frames
+    from .read import ReadError
+
     try:
         with _progress(sys.stderr) as progress:  # the bar ends before any warning
             reading = read_frames(paths, since_ns=since, function=function, progress=progress)
-            groups = figures(reading)  # sources are views: most of the work is here
     except ReadError as exc:
         raise click.ClickException(str(exc)) from None
     for problem in reading.problems[:20]:
@@ -245,11 +257,16 @@ def report(
         )
     for loss in reading.losses:  # records that never reached the store: the report is short
         click.echo(f"warning: {loss}", err=True)
-    render_report(
-        [operations_section(groups), stages_section(groups)],
-        output_format,
-        sys.stdout,
-    )
+    return reading
+
+
+def _operations(reading: Frames) -> list[Section]:
+    """The operations and stages sections of what was read."""
+    from .analyze.figures import figures
+    from .analyze.render import operations_section, stages_section
+
+    groups = figures(reading)
+    return [operations_section(groups), stages_section(groups)]
 
 
 @contextlib.contextmanager
@@ -370,7 +387,29 @@ def demo(
         f"records in {path}\n",
         err=True,
     )
-    ctx.invoke(report, sources=[path], output_format=output_format, since=None, function=None)
+    _demo_report(path, output_format)
+
+
+def _demo_report(path: str, output_format: str) -> None:
+    """The demo's answer: the operations report, then what it would cost each way.
+
+    The cost section asks for at most 1% cold starts, so it shows the trade-off
+    (docs/costs.md); JSON output is one document holding both.
+    """
+    import json
+
+    from .analyze.cost_render import write_costs
+    from .analyze.render import render_report
+
+    reading = _read([path], None, None)
+    sections = _operations(reading)
+    answer = CostRequest(max_cold_start_rate=DEMO_MAX_COLD_START_RATE).answer(reading, None)
+    if output_format == "json":
+        document = {section.title.lower(): section.data for section in sections}
+        sys.stdout.write(json.dumps({**document, "costs": answer}, indent=2) + "\n")
+        return
+    render_report(sections, output_format, sys.stdout)
+    write_costs(answer, output_format, sys.stdout)
 
 
 @main.command()

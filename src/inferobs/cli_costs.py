@@ -6,7 +6,7 @@ cost model itself is `inferobs.analyze.costs`.
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -15,9 +15,11 @@ from .exit_codes import ExitCode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
-__all__ = ["cost_options", "run_costs"]
+    from .analyze.frames import Frames
+
+__all__ = ["CostRequest", "cost_options"]
 
 _ARCHES = ("x86_64", "arm64")
 
@@ -95,48 +97,45 @@ def cost_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def run_costs(
-    paths: Sequence[str],
-    output_format: str,
-    since: int | None,
-    function: str | None,
-    progress: Any,
-    *,
-    until: str | None,
-    max_cold_start_rate: float | None,
-    p99_ms: float | None,
-    pricing: str | None,
-    policy_specs: Sequence[str],
-    instance: str | None,
-    per_instance: int | None,
-    memory_mb: int | None,
-    arch: str,
-    region: str,
-    keep_alive_minutes: float | None,
-    free_tier: bool,
-    budget: float | None,
-) -> dict[str, Any]:
-    """Read, price, write the answer; `_OverBudget` after writing it when over ``budget``."""
-    from .analyze.cost_render import write_costs
-    from .analyze.cost_report import cost_report
-    from .analyze.costs import CostSettings
-    from .analyze.frames import read_frames
-    from .analyze.policy import PolicyError, parse_policy
-    from .analyze.pricing import PricingError, load
-    from .cli import parse_since
-    from .read import ReadError
+class CostRequest:
+    """What ``--costs`` asked, checked before anything is read."""
 
-    try:
-        until_ns = None if until is None else parse_since(until)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--until'") from None
-    try:
-        policies = [parse_policy(spec, instance) for spec in policy_specs] or None
-    except PolicyError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--policy'") from None
-    try:
-        prices = load(pricing)
-        settings = CostSettings(
+    def __init__(
+        self,
+        *,
+        until: str | None = None,
+        max_cold_start_rate: float | None = None,
+        p99_ms: float | None = None,
+        pricing: str | None = None,
+        policy_specs: Sequence[str] = (),
+        instance: str | None = None,
+        per_instance: int | None = None,
+        memory_mb: int | None = None,
+        arch: str = "x86_64",
+        region: str = "us-east-1",
+        keep_alive_minutes: float | None = None,
+        free_tier: bool = False,
+        budget: float | None = None,
+    ) -> None:
+        from .analyze.costs import CostSettings
+        from .analyze.policy import PolicyError, parse_policy
+        from .analyze.pricing import PricingError, load
+        from .cli import parse_since
+
+        try:
+            self.until_ns = None if until is None else parse_since(until)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--until'") from None
+        try:
+            self.policies = [parse_policy(spec, instance) for spec in policy_specs] or None
+        except PolicyError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--policy'") from None
+        try:
+            prices = load(pricing)
+            prices.table("aws", "lambda", region)  # an unknown region is said before reading
+        except PricingError as exc:
+            raise click.ClickException(str(exc)) from None
+        self.settings = CostSettings(
             prices=prices,
             region=region,
             arch=arch,
@@ -148,21 +147,31 @@ def run_costs(
             instances=[instance] if instance else None,
             per_instance=per_instance,
         )
-        prices.table("aws", "lambda", region)  # an unknown region is said before any reading
-        reading = read_frames(paths, since_ns=since, function=function, progress=progress)
-        answer = cost_report(
-            reading, settings, policies=policies, since_ns=since, until_ns=until_ns
-        )
-    except (ReadError, PricingError) as exc:
-        raise click.ClickException(str(exc)) from None
-    for problem in reading.problems[:20]:
-        click.echo(f"warning: {problem}", err=True)
-    write_costs(answer, output_format, sys.stdout)
-    if budget is not None:
+        self.budget = budget
+
+    def answer(self, frames: Frames, since_ns: int | None) -> dict[str, Any]:
+        """The cost answer over what was read (the schema of `cost_report.SCHEMA`)."""
+        from .analyze.cost_report import cost_report
+        from .analyze.pricing import PricingError
+
+        try:
+            return cost_report(
+                frames,
+                self.settings,
+                policies=self.policies,
+                since_ns=since_ns,
+                until_ns=self.until_ns,
+            )
+        except PricingError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def check_budget(self, answer: dict[str, Any]) -> None:
+        """Exit 4 (after the answer was written) when the current month is over ``budget``."""
+        if self.budget is None:
+            return
         total = sum(f["current"]["monthly_usd"] for f in answer["functions"])
-        if total > budget:
+        if total > self.budget:
             raise _OverBudget(
                 f"the current setup is projected at ${total:,.2f} a month, "
-                f"over the ${budget:,.2f} budget"
+                f"over the ${self.budget:,.2f} budget"
             )
-    return answer
