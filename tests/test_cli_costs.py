@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from inferobs.cli import main
+from inferobs.exit_codes import ExitCode
 from inferobs.export.lines import encode
 from inferobs.record import Invocation
-from inferobs.exit_codes import ExitCode
-from inferobs.cli import main
 
 START = 1_764_000_000 * 10**9  # 2025-11-24T16:00:00Z
 

@@ -96,7 +96,7 @@ def test_every_shipped_table_names_its_source_and_date() -> None:
 
 def test_a_missing_price_is_named_with_the_files_read(tmp_path: Path) -> None:
     prices = load()
-    with pytest.raises(PricingError, match="no price for aws.lambda.eu-north-9 in .*aws.toml"):
+    with pytest.raises(PricingError, match=r"no price for aws\.lambda\.eu-north-9 in .*aws\.toml"):
         prices.number("aws", "lambda", "eu-north-9", "requests_usd_per_million")
     bad = tmp_path / "p.toml"
     bad.write_text('[aws.lambda.us-east-1]\nrequests_usd_per_million = "cheap"\n')

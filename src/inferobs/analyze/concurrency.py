@@ -58,11 +58,12 @@ def place(start_s: npt.NDArray[np.float64], end_s: npt.NDArray[np.float64]) -> P
     busy: list[tuple[float, int]] = []  # (end, environment) of running requests
     last_end: list[float] = [0.0]  # by environment; index 0 unused
     never = float("inf")
+    push, pop = heappush, heappop  # locals: this loop runs once a request
     for i, (start, end) in enumerate(zip(start_s.tolist(), end_s.tolist(), strict=True)):
         while busy and busy[0][0] <= start:
-            heappush(free, heappop(busy)[1])
+            push(free, pop(busy)[1])
         if free:
-            level = heappop(free)
+            level = pop(free)
             idle[i] = start - last_end[level]
             last_end[level] = end
         else:
@@ -70,5 +71,5 @@ def place(start_s: npt.NDArray[np.float64], end_s: npt.NDArray[np.float64]) -> P
             last_end.append(end)
             idle[i] = never
         levels[i] = level
-        heappush(busy, (end, level))
+        push(busy, (end, level))
     return Placement(np.asarray(levels, np.int32), np.asarray(idle, np.float64))

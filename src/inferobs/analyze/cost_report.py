@@ -48,26 +48,40 @@ def workloads(
 
     db = frames.db
     until = "" if until_ns is None else f" AND start < {int(until_ns)}"
+    used = "max_memory_mb" if "max_memory_mb" in frames.invocations.columns else "NULL::INTEGER"
+    # one scan of the (deduplicated, joined) invocations; everything else reads this copy
     db.execute(
-        "CREATE OR REPLACE TEMP TABLE _cost_functions AS SELECT row_number() OVER "
-        "(ORDER BY function) - 1 AS f, function FROM (SELECT DISTINCT coalesce(function, '') "
-        "AS function FROM invocations WHERE start IS NOT NULL AND duration_ms IS NOT NULL"
-        f"{until})"
+        "CREATE OR REPLACE TEMP TABLE _cost_rows AS SELECT coalesce(function, '') AS function, "
+        "start, greatest(duration_ms, 0) AS duration_ms, "
+        "coalesce(cold_start AND init_ms IS NOT NULL, false) AS cold, "
+        "coalesce(init_ms, 0) AS init_ms, coalesce(line_bytes, 0) AS line_bytes, memory_mb, "
+        f"{used} AS used FROM invocations "
+        f"WHERE start IS NOT NULL AND duration_ms IS NOT NULL{until}"
     )
-    names = [name for (name,) in db.execute("SELECT function FROM _cost_functions").fetchall()]
-    has_used = "max_memory_mb" in frames.invocations.columns
+    sizes = {
+        name: (memory, most)
+        for name, memory, most in db.execute(
+            "SELECT function, mode(memory_mb), max(used) FROM _cost_rows GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    }
+    names = list(sizes)
     rows = None
-    if names:
+    if len(names) == 1:  # one function: the rows as stored, sorted here only if they are not
         rows = db.execute(
-            "SELECT n.f, i.start, greatest(i.duration_ms, 0) AS duration_ms, "
-            "coalesce(i.cold_start AND i.init_ms IS NOT NULL, false) AS cold, "
-            "coalesce(i.init_ms, 0) AS init_ms, i.memory_mb, "
-            "coalesce(i.line_bytes, 0) AS line_bytes, "
-            f"{'i.max_memory_mb' if has_used else 'NULL::INTEGER'} AS used "
-            "FROM (SELECT * FROM invocations WHERE start IS NOT NULL AND duration_ms IS NOT NULL"
-            f"{until}) AS i JOIN _cost_functions AS n ON coalesce(i.function, '') = n.function "
-            "ORDER BY n.f, i.start"
+            "SELECT 0 AS f, start, duration_ms, cold, init_ms, line_bytes FROM _cost_rows"
         ).fetchnumpy()
+        if len(rows["start"]) > 1 and not bool(np.all(np.diff(rows["start"]) >= 0)):
+            order = np.argsort(rows["start"], kind="stable")
+            rows = {name: values[order] for name, values in rows.items()}
+    elif names:
+        db.execute("CREATE OR REPLACE TEMP TABLE _cost_names (f INTEGER, function VARCHAR)")
+        db.executemany("INSERT INTO _cost_names VALUES (?, ?)", list(enumerate(names)))
+        rows = db.execute(
+            "SELECT n.f, r.start, r.duration_ms, r.cold, r.init_ms, r.line_bytes "
+            "FROM _cost_rows AS r JOIN _cost_names AS n USING (function) ORDER BY n.f, r.start"
+        ).fetchnumpy()
+        db.execute("DROP TABLE _cost_names")
+    db.execute("DROP TABLE _cost_rows")
     minutes = db.execute(
         "SELECT coalesce(function, '') AS function, minute, invocations, "
         "greatest(coalesce(duration_avg_ms, 0), 0) AS mean_ms FROM minutes "
@@ -102,7 +116,7 @@ def workloads(
         if len(measured):
             init = rng.choice(measured, size=len(part))
             init[cold] = measured
-        memory[name] = _memory(settings, _mode(rows["memory_mb"][part]), _max(rows["used"][part]))
+        memory[name] = _memory(settings, *sizes[name])
         out.append(
             Workload(
                 function=name,
@@ -147,26 +161,6 @@ def _memory(settings: CostSettings, configured: int | None, used: int | None) ->
         "max_used_mb": used,
         "headroom_mb": None if used is None or not configured else configured - used,
     }
-
-
-def _mode(values: Any) -> int | None:
-    import numpy as np
-
-    known = np.asarray([v for v in values.tolist() if _known(v)], dtype=np.int64)
-    if not len(known):
-        return None
-    numbers, counts = np.unique(known, return_counts=True)
-    return int(numbers[np.argmax(counts)])
-
-
-def _known(value: object) -> bool:
-    """Not a missing value (None, or NaN where a column of numbers holds one)."""
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
-
-
-def _max(values: Any) -> int | None:
-    known = [v for v in values.tolist() if _known(v)]
-    return int(max(known)) if known else None
 
 
 def cost_report(

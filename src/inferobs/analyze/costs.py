@@ -16,6 +16,7 @@ own where the request was a recorded cold start); on-demand init is billed
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -244,6 +245,7 @@ class _Model:
         monthly_gb = work.line_bytes / _GIB / self.months
         self.observability_usd = tiered(monthly_gb, log_tiers) * self.months
         self.base_latency = _percentiles(work.duration_ms)
+        self._added_by_levels: dict[tuple[int, ...], tuple[float, float]] = {}
 
     # -- one policy ------------------------------------------------------------
 
@@ -287,9 +289,7 @@ class _Model:
                 requests_usd += requests * self._lmi_request_usd()
             instance_hours = float(levels[0] // instance.capacity) * self.work.window_s / 3600
             instances_usd = instance_hours * instance.hourly_usd
-            lb_usd, lcu_hours, lb_fixed = (
-                self._load_balancer() if instance.behind_alb else (0, 0, 0)
-            )
+            lb_usd, lcu_hours, lb_fixed = self._load_balancer if instance.behind_alb else (0, 0, 0)
             served_busy = t.served("busy_s", levels)
             capacity_s = float(levels[0]) * self.work.window_s
             breakdown.update(
@@ -362,6 +362,7 @@ class _Model:
             / 1e6
         )
 
+    @functools.cached_property
     def _load_balancer(self) -> tuple[float, float, float]:
         """ALB hours and capacity units: (charge, LCU-hours, the hourly part)."""
         import numpy as np
@@ -379,12 +380,19 @@ class _Model:
 
     def _added(self, levels: npt.NDArray[np.int64], cold: int) -> tuple[float | None, float | None]:
         """Latency added at p95 and p99 by this policy's cold starts."""
-        import numpy as np
-
         if self.work.requests == 0 or self.placement is None:
             return None, None  # minute counts say nothing of the latency of each request
         if cold == 0:
             return 0.0, 0.0
+        key = tuple(levels.tolist())  # instance types of one size keep the same levels
+        if key not in self._added_by_levels:
+            self._added_by_levels[key] = self._percentiles_added(levels)
+        return self._added_by_levels[key]
+
+    def _percentiles_added(self, levels: npt.NDArray[np.int64]) -> tuple[float, float]:
+        import numpy as np
+
+        assert self.placement is not None
         spill = self.placement.level > levels[self.work.hour]
         latency = self.work.duration_ms + np.where(
             spill & self.cold_candidate, self.work.init_ms, 0

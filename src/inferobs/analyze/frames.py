@@ -108,7 +108,7 @@ def read_frames(
     for kind, found in parts.items():
         _combine(frames.db, kind, found)
     _keep_once(frames.db, since_ns, function, ranks)
-    if not any(frames.count(kind) for kind in KINDS) and frames.problems:
+    if frames.problems and not any(frames.count(kind) for kind in KINDS):
         raise ReadError("; ".join(str(p) for p in frames.problems[:5]))
     return frames
 
