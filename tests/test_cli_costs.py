@@ -183,3 +183,15 @@ def test_too_little_data_is_said_rather_than_guessed(tmp_path: Path) -> None:
     advice = answer["functions"][0]["recommendation"]
     assert advice["policy"] is None
     assert "too little to decide" in advice["reason"]
+
+
+def test_the_html_page_draws_a_schedule(tmp_path: Path) -> None:
+    source = str(busy_function(tmp_path / "lines.jsonl", hours=30.0, rate=0.02))
+    spec = "schedule:1@8-12,2@12-20"
+    answer = answer_of(run("--costs", "--format", "json", "--source", source, "--policy", spec))
+    (option,) = answer["functions"][0]["options"]
+    assert option["policy"] == spec  # a policy's name is its spec
+    assert option["breakdown"]["provisioned_gb_s"] <= (4 * 1 + 8 * 2) * 3600 * 2
+    result = run("--costs", "--format", "html", "--source", source, "--policy", spec)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("<svg") == 3

@@ -16,6 +16,7 @@ the spillover by a factor that grows with the load.
 
 from __future__ import annotations
 
+from array import array
 from heapq import heappop, heappush
 
 TYPE_CHECKING = False
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 __all__ = ["Placement", "place"]
+
+_CHUNK = 1 << 20
 
 
 class Placement:
@@ -52,24 +55,28 @@ def place(start_s: npt.NDArray[np.float64], end_s: npt.NDArray[np.float64]) -> P
     import numpy as np
 
     count = len(start_s)
-    levels = [0] * count
-    idle = [0.0] * count
+    # machine numbers, not Python objects: ten million requests stay in 120 MB
+    levels = array("i", bytes(4 * count))
+    idle = array("d", bytes(8 * count))
     free: list[int] = []  # environments free now, lowest first
     busy: list[tuple[float, int]] = []  # (end, environment) of running requests
     last_end: list[float] = [0.0]  # by environment; index 0 unused
     never = float("inf")
     push, pop = heappush, heappop  # locals: this loop runs once a request
-    for i, (start, end) in enumerate(zip(start_s.tolist(), end_s.tolist(), strict=True)):
-        while busy and busy[0][0] <= start:
-            push(free, pop(busy)[1])
-        if free:
-            level = pop(free)
-            idle[i] = start - last_end[level]
-            last_end[level] = end
-        else:
-            level = len(last_end)
-            last_end.append(end)
-            idle[i] = never
-        levels[i] = level
-        push(busy, (end, level))
-    return Placement(np.asarray(levels, np.int32), np.asarray(idle, np.float64))
+    for first in range(0, count, _CHUNK):  # Python floats a chunk at a time, for memory
+        starts = start_s[first : first + _CHUNK].tolist()
+        ends = end_s[first : first + _CHUNK].tolist()
+        for i, (start, end) in enumerate(zip(starts, ends, strict=True), first):
+            while busy and busy[0][0] <= start:
+                push(free, pop(busy)[1])
+            if free:
+                level = pop(free)
+                idle[i] = start - last_end[level]
+                last_end[level] = end
+            else:
+                level = len(last_end)
+                last_end.append(end)
+                idle[i] = never
+            levels[i] = level
+            push(busy, (end, level))
+    return Placement(np.frombuffer(levels, np.int32), np.frombuffer(idle, np.float64))

@@ -197,10 +197,7 @@ def _option(entry: dict[str, Any], policy: str | None) -> dict[str, Any] | None:
 
 def _levels(policy: str) -> tuple[int, ...] | None:
     """Environments kept by UTC hour of day, where ``policy`` provisions any."""
-    if policy.startswith("schedule:"):
-        levels = tuple(int(n) for n in policy.split(":", 1)[1].split(","))
-        return levels if len(levels) == 24 and any(levels) else None
-    if not policy.startswith("provisioned:"):
+    if not policy.startswith(("provisioned:", "schedule:")):
         return None
     try:
         levels = parse_policy(policy).by_hour

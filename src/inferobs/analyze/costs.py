@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["MONTH_S", "CostSettings", "Option", "Workload", "options_for", "price_option"]
 
 MONTH_S = 730 * 3600.0
+_P99_COLD_SHARE = 0.01
 _GIB = float(2**30)
 # Each request a new connection: the ALB dimension that grows with traffic
 # when nothing is known of bytes or rules (docs/costs.md)
@@ -69,17 +70,17 @@ class Workload:
     """One function's requests, sorted by start: what the simulation needs and nothing else."""
 
     function: str
-    start_s: npt.NDArray[np.float64]  # from the window's start
-    duration_ms: npt.NDArray[np.float64]
-    init_ms: npt.NDArray[np.float64]  # what a cold start of this request adds
+    start_s: npt.NDArray[np.float64] = field(repr=False)  # from the window's start
+    duration_ms: npt.NDArray[np.float64] = field(repr=False)
+    init_ms: npt.NDArray[np.float64] = field(repr=False)  # what a cold start adds
     init_measured: int  # how many init durations were measured
     memory_mb: int
     window_s: float
     window_start_s: float  # Unix epoch seconds
     line_bytes: float  # our lines' bytes, for the log service's charge
     # minute aggregates: each row a minute, ``count`` its requests, ``duration_ms`` their mean
-    count: npt.NDArray[np.float64] | None = None
-    hour: npt.NDArray[np.int64] = field(init=False)
+    count: npt.NDArray[np.float64] | None = field(default=None, repr=False)
+    hour: npt.NDArray[np.int64] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         import numpy as np
@@ -536,7 +537,12 @@ def _schedule(model: _Model) -> tuple[int, ...] | None:
     import numpy as np
 
     t = model.tally
-    limit = model.settings.max_cold_start_rate
+    settings = model.settings
+    limit = settings.max_cold_start_rate
+    if limit is None and settings.p99_ms is not None:
+        # fewer than 1% cold leaves the p99 among warm requests; the schedule found is
+        # then priced in full and checked against the p99 like every option
+        limit = _P99_COLD_SHARE
     cold = t.spilled_by_hour("cold")
     spilled_ms = t.spilled_by_hour("billed_cold_ms")
     served_ms = t.cum["billed_ms"]
