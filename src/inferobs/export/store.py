@@ -144,6 +144,24 @@ def connect(path: str, *, timeout_s: float = 5.0, any_thread: bool = False) -> s
         isolation_level=None,
         check_same_thread=not any_thread,
     )
+    deadline = time.monotonic() + timeout_s
+    pause = 0.005
+    while True:
+        try:
+            _set_up(connection)
+            return connection
+        except sqlite3.OperationalError as exc:
+            # several processes creating the store at once: switching a new file to
+            # WAL is refused at once (no busy handler runs for it), so wait here
+            busy = getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
+            if not busy or time.monotonic() + pause > deadline:
+                connection.close()
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
+
+def _set_up(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoint
     connection.executescript(SCHEMA)
@@ -151,7 +169,6 @@ def connect(path: str, *, timeout_s: float = 5.0, any_thread: bool = False) -> s
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
         (str(STORE_SCHEMA_VERSION),),
     )
-    return connection
 
 
 def _row(record: Invocation) -> Row:
