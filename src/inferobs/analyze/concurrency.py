@@ -46,11 +46,20 @@ class Placement:
         return int(self.level.max()) if len(self.level) else 0
 
 
-def place(start_s: npt.NDArray[np.float64], end_s: npt.NDArray[np.float64]) -> Placement:
+def place(
+    start_s: npt.NDArray[np.float64],
+    end_s: npt.NDArray[np.float64],
+    *,
+    init_s: npt.NDArray[np.float64] | None = None,
+    keep_alive_s: float = float("inf"),
+) -> Placement:
     """Place requests (sorted by ``start_s``) on environments by ordered hunting.
 
     A request that starts at the very moment another ends may take its
-    environment. One pass with two heaps: about 0.6 s a million requests.
+    environment. With ``init_s``, a request that finds its environment cold
+    (new, or idle longer than ``keep_alive_s``) holds it that much longer, as
+    an on-demand cold start holds it through init, so a burst arriving during
+    an init goes elsewhere. One pass with two heaps: about 0.6 s a million.
     """
     import numpy as np
 
@@ -64,19 +73,22 @@ def place(start_s: npt.NDArray[np.float64], end_s: npt.NDArray[np.float64]) -> P
     never = float("inf")
     push, pop = heappush, heappop  # locals: this loop runs once a request
     for first in range(0, count, _CHUNK):  # Python floats a chunk at a time, for memory
-        starts = start_s[first : first + _CHUNK].tolist()
-        ends = end_s[first : first + _CHUNK].tolist()
-        for i, (start, end) in enumerate(zip(starts, ends, strict=True), first):
+        part = slice(first, first + _CHUNK)
+        starts, ends = start_s[part].tolist(), end_s[part].tolist()
+        inits = [0.0] * len(starts) if init_s is None else init_s[part].tolist()
+        for i, (start, done, init) in enumerate(zip(starts, ends, inits, strict=True), first):
             while busy and busy[0][0] <= start:
                 push(free, pop(busy)[1])
             if free:
                 level = pop(free)
-                idle[i] = start - last_end[level]
-                last_end[level] = end
+                gap = start - last_end[level]
             else:
                 level = len(last_end)
-                last_end.append(end)
-                idle[i] = never
+                last_end.append(0.0)
+                gap = never
+            end = done + init if gap > keep_alive_s else done
+            idle[i] = gap
+            last_end[level] = end
             levels[i] = level
             push(busy, (end, level))
     return Placement(np.frombuffer(levels, np.int32), np.frombuffer(idle, np.float64))

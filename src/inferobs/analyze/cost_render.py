@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["COST_FORMATS", "cost_sections", "write_costs"]
 
 COST_FORMATS = ("table", "json", "markdown", "html")
+_LONGEST_NAME = 40
 _COLUMNS = [
     "policy",
     "$ window",
@@ -40,10 +41,20 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+def _short(policy: str) -> str:
+    """A schedule of many runs, named by what it keeps (its full spec is in the JSON)."""
+    if not policy.startswith("schedule:") or len(policy) <= _LONGEST_NAME:
+        return policy
+    runs = [run.split("@") for run in policy.removeprefix("schedule:").split(",")]
+    hours = sum(int(h.split("-")[1]) - int(h.split("-")[0]) for _, h in runs)
+    most = max(int(n) for n, _ in runs)
+    return f"schedule by hour: up to {most}, {hours} h of 24 warm"
+
+
 def _row(option: dict[str, Any], current: bool) -> list[str]:
     utilisation = option["utilisation"]
     return [
-        option["policy"] + (" (current)" if current else ""),
+        _short(option["policy"]) + (" (current)" if current else ""),
         _money(option["cost_usd"]),
         _money(option["monthly_usd"]),
         f"{option['cold_starts']:,}",

@@ -25,6 +25,10 @@ SCHEMA = "inferobs.costs/1"
 # Too little to decide on: fewer requests, or a shorter window (docs/costs.md)
 _FEWEST_REQUESTS = 100
 _SHORTEST_WINDOW_S = 3600.0
+# a cheaper option replaces a current setup that meets the target only when it saves
+# at least 1% of its monthly cost and at least a cent a month
+_WORTH_CHANGING = 0.01
+_WORTH_CHANGING_USD = 0.01
 # with little data, on-demand is still chosen when kept capacity costs this many times more
 _CLEAR_MARGIN = 10.0
 _DEFAULT_MEMORY_MB = 128  # Lambda's own default, when nothing records the memory
@@ -52,7 +56,10 @@ def workloads(
     # one scan of the (deduplicated, joined) invocations; everything else reads this copy
     db.execute(
         "CREATE OR REPLACE TEMP TABLE _cost_rows AS SELECT coalesce(function, '') AS function, "
-        "start, greatest(duration_ms, 0) AS duration_ms, "
+        # a recorded cold start's request arrived before its init: the handler's start
+        # comes after it
+        "start - CASE WHEN cold_start AND init_ms > 0 THEN CAST(init_ms * 1e6 AS BIGINT) "
+        "ELSE 0 END AS start, greatest(duration_ms, 0) AS duration_ms, "
         "coalesce(cold_start AND init_ms IS NOT NULL, false) AS cold, "
         "coalesce(init_ms, 0) AS init_ms, coalesce(line_bytes, 0) AS line_bytes, memory_mb, "
         f"{used} AS used FROM invocations "
@@ -262,6 +269,11 @@ def recommend(
             + ("" if priced else "; relax --max-cold-start-rate or --p99-ms"),
         }
     best = min(meeting, key=lambda o: (o.monthly_usd, o is not current))
+    if current.meets_slo and current in options:
+        # a change must pay for itself: not for a rounding of pennies at a window's edge
+        worth = max(_WORTH_CHANGING * current.monthly_usd, _WORTH_CHANGING_USD)
+        if current.monthly_usd - best.monthly_usd < worth:
+            best = current
     out: dict[str, Any] = {
         "policy": best.policy.name,
         "monthly_usd": round(best.monthly_usd, 6),

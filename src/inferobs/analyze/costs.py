@@ -221,7 +221,12 @@ class _Model:
                 keep_alive_s=settings.keep_alive(),
             )
         else:
-            placement = place(work.start_s, work.start_s + work.duration_ms / 1000.0)
+            placement = place(
+                work.start_s,
+                work.start_s + work.duration_ms / 1000.0,
+                init_s=work.init_ms / 1000.0,
+                keep_alive_s=settings.keep_alive(),
+            )
             self.placement = placement
             self.cold_candidate = placement.idle_s > settings.keep_alive()
             warm_ms = np.ceil(np.round(work.duration_ms, 3))
