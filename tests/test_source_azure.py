@@ -195,3 +195,18 @@ def test_detect_gzip_2021(tmp_path: Path) -> None:
     assert isinstance(source, AzureInvocations2021)
     frames = source.load(duckdb.connect(), [])
     assert frames["invocations"].project("start").fetchall() == [(ORIGIN_2021_NS + NS,)]
+
+
+def test_2019_a_row_cut_short_is_left_out_and_named(tmp_path: Path) -> None:
+    path = tmp_path / "invocations_per_function_md.anon.d01.csv"
+    minutes = ",".join(str(m) for m in range(1, 1441))
+    path.write_text(
+        f"HashOwner,HashApp,HashFunction,Trigger,{minutes}\n"
+        f"o,a,f,http,{','.join(['2'] * 1440)}\n"
+        f"o,a,g,http,{','.join(['3'] * 100)}\n"  # an export cut off mid-line
+    )
+    problems: list[Problem] = []
+    frames = AzureMinutes2019(str(path)).load(duckdb.connect(), problems)
+    totals = frames["minutes"].aggregate("function, sum(invocations)").order("function")
+    assert totals.fetchall() == [("a/f", 2880)]
+    assert str(problems[0]) == f"{path}:3: left out: a row of 104 columns under a header of 1444"
