@@ -18,7 +18,9 @@ from inferobs.record import Invocation
 START = 1_764_000_000 * 10**9  # 2025-11-24T16:00:00Z
 
 
-def busy_function(path: Path, hours: float = 3.0, rate: float = 2.0) -> Path:
+def busy_function(
+    path: Path, hours: float = 3.0, rate: float = 2.0, platform: str | None = None
+) -> Path:
     """Poisson arrivals of 120 ms requests at 1,024 MB; cold starts measured at 900 ms."""
     rng = random.Random(3)
     at, n = 0.0, 0
@@ -34,6 +36,7 @@ def busy_function(path: Path, hours: float = 3.0, rate: float = 2.0) -> Path:
                 init_ms=900.0 if cold else None,
                 function="classify",
                 memory_mb=1024,
+                platform=platform,
             )
             out.write(encode(record) + "\n")
             n += 1
@@ -195,3 +198,95 @@ def test_the_html_page_draws_a_schedule(tmp_path: Path) -> None:
     result = run("--costs", "--format", "html", "--source", source, "--policy", spec)
     assert result.exit_code == 0, result.output
     assert result.stdout.count("<svg") == 3
+
+
+def test_cloud_run_records_are_priced_by_cloud_run_rules(tmp_path: Path) -> None:
+    """Request-based billing in 100 ms steps, min-instances at the idle rate, instance-based."""
+    from inferobs.analyze.pricing import load
+
+    source = tmp_path / "lines.jsonl"
+    busy_function(source, hours=2.0, platform="gcp_cloud_run")
+    answer = answer_of(
+        run(
+            "--costs",
+            "--format",
+            "json",
+            "--source",
+            str(source),
+            "--policy",
+            "on-demand",
+            "--policy",
+            "provisioned:2",
+            "--policy",
+            "always-on:2",
+            "--instance",
+            "cloudrun:1x2",
+        )
+    )
+    assert (answer["provider"], answer["region"]) == ("gcp", "us-central1")
+    on_demand, kept, always_on = answer["functions"][0]["options"]
+    price = load().table("gcp", "cloud_run", "us-central1", "request_based")
+    records = [json.loads(line) for line in source.read_text().splitlines()]
+    # 1 GiB needs 1 vCPU; each request billed in 100 ms steps, a cold one with its init
+    active = price["vcpu_usd_per_s"] + price["gib_usd_per_s"]
+    assert on_demand["breakdown"]["requests_usd"] == pytest.approx(
+        len(records) * price["requests_usd_per_million"] / 1e6, abs=1e-6
+    )
+    assert on_demand["breakdown"]["compute_usd"] == pytest.approx(
+        sum(-(-r["duration_ms"] // 100) * 0.1 for r in records) * active, abs=1e-6
+    )
+    idle = price["idle_vcpu_usd_per_s"] + price["idle_gib_usd_per_s"]
+    seconds = answer["window"]["seconds"]
+    assert kept["breakdown"]["provisioned_usd"] == pytest.approx(2 * seconds * idle, abs=1e-6)
+    instance = load().table("gcp", "cloud_run", "us-central1", "instance_based")
+    per_hour = 3600 * (instance["vcpu_usd_per_s"] + 2 * instance["gib_usd_per_s"])
+    assert always_on["breakdown"]["instances_usd"] == pytest.approx(
+        2 * seconds / 3600 * per_hour, abs=1e-6
+    )
+    assert always_on["breakdown"]["load_balancer_usd"] == 0  # Cloud Run serves its own URL
+
+
+def test_azure_records_are_priced_on_consumption_flex_and_premium(tmp_path: Path) -> None:
+    from inferobs.analyze.pricing import load
+
+    source = tmp_path / "lines.jsonl"
+    busy_function(source, hours=2.0, platform="azure_functions")
+    answer = answer_of(
+        run(
+            "--costs",
+            "--format",
+            "json",
+            "--source",
+            str(source),
+            "--policy",
+            "on-demand",
+            "--policy",
+            "provisioned:1",
+            "--policy",
+            "always-on:1",
+            "--instance",
+            "premium:EP1",
+        )
+    )
+    assert (answer["provider"], answer["region"]) == ("azure", "eastus")
+    on_demand, ready, premium = answer["functions"][0]["options"]
+    prices = load()
+    consumption = prices.table("azure", "functions_consumption", "eastus")
+    records = [json.loads(line) for line in source.read_text().splitlines()]
+    assert on_demand["breakdown"]["requests_usd"] == pytest.approx(
+        len(records) * consumption["executions_usd_per_million"] / 1e6, abs=1e-6
+    )
+    flex = prices.table("azure", "functions_flex", "eastus")
+    seconds = answer["window"]["seconds"]
+    assert ready["breakdown"]["provisioned_usd"] == pytest.approx(
+        1 * 1.0 * seconds * flex["always_ready_baseline_usd_per_gb_s"], abs=1e-6
+    )
+    ep1 = prices.table("azure", "functions_premium", "eastus", "EP1")
+    assert premium["breakdown"]["instances_usd"] == pytest.approx(
+        seconds / 3600 * ep1["usd_per_hour"], abs=1e-6
+    )
+    # --provider overrides what the records say
+    aws = answer_of(
+        run("--costs", "--format", "json", "--source", str(source), "--provider", "aws")
+    )
+    assert aws["provider"] == "aws" and aws["region"] == "us-east-1"

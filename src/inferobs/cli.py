@@ -217,13 +217,14 @@ def report(
         from .analyze.cost_render import write_costs
 
         request = CostRequest(**cost_arguments)
+        request.check()
         reading = _read(paths, since, function)
         answer = request.answer(reading, since)
         write_costs(answer, output_format, sys.stdout)
         request.check_budget(answer)
         return
     given = [name for name, value in cost_arguments.items() if value not in (None, False, ())]
-    given = [name for name in given if name not in ("arch", "region")]
+    given = [name for name in given if name != "arch"]
     if output_format == "html" or given:
         what = "--format html" if output_format == "html" else "--" + given[0].replace("_", "-")
         raise click.UsageError(f"{what} goes with --costs")

@@ -77,7 +77,16 @@ def cost_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Price at this memory size (default: the size the records show).",
         ),
         click.option("--arch", type=click.Choice(_ARCHES), default="x86_64", show_default=True),
-        click.option("--region", default="us-east-1", show_default=True),
+        click.option(
+            "--provider",
+            type=click.Choice(("aws", "gcp", "azure")),
+            help="Whose billing: Lambda, Cloud Run or Azure Functions "
+            "(default: the platform the records name, else aws).",
+        ),
+        click.option(
+            "--region",
+            help="Default: us-east-1 (aws), us-central1 (gcp), eastus (azure).",
+        ),
         click.option(
             "--keep-alive-minutes",
             type=click.FloatRange(0),
@@ -112,7 +121,8 @@ class CostRequest:
         per_instance: int | None = None,
         memory_mb: int | None = None,
         arch: str = "x86_64",
-        region: str = "us-east-1",
+        provider: str | None = None,
+        region: str | None = None,
         keep_alive_minutes: float | None = None,
         free_tier: bool = False,
         budget: float | None = None,
@@ -132,11 +142,12 @@ class CostRequest:
             raise click.BadParameter(str(exc), param_hint="'--policy'") from None
         try:
             prices = load(pricing)
-            prices.table("aws", "lambda", region)  # an unknown region is said before reading
         except PricingError as exc:
             raise click.ClickException(str(exc)) from None
+        self.provider = provider  # None: from the records
         self.settings = CostSettings(
             prices=prices,
+            provider=provider or "aws",
             region=region,
             arch=arch,
             memory_mb=memory_mb,
@@ -149,11 +160,25 @@ class CostRequest:
         )
         self.budget = budget
 
-    def answer(self, frames: Frames, since_ns: int | None) -> dict[str, Any]:
-        """The cost answer over what was read (the schema of `cost_report.SCHEMA`)."""
-        from .analyze.cost_report import cost_report
+    def check(self) -> None:
+        """An unknown region or a price missing for it, said before anything is read."""
         from .analyze.pricing import PricingError
 
+        try:
+            platform = self.settings.platform()
+            platform.keep_alive_s()
+            platform.rates(1.0)
+        except PricingError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def answer(self, frames: Frames, since_ns: int | None) -> dict[str, Any]:
+        """The cost answer over what was read (the schema of `cost_report.SCHEMA`)."""
+        from .analyze.cost_report import cost_report, provider_of
+        from .analyze.pricing import PricingError
+
+        if self.provider is None:
+            self.settings.provider = provider_of(frames)
+            self.check()
         try:
             return cost_report(
                 frames,

@@ -19,7 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .frames import Frames
 
-__all__ = ["SCHEMA", "cost_report", "workloads"]
+__all__ = ["SCHEMA", "cost_report", "provider_of", "workloads"]
 
 SCHEMA = "inferobs.costs/1"
 # Too little to decide on: fewer requests, or a shorter window (docs/costs.md)
@@ -170,6 +170,19 @@ def _memory(settings: CostSettings, configured: int | None, used: int | None) ->
     }
 
 
+def provider_of(frames: Frames) -> str:
+    """Whose billing applies: the cloud most of the records name, else AWS."""
+    rows = frames.db.execute(
+        "SELECT platform, count(*) FROM invocations WHERE platform IS NOT NULL "
+        "GROUP BY 1 ORDER BY 2 DESC"
+    ).fetchall()
+    for platform, _ in rows:
+        for provider in ("aws", "gcp", "azure"):
+            if str(platform).startswith(provider):
+                return provider
+    return "aws"
+
+
 def cost_report(
     frames: Frames,
     settings: CostSettings,
@@ -208,7 +221,8 @@ def cost_report(
         "schema": SCHEMA,
         "window": window,
         "month_hours": MONTH_S / 3600,
-        "region": settings.region,
+        "provider": settings.provider,
+        "region": settings.platform().region,
         "arch": settings.arch,
         "free_tier": settings.free_tier,
         "keep_alive_s": settings.keep_alive(),

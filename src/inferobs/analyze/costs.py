@@ -2,16 +2,16 @@
 
 Every policy is simulated on the same requests (`concurrency.place` puts each
 on an environment; `tally.Tally` sums them by hour and environment), then
-priced from the price files (`pricing`). Only AWS is priced here: Lambda
-on-demand, provisioned concurrency (static, by hours, or a schedule by hour
-of day), and always-on instances (Lambda Managed Instances, or EC2 or Fargate
-behind an Application Load Balancer) with the overflow on on-demand Lambda.
+priced from the price files (`pricing`) by the platform's rules (`platforms`:
+AWS Lambda, Cloud Run, Azure Functions): on-demand, capacity kept warm
+(static, by hours, or a schedule by hour of day), and always-on instances
+with the overflow on the on-demand service.
 
 Assumptions, each in docs/costs.md with its evidence: an environment idle
 longer than the keep-alive is gone and the next request on it is cold; a
 simulated cold start adds an init duration drawn from the ones measured (its
 own where the request was a recorded cold start); on-demand init is billed
-(since August 2025); a month is 730 hours, the unit of AWS's monthly tiers.
+on Lambda (since August 2025); a month is 730 hours, the unit of monthly tiers.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .lambda_bill import LambdaPrices
 from .minute_tally import MinuteTally
+from .platforms import Instance, Platform, Use, platform_for
 from .policy import Policy
-from .pricing import Prices, PricingError, tiered
+from .pricing import Prices
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,9 +39,6 @@ __all__ = ["MONTH_S", "CostSettings", "Option", "Workload", "options_for", "pric
 
 MONTH_S = 730 * 3600.0
 _P99_COLD_SHARE = 0.01
-_GIB = float(2**30)
-# Each request a new connection: the ALB dimension that grows with traffic
-# when nothing is known of bytes or rules (docs/costs.md)
 
 
 @dataclass
@@ -49,7 +46,8 @@ class CostSettings:
     """What the user asked: where, on what, how warm it must be, with what prices."""
 
     prices: Prices
-    region: str = "us-east-1"
+    provider: str = "aws"  # aws | gcp | azure: whose billing rules (`platforms`)
+    region: str | None = None  # None: the provider's default region
     arch: str = "x86_64"
     memory_mb: int | None = None  # None: the memory the records say
     keep_alive_s: float | None = None  # None: the price file's default
@@ -59,10 +57,15 @@ class CostSettings:
     instances: list[str] | None = None  # always-on candidates; None: every priced type
     per_instance: int | None = None  # concurrent requests an instance serves; None: vCPUs
 
+    def platform(self) -> Platform:
+        return platform_for(
+            self.provider, self.prices, self.region, self.arch, free_tier=self.free_tier
+        )
+
     def keep_alive(self) -> float:
         if self.keep_alive_s is not None:
             return self.keep_alive_s
-        return self.prices.number("aws", "keep_alive", "lambda_minutes") * 60.0
+        return self.platform().keep_alive_s()
 
 
 @dataclass
@@ -146,57 +149,9 @@ def _cents(usd: float) -> float:
     return round(usd, 6)
 
 
-class _Instance:
-    """An always-on instance type: its hourly price, capacity, and whether an ALB fronts it."""
-
-    def __init__(self, spec: str, settings: CostSettings) -> None:
-        prices, region = settings.prices, settings.region
-        family, _, size = spec.partition(":")
-        if not size:
-            family, size = "ec2", spec
-        self.spec = f"{family}:{size}"
-        self.family = family
-        if family in ("ec2", "lmi"):
-            self.vcpus = int(prices.number("aws", "ec2", region, size, "vcpus"))
-            hourly = prices.number("aws", "ec2", region, size, "usd_per_hour")
-            if family == "lmi":
-                fee = prices.number(
-                    "aws", "lambda_managed_instances", region, "management_fee_fraction"
-                )
-                hourly *= 1.0 + fee
-        elif family == "fargate":
-            try:
-                cpu_text, memory_text = size.lower().split("x")
-                vcpus, memory_gb = float(cpu_text), float(memory_text)
-            except ValueError:
-                raise PricingError(
-                    f"--instance {spec!r}: a Fargate task is fargate:VCPUxGB, e.g. fargate:1x2"
-                ) from None
-            arch = settings.arch
-            self.vcpus = max(1, int(vcpus))
-            hourly = vcpus * prices.number("aws", "fargate", region, arch, "vcpu_usd_per_hour")
-            hourly += memory_gb * prices.number("aws", "fargate", region, arch, "gb_usd_per_hour")
-        else:
-            raise PricingError(
-                f"--instance {spec!r}: expected lmi:TYPE, ec2:TYPE or fargate:VCPUxGB"
-            )
-        self.hourly_usd = hourly
-        self.behind_alb = family != "lmi"
-        self.capacity = settings.per_instance or self.vcpus
-
-
-def _candidates(settings: CostSettings) -> list[_Instance]:
-    if settings.instances is not None:
-        return [_Instance(spec, settings) for spec in settings.instances]
-    tables = {
-        name: table
-        for name, table in settings.prices.table("aws", "ec2", settings.region).items()
-        if isinstance(table, dict)
-    }
-    # Lambda Managed Instances run on some types only (not GPU ones): the price file says
-    managed = [f"lmi:{t}" for t, table in tables.items() if table.get("lambda_managed_instances")]
-    specs = managed + [f"ec2:{t}" for t in tables] + ["fargate:1x2"]
-    return [_Instance(spec, settings) for spec in specs]
+def _candidates(settings: CostSettings, platform: Platform) -> list[Instance]:
+    specs = settings.instances if settings.instances is not None else platform.instance_specs()
+    return [platform.instance(spec, settings.per_instance) for spec in specs]
 
 
 class _Model:
@@ -210,6 +165,7 @@ class _Model:
 
         self.work = work
         self.settings = settings
+        self.platform = settings.platform()
         self.placement: Placement | None = None
         self.tally: Tally | MinuteTally
         if work.count is not None:  # minutes: Erlang-B within each, no request known
@@ -229,8 +185,8 @@ class _Model:
             )
             self.placement = placement
             self.cold_candidate = placement.idle_s > settings.keep_alive()
-            warm_ms = np.ceil(np.round(work.duration_ms, 3))
-            cold_ms = np.ceil(np.round(work.duration_ms + work.init_ms, 3))
+            warm_ms = self.platform.billed_ms(work.duration_ms)
+            cold_ms = self.platform.billed_ms(work.duration_ms + work.init_ms)
             self.tally = Tally(
                 placement,
                 hour=work.hour,
@@ -243,19 +199,13 @@ class _Model:
         self.hours = work.hours_in_window()
         self.months = work.window_s / MONTH_S if work.window_s > 0 else 1.0
         self.gb = work.memory_mb / 1024.0
-        prices, region = settings.prices, settings.region
-        self.lambda_prices = LambdaPrices(
-            prices, region, settings.arch, free_tier=settings.free_tier
-        )
-        log_tiers = prices.tiers("aws", "cloudwatch_logs", region, "vended_usd_per_gb")
-        monthly_gb = work.line_bytes / _GIB / self.months
-        self.observability_usd = tiered(monthly_gb, log_tiers) * self.months
+        self.observability_usd = self.platform.observability_usd(work.line_bytes, self.months)
         self.base_latency = _percentiles(work.duration_ms)
         self._added_by_levels: dict[tuple[int, ...], tuple[float, float]] = {}
 
     # -- one policy ------------------------------------------------------------
 
-    def levels(self, policy: Policy, instance: _Instance | None) -> npt.NDArray[np.int64]:
+    def levels(self, policy: Policy, instance: Instance | None) -> npt.NDArray[np.int64]:
         """Environments kept warm in each hour of day (instances times their capacity)."""
         import numpy as np
 
@@ -263,7 +213,7 @@ class _Model:
         return by_hour * instance.capacity if instance is not None else by_hour
 
     def price(
-        self, policy: Policy, instance: _Instance | None = None, *, latency: bool = True
+        self, policy: Policy, instance: Instance | None = None, *, latency: bool = True
     ) -> Option:
         import numpy as np
 
@@ -282,17 +232,22 @@ class _Model:
         fixed = 0.0
         if policy.kind == "always-on":
             assert instance is not None
-            lambda_requests = spilled if instance.behind_alb else 0.0
-            charges = self.lambda_prices.bill(
-                months=self.months,
-                requests=lambda_requests,
-                compute_gb_s=compute_gb_s,
-                init_gb_s=init_gb_s,
+            # the requests beyond the instances go to the platform's on-demand service; a
+            # service charging every request (Managed Instances) charges them there instead
+            charges = self.platform.bill(
+                Use(
+                    months=self.months,
+                    requests=0.0 if instance.request_usd else spilled,
+                    spilled_requests=spilled,
+                    compute_gb_s=compute_gb_s,
+                    init_gb_s=init_gb_s,
+                    kept_gb_s=0.0,
+                    on_kept_gb_s=0.0,
+                ),
+                self.gb,
             )
-            requests_usd, compute_usd = charges["requests_usd"], charges["compute_usd"]
-            init_usd = charges["init_usd"]
-            if instance.family == "lmi":
-                requests_usd += requests * self._lmi_request_usd()
+            requests_usd = charges["requests_usd"] + requests * instance.request_usd
+            compute_usd, init_usd = charges["compute_usd"], charges["init_usd"]
             instance_hours = float(levels[0] // instance.capacity) * self.work.window_s / 3600
             instances_usd = instance_hours * instance.hourly_usd
             lb_usd, lcu_hours, lb_fixed = self._load_balancer if instance.behind_alb else (0, 0, 0)
@@ -318,16 +273,20 @@ class _Model:
         else:
             provisioned_gb_s = float((levels * self.hours).sum()) * self.gb
             on_provisioned_gb_s = t.served("billed_ms", levels) / 1000.0 * self.gb
-            charges = self.lambda_prices.bill(
-                months=self.months,
-                requests=requests,
-                compute_gb_s=compute_gb_s,
-                init_gb_s=init_gb_s,
-                provisioned_gb_s=provisioned_gb_s,
-                on_provisioned_gb_s=on_provisioned_gb_s,
+            charges = self.platform.bill(
+                Use(
+                    months=self.months,
+                    requests=requests,
+                    spilled_requests=spilled,
+                    compute_gb_s=compute_gb_s,
+                    init_gb_s=init_gb_s,
+                    kept_gb_s=provisioned_gb_s,
+                    on_kept_gb_s=on_provisioned_gb_s,
+                ),
+                self.gb,
             )
             requests_usd, init_usd = charges["requests_usd"], charges["init_usd"]
-            compute_usd = charges["compute_usd"] + charges["provisioned_compute_usd"]
+            compute_usd = charges["compute_usd"]
             provisioned_usd = charges["provisioned_usd"]
             breakdown.update(
                 {
@@ -360,20 +319,12 @@ class _Model:
             fixed_usd=fixed,
         )
 
-    def _lmi_request_usd(self) -> float:
-        return (
-            self.settings.prices.number(
-                "aws", "lambda_managed_instances", self.settings.region, "requests_usd_per_million"
-            )
-            / 1e6
-        )
-
     @functools.cached_property
     def _load_balancer(self) -> tuple[float, float, float]:
         """ALB hours and capacity units: (charge, LCU-hours, the hourly part)."""
         import numpy as np
 
-        prices, region = self.settings.prices, self.settings.region
+        prices, region = self.settings.prices, self.platform.region
         hourly = prices.number("aws", "alb", region, "usd_per_hour")
         lcu_usd = prices.number("aws", "alb", region, "lcu_usd_per_hour")
         per_lcu = prices.number("aws", "alb", region, "new_connections_per_lcu_per_second")
@@ -418,7 +369,7 @@ def _percentiles(values: npt.NDArray[np.float64]) -> tuple[float, float]:
     return float(p95), float(p99)
 
 
-def price_option(model: _Model, policy: Policy, instance: _Instance | None = None) -> Option:
+def price_option(model: _Model, policy: Policy, instance: Instance | None = None) -> Option:
     """``policy`` priced on the model, with whether it meets the SLO."""
     option = model.price(policy, instance)
     option.meets_slo = _within_rate(option, model.settings) and _within_p99(option, model)
@@ -455,7 +406,11 @@ def options_for(
     if policies is not None:
         options = []
         for policy in policies:
-            instance = _Instance(policy.instance, settings) if policy.instance else None
+            instance = (
+                model.platform.instance(policy.instance, settings.per_instance)
+                if policy.instance
+                else None
+            )
             options.append(price_option(model, policy, instance))
         return current, options, sweep
     options = [current]
@@ -465,7 +420,7 @@ def options_for(
     schedule = _schedule(model)
     if schedule is not None and any(schedule):
         options.append(price_option(model, Policy("schedule", schedule)))
-    for instance in _candidates(settings):
+    for instance in _candidates(settings, model.platform):
         spec = instance.spec
 
         def always_on(k: int, spec: str = spec) -> Policy:
@@ -507,7 +462,7 @@ def _cheapest_meeting(
     model: _Model,
     priced: Sequence[Option | None],
     policy: Callable[[int], Policy],
-    instance: _Instance | None = None,
+    instance: Instance | None = None,
 ) -> int | None:
     """The cheapest n whose policy meets the SLO (None: none does).
 
@@ -551,7 +506,7 @@ def _schedule(model: _Model) -> tuple[int, ...] | None:
     cold = t.spilled_by_hour("cold")
     spilled_ms = t.spilled_by_hour("billed_cold_ms")
     served_ms = t.cum["billed_ms"]
-    on_demand_usd = model.lambda_prices.duration_tiers[0][1]
+    on_demand_usd, kept_usd, on_kept_usd = model.platform.rates(model.gb)
     n = np.arange(t.peak + 1)
     chosen = []
     for hour in range(24):
@@ -560,8 +515,8 @@ def _schedule(model: _Model) -> tuple[int, ...] | None:
             chosen.append(0)
             continue
         cost = model.gb * (
-            n * model.hours[hour] * model.lambda_prices.provisioned_usd
-            + served_ms[hour] / 1000.0 * model.lambda_prices.on_provisioned_usd
+            n * model.hours[hour] * kept_usd
+            + served_ms[hour] / 1000.0 * on_kept_usd
             + spilled_ms[hour] / 1000.0 * on_demand_usd
         )
         ok = np.ones(len(n), dtype=bool) if limit is None else cold[hour] / total <= limit
