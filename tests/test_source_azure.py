@@ -210,3 +210,21 @@ def test_2019_a_row_cut_short_is_left_out_and_named(tmp_path: Path) -> None:
     totals = frames["minutes"].aggregate("function, sum(invocations)").order("function")
     assert totals.fetchall() == [("a/f", 2880)]
     assert str(problems[0]) == f"{path}:3: left out: a row of 104 columns under a header of 1444"
+
+
+def test_2019_minute_columns_in_any_order_are_read_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "invocations_per_function_md.anon.d01.csv"
+    order = list(range(1440, 0, -1))  # a re-export that reversed the columns
+    path.write_text(
+        "HashOwner,HashApp,HashFunction,Trigger," + ",".join(map(str, order)) + "\n"
+        "o,a,f,http," + ",".join(str(m % 7) for m in order) + "\n"
+    )
+    problems: list[Problem] = []
+    frames = AzureMinutes2019(str(path)).load(duckdb.connect(), problems)
+    rows = frames["minutes"].project("minute, invocations").order("minute").fetchall()
+    assert rows[:3] == [
+        (ORIGIN_2019_NS, 1),
+        (ORIGIN_2019_NS + MINUTE, 2),
+        (ORIGIN_2019_NS + 2 * MINUTE, 3),
+    ]
+    assert problems == []

@@ -134,8 +134,14 @@ class AzureMinutes2019(Source):
         names = header(head(self.path), ",")
         at = {normalise(name): n for n, name in enumerate(names, 1)}  # list positions
         minutes = [(n, int(name)) for n, name in enumerate(names, 1) if name.strip().isdigit()]
-        positions = "[" + ", ".join(str(n) for n, _ in minutes) + "]"
-        numbers = "[" + ", ".join(str(m) for _, m in minutes) + "]"
+        first, last = minutes[0] if minutes else (1, 1), minutes[-1] if minutes else (0, 0)
+        if minutes == [(first[0] + k, first[1] + k) for k in range(len(minutes))]:
+            # the trace's layout: minutes 1..1440 in order, a slice (quicker to plan)
+            numbers = f"range({first[1]}, {last[1] + 1})"
+            values = f"cells[{first[0]}:{last[0]}]"
+        else:
+            numbers = "[" + ", ".join(str(m) for _, m in minutes) + "]"
+            values = "list_select(cells, [" + ", ".join(str(n) for n, _ in minutes) + "])"
         compression = "gzip" if is_gzip(self.path) else "none"
         lines = (
             "SELECT ordinality + 1 AS line, string_split(text, ',') AS cells FROM read_csv("
@@ -155,7 +161,7 @@ class AzureMinutes2019(Source):
             f"SELECT {sql_string(self.path)} AS source, line, len(cells) AS width, "
             f"cells[{at['hashowner']}] AS owner, cells[{at['hashapp']}] AS app, "
             f"cells[{at['hashfunction']}] AS func, unnest({numbers}) AS minute_of_day, "
-            f"unnest(list_select(cells, {positions})) AS raw FROM ({lines}))"
+            f"unnest({values}) AS raw FROM ({lines}))"
         )
         left_out(db, cells, self.path, problems)
         counted = cells.filter("problem IS NULL AND invocations > 0")
