@@ -171,7 +171,7 @@ def test_each_function_has_its_recommendation_options_and_three_plots(reports: R
             advice = entry["recommendation"]
             assert advice["reason"] in text
             if advice["policy"] is not None:
-                assert f"Recommended: {advice['policy']}." in text
+                assert f"Recommended: {advice['policy']}," in text
             for option in entry["options"]:
                 if not option["policy"].startswith("always-on:"):  # one size a family shown
                     assert option["policy"] in cells
@@ -300,7 +300,7 @@ def test_a_real_browser_renders_the_page_and_requests_nothing(
     dom = Page(seen.dom)
     assert [len(section.plots) for section in dom.sections] == [3, 3, 3]
     for section, entry in zip(dom.sections, reports.priced["functions"], strict=True):
-        assert f"Recommended: {entry['recommendation']['policy']}." in "".join(section.text)
+        assert f"Recommended: {entry['recommendation']['policy']}," in "".join(section.text)
     image = pixels(seen.screenshot)
     assert image.shape == (1100, 1400, 3)
     # the first function's three plots are on screen, each line in its colour

@@ -157,7 +157,8 @@ def _function(number: int, entry: dict[str, Any], section: Section, answer: dict
     if policy is None:
         said = f'<b class="warn">No recommendation</b>: {_text(advice["reason"])}.'
     else:
-        said = f"Recommended: <b>{_text(policy)}</b>. {_text(advice['reason'])}."
+        reason = advice["reason"].removeprefix(f"{policy} is ")  # it names the policy first
+        said = f"Recommended: <b>{_text(policy)}</b>, {_text(reason)}."
     parts = [f'<h2 id="f{number}">{_text(section.title)}</h2>', f'<p class="advice">{said}</p>']
     if entry["memory"].get("flag"):
         parts.append(f'<p class="warn">Memory: {_text(entry["memory"]["flag"])}.</p>')

@@ -92,7 +92,11 @@ def cost_sections(answer: dict[str, Any]) -> list[tuple[Section, list[str]]]:
         if current["policy"] not in {o["policy"] for o in options}:
             rows.insert(0, _row(current, True))
         advice = entry["recommendation"]
-        lines = [f"Recommended: {advice['policy'] or 'no recommendation'}. {advice['reason']}."]
+        policy, reason = advice["policy"], advice["reason"]
+        if policy is None:
+            lines = [f"No recommendation: {reason}."]
+        else:  # the reason names the policy first; the line already has
+            lines = [f"Recommended: {policy}, {reason.removeprefix(f'{policy} is ')}."]
         flag = entry["memory"].get("flag")
         if flag:
             lines.append(f"Memory: {flag}.")

@@ -272,7 +272,8 @@ def recommend(
         if not clear:
             return {
                 "policy": None,
-                "reason": f"{work.requests} requests over {hours:.1f} h: too little to decide "
+                "reason": f"{work.requests} request{'' if work.requests == 1 else 's'} over "
+                f"{hours:,.1f} h: too little to decide "
                 f"(at least {_FEWEST_REQUESTS} requests over an hour are needed, unless "
                 "on-demand is plainly cheapest); record longer and ask again",
             }
@@ -330,6 +331,10 @@ def _break_even(
     }
 
 
+def _scale(scale: float) -> str:
+    return f"{scale:,.0f}x" if scale >= 10 else f"{scale:.2g}x"
+
+
 def _reason(
     best: Option,
     current: Option,
@@ -353,6 +358,6 @@ def _reason(
         text += (
             f"; {rival.policy.name} would cost the same at about "
             f"{even['requests_per_month']:,} requests a month "
-            f"({even['traffic_scale']:g}x today's traffic)"
+            f"({_scale(even['traffic_scale'])} today's traffic)"
         )
     return text
