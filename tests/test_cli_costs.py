@@ -278,8 +278,13 @@ def test_azure_records_are_priced_on_consumption_flex_and_premium(tmp_path: Path
     )
     flex = prices.table("azure", "functions_flex", "eastus")
     seconds = answer["window"]["seconds"]
+    # Flex bills its instance size (1 GB of function needs the 2,048 MB instance) and at
+    # least 1,000 ms an execution
     assert ready["breakdown"]["provisioned_usd"] == pytest.approx(
-        1 * 1.0 * seconds * flex["always_ready_baseline_usd_per_gb_s"], abs=1e-6
+        1 * 2.0 * seconds * flex["always_ready_baseline_usd_per_gb_s"], abs=1e-6
+    )
+    assert ready["breakdown"]["compute_gb_s"] == pytest.approx(
+        len(records) * max(flex["min_billed_ms"], 160) / 1000 * 2.0
     )
     ep1 = prices.table("azure", "functions_premium", "eastus", "EP1")
     assert premium["breakdown"]["instances_usd"] == pytest.approx(

@@ -91,6 +91,7 @@ def test_minutes_spill_their_erlang_b_share_and_create_environments_once_per_kee
         minute=minute,
         count=count,
         mean_ms=mean_ms,
+        billed_ms=mean_ms + 0.5,
         keep_alive_s=600.0,
     )
     levels = np.zeros(24, dtype=np.int64)

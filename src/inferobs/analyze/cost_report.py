@@ -319,8 +319,8 @@ def _break_even(
     """
     if rival is None:
         return None
-    fixed_a, variable_a = best.fixed_usd, best.cost_usd - best.fixed_usd
-    fixed_b, variable_b = rival.fixed_usd, rival.cost_usd - rival.fixed_usd
+    fixed_a, variable_a = best.fixed_usd, best.monthly_usd - best.fixed_usd
+    fixed_b, variable_b = rival.fixed_usd, rival.monthly_usd - rival.fixed_usd
     if math.isclose(variable_a, variable_b) or (fixed_b - fixed_a) / (variable_a - variable_b) <= 0:
         return None
     scale = (fixed_b - fixed_a) / (variable_a - variable_b)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["MONTH_S", "CostSettings", "Option", "Workload", "options_for", "price_option"]
 
 MONTH_S = 730 * 3600.0
+_MONTH_OF_AN_HOUR_S = MONTH_S / 24  # the seconds of one hour of day in a month
 _P99_COLD_SHARE = 0.01
 
 
@@ -57,9 +58,14 @@ class CostSettings:
     instances: list[str] | None = None  # always-on candidates; None: every priced type
     per_instance: int | None = None  # concurrent requests an instance serves; None: vCPUs
 
-    def platform(self) -> Platform:
+    def platform(self, free_share: float = 1.0) -> Platform:
         return platform_for(
-            self.provider, self.prices, self.region, self.arch, free_tier=self.free_tier
+            self.provider,
+            self.prices,
+            self.region,
+            self.arch,
+            free_tier=self.free_tier,
+            free_share=free_share,
         )
 
     def keep_alive(self) -> float:
@@ -83,6 +89,7 @@ class Workload:
     line_bytes: float  # our lines' bytes, for the log service's charge
     # minute aggregates: each row a minute, ``count`` its requests, ``duration_ms`` their mean
     count: npt.NDArray[np.float64] | None = field(default=None, repr=False)
+    free_share: float = 1.0  # its share of the account's free tier (by requests)
     hour: npt.NDArray[np.int64] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -124,7 +131,7 @@ class Option:
     p95_added_ms: float | None
     p99_added_ms: float | None
     utilisation: float | None
-    fixed_usd: float  # the part that does not grow with traffic (kept capacity)
+    fixed_usd: float  # a month of what does not grow with traffic (kept capacity)
     meets_slo: bool = True
 
     def as_dict(self) -> dict[str, Any]:
@@ -154,6 +161,17 @@ def _candidates(settings: CostSettings, platform: Platform) -> list[Instance]:
     return [platform.instance(spec, settings.per_instance) for spec in specs]
 
 
+@dataclass
+class _Replay:
+    """The requests replayed one way: on demand (inits hold environments), or with
+    capacity kept warm; the memory billed (a plan may round it to its instance sizes)."""
+
+    tally: Tally | MinuteTally
+    placement: Placement | None  # None for minute counts
+    cold: npt.NDArray[np.bool_] | None  # idle past the keep-alive, or never used
+    gb: float
+
+
 class _Model:
     """A workload placed and tallied, with the prices it is charged at."""
 
@@ -161,47 +179,65 @@ class _Model:
         import numpy as np
 
         from .concurrency import place
-        from .tally import Tally
 
         self.work = work
         self.settings = settings
-        self.platform = settings.platform()
-        self.placement: Placement | None = None
-        self.tally: Tally | MinuteTally
-        if work.count is not None:  # minutes: Erlang-B within each, no request known
-            self.tally = MinuteTally(
-                hour=work.hour,
-                minute=np.floor((work.window_start_s + work.start_s) / 60).astype(np.int64),
-                count=work.count,
-                mean_ms=work.duration_ms,
-                keep_alive_s=settings.keep_alive(),
-            )
+        self.platform = settings.platform(work.free_share)
+        gb = work.memory_mb / 1024.0
+        keep_alive = settings.keep_alive()
+        count = work.count
+        if count is not None:  # minutes: Erlang-B within each, no request known
+
+            def minutes(kept: bool) -> _Replay:
+                assert count is not None
+                billed = self.platform.billed_mean_ms(work.duration_ms, kept=kept)
+                tally = MinuteTally(
+                    hour=work.hour,
+                    minute=np.floor((work.window_start_s + work.start_s) / 60).astype(np.int64),
+                    count=count,
+                    mean_ms=work.duration_ms,
+                    billed_ms=billed,
+                    keep_alive_s=keep_alive,
+                )
+                return _Replay(tally, None, None, self.platform.kept_gb(gb) if kept else gb)
+
+            self.on_demand, self.kept = minutes(False), minutes(True)
         else:
-            placement = place(
-                work.start_s,
-                work.start_s + work.duration_ms / 1000.0,
-                init_s=work.init_ms / 1000.0,
-                keep_alive_s=settings.keep_alive(),
+            end = work.start_s + work.duration_ms / 1000.0
+            # on demand, a cold start holds its environment through init; kept-warm
+            # environments never init, and 1..N must stay an N-server system
+            with_init = place(
+                work.start_s, end, init_s=work.init_ms / 1000.0, keep_alive_s=keep_alive
             )
-            self.placement = placement
-            self.cold_candidate = placement.idle_s > settings.keep_alive()
-            warm_ms = self.platform.billed_ms(work.duration_ms)
-            cold_ms = self.platform.billed_ms(work.duration_ms + work.init_ms)
-            self.tally = Tally(
-                placement,
-                hour=work.hour,
-                cold=self.cold_candidate,
-                billed_ms=warm_ms,
-                # what the request is billed when it spills: with its init if it is cold
-                billed_cold_ms=np.where(self.cold_candidate, cold_ms, warm_ms),
-                busy_s=work.duration_ms / 1000.0,
-            )
+            self.on_demand = self._replay(with_init, kept=False, gb=gb)
+            plain = with_init if not work.init_ms.any() else place(work.start_s, end)
+            self.kept = self._replay(plain, kept=True, gb=self.platform.kept_gb(gb))
+        self.tally = self.kept.tally  # what the search sweeps over
         self.hours = work.hours_in_window()
         self.months = work.window_s / MONTH_S if work.window_s > 0 else 1.0
-        self.gb = work.memory_mb / 1024.0
         self.observability_usd = self.platform.observability_usd(work.line_bytes, self.months)
         self.base_latency = _percentiles(work.duration_ms)
         self._added_by_levels: dict[tuple[int, ...], tuple[float, float]] = {}
+
+    def _replay(self, placement: Placement, *, kept: bool, gb: float) -> _Replay:
+        import numpy as np
+
+        from .tally import Tally
+
+        work = self.work
+        cold = placement.idle_s > self.settings.keep_alive()
+        warm_ms = self.platform.billed_ms(work.duration_ms, kept=kept)
+        cold_ms = self.platform.billed_ms(work.duration_ms + work.init_ms, kept=kept)
+        tally = Tally(
+            placement,
+            hour=work.hour,
+            cold=cold,
+            billed_ms=warm_ms,
+            # what the request is billed when it spills: with its init if it is cold
+            billed_cold_ms=np.where(cold, cold_ms, warm_ms),
+            busy_s=work.duration_ms / 1000.0,
+        )
+        return _Replay(tally, placement, cold, gb)
 
     # -- one policy ------------------------------------------------------------
 
@@ -217,8 +253,9 @@ class _Model:
     ) -> Option:
         import numpy as np
 
-        t = self.tally
         levels = self.levels(policy, instance)
+        replay = self.kept if levels.any() else self.on_demand
+        t, gb = replay.tally, replay.gb
         requests = float(self.work.requests)
         spilled = t.spilled("requests", levels)
         cold = t.spilled("cold", levels)
@@ -226,8 +263,8 @@ class _Model:
         spill_cold_ms = t.spilled("billed_cold_ms", levels)
         # a spilled cold request is billed ceil(duration + init): ceil(duration)
         # of it is compute, the rest init
-        compute_gb_s = spill_warm_ms / 1000.0 * self.gb
-        init_gb_s = (spill_cold_ms - spill_warm_ms) / 1000.0 * self.gb
+        compute_gb_s = spill_warm_ms / 1000.0 * gb
+        init_gb_s = (spill_cold_ms - spill_warm_ms) / 1000.0 * gb
         breakdown: dict[str, float] = {"requests": int(requests)}
         fixed = 0.0
         if policy.kind == "always-on":
@@ -244,7 +281,7 @@ class _Model:
                     kept_gb_s=0.0,
                     on_kept_gb_s=0.0,
                 ),
-                self.gb,
+                gb,
             )
             requests_usd = charges["requests_usd"] + requests * instance.request_usd
             compute_usd, init_usd = charges["compute_usd"], charges["init_usd"]
@@ -268,11 +305,12 @@ class _Model:
                 }
             )
             cost = requests_usd + compute_usd + init_usd + instances_usd + lb_usd
-            fixed = instances_usd + lb_fixed
+            fixed = (instances_usd + lb_fixed) / self.months  # all day: the window's pace
+            monthly = cost / self.months
             utilisation = served_busy / capacity_s if capacity_s else None
         else:
-            provisioned_gb_s = float((levels * self.hours).sum()) * self.gb
-            on_provisioned_gb_s = t.served("billed_ms", levels) / 1000.0 * self.gb
+            provisioned_gb_s = float((levels * self.hours).sum()) * gb
+            on_provisioned_gb_s = t.served("billed_ms", levels) / 1000.0 * gb
             charges = self.platform.bill(
                 Use(
                     months=self.months,
@@ -283,7 +321,7 @@ class _Model:
                     kept_gb_s=provisioned_gb_s,
                     on_kept_gb_s=on_provisioned_gb_s,
                 ),
-                self.gb,
+                gb,
             )
             requests_usd, init_usd = charges["requests_usd"], charges["init_usd"]
             compute_usd = charges["compute_usd"]
@@ -301,14 +339,18 @@ class _Model:
                 }
             )
             cost = requests_usd + compute_usd + init_usd + provisioned_usd
-            fixed = provisioned_usd
+            # capacity kept by hour of day costs the same every day, whatever hours the
+            # window happens to cover: a month of it is priced as such
+            kept_month_gb_s = float(levels.sum()) * _MONTH_OF_AN_HOUR_S * gb
+            fixed = self.platform.rates(gb)[1] * kept_month_gb_s
+            monthly = (cost - provisioned_usd) / self.months + fixed
             capacity_s = float((levels * self.hours).sum())
             utilisation = t.served("busy_s", levels) / capacity_s if capacity_s else None
-        p95, p99 = self._added(levels, int(cold)) if latency else (None, None)
+        p95, p99 = self._added(replay, levels, int(cold)) if latency else (None, None)
         return Option(
             policy=policy,
             cost_usd=cost,
-            monthly_usd=cost / self.months,
+            monthly_usd=monthly,
             observability_usd=self.observability_usd,
             breakdown=breakdown,
             cold_starts=int(cold),
@@ -335,28 +377,25 @@ class _Model:
         fixed = hourly * hours
         return fixed + lcu_hours * lcu_usd, lcu_hours, fixed
 
-    def _added(self, levels: npt.NDArray[np.int64], cold: int) -> tuple[float | None, float | None]:
+    def _added(
+        self, replay: _Replay, levels: npt.NDArray[np.int64], cold: int
+    ) -> tuple[float | None, float | None]:
         """Latency added at p95 and p99 by this policy's cold starts."""
-        if self.work.requests == 0 or self.placement is None:
+        if self.work.requests == 0 or replay.placement is None:
             return None, None  # minute counts say nothing of the latency of each request
         if cold == 0:
             return 0.0, 0.0
         key = tuple(levels.tolist())  # instance types of one size keep the same levels
         if key not in self._added_by_levels:
-            self._added_by_levels[key] = self._percentiles_added(levels)
+            import numpy as np
+
+            assert replay.cold is not None
+            spill = replay.placement.level > levels[self.work.hour]
+            latency = self.work.duration_ms + np.where(spill & replay.cold, self.work.init_ms, 0)
+            p95, p99 = _percentiles(latency)
+            base95, base99 = self.base_latency
+            self._added_by_levels[key] = (max(0.0, p95 - base95), max(0.0, p99 - base99))
         return self._added_by_levels[key]
-
-    def _percentiles_added(self, levels: npt.NDArray[np.int64]) -> tuple[float, float]:
-        import numpy as np
-
-        assert self.placement is not None
-        spill = self.placement.level > levels[self.work.hour]
-        latency = self.work.duration_ms + np.where(
-            spill & self.cold_candidate, self.work.init_ms, 0
-        )
-        p95, p99 = _percentiles(latency)
-        base95, base99 = self.base_latency
-        return max(0.0, p95 - base95), max(0.0, p99 - base99)
 
 
 def _percentiles(values: npt.NDArray[np.float64]) -> tuple[float, float]:
@@ -441,11 +480,12 @@ def _concurrency(model: _Model, buckets: int = 1440) -> dict[str, Any]:
 
     work = model.work
     level: npt.NDArray[np.int64]
-    if model.placement is not None:
-        level = model.placement.level.astype(np.int64)
+    replay = model.on_demand
+    if replay.placement is not None:
+        level = replay.placement.level.astype(np.int64)
     else:
-        assert isinstance(model.tally, MinuteTally)
-        level = model.tally.need
+        assert isinstance(replay.tally, MinuteTally)
+        level = replay.tally.need
     step = max(1.0, math.ceil(work.window_s / buckets))
     slot = np.floor(work.start_s / step).astype(np.int64)
     count = math.ceil(work.window_s / step) + 1
@@ -491,8 +531,9 @@ def _cheapest_meeting(
 def _schedule(model: _Model) -> tuple[int, ...] | None:
     """Per hour of day, the cheapest N meeting the cold-start SLO within that hour.
 
-    Hour by hour, at the first tier's on-demand price (the schedule found is
-    then priced in full, tiers included, like every other option).
+    Hour by hour, at the first tier's on-demand price, each hour's requests
+    scaled to a month of that hour (a window may cover an hour for seconds): the
+    schedule found is then priced in full, tiers included, like every option.
     """
     import numpy as np
 
@@ -506,18 +547,20 @@ def _schedule(model: _Model) -> tuple[int, ...] | None:
     cold = t.spilled_by_hour("cold")
     spilled_ms = t.spilled_by_hour("billed_cold_ms")
     served_ms = t.cum["billed_ms"]
-    on_demand_usd, kept_usd, on_kept_usd = model.platform.rates(model.gb)
+    gb = model.kept.gb
+    on_demand_usd, kept_usd, on_kept_usd = model.platform.rates(gb)
     n = np.arange(t.peak + 1)
     chosen = []
     for hour in range(24):
         total = t.total["requests"][hour]
-        if total == 0:
+        if total == 0 or model.hours[hour] <= 0:
             chosen.append(0)
             continue
-        cost = model.gb * (
-            n * model.hours[hour] * kept_usd
-            + served_ms[hour] / 1000.0 * on_kept_usd
-            + spilled_ms[hour] / 1000.0 * on_demand_usd
+        to_month = _MONTH_OF_AN_HOUR_S / model.hours[hour]
+        cost = gb * (
+            n * _MONTH_OF_AN_HOUR_S * kept_usd
+            + served_ms[hour] / 1000.0 * on_kept_usd * to_month
+            + spilled_ms[hour] / 1000.0 * on_demand_usd * to_month
         )
         ok = np.ones(len(n), dtype=bool) if limit is None else cold[hour] / total <= limit
         chosen.append(int(n[ok][np.argmin(cost[ok])]))

@@ -10,8 +10,9 @@ rest: the requests served on 1..n are count x (1 - B(n, a)).
 
 What this approximates, beside Poisson within a minute:
 
-- billed milliseconds are the mean duration plus half a millisecond (each
-  request rounded up to the next millisecond, the fraction taken as uniform);
+- billed milliseconds are the mean duration rounded as the platform rounds
+  one request, or plus half a step where that is more (each request rounded
+  up, the fraction taken as uniform; `platforms.Platform.billed_mean_ms`);
 - cold starts: the environments a minute needs are its peak concurrency,
   taken as the 99.9th percentile of Poisson(a); an environment above n is
   created (cold) when that need rises above what any minute within the
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["MinuteTally", "erlang_b", "peak_need"]
 
 _NEED_QUANTILE = 0.999
+_NORMAL_ABOVE = 500.0
 
 
 def erlang_b(most: int, load: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -48,25 +50,27 @@ def erlang_b(most: int, load: npt.NDArray[np.float64]) -> npt.NDArray[np.float64
 
 
 def peak_need(load: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    """Environments a minute needs: the 99.9th percentile of Poisson(load), at least 1 with load."""
+    """Environments a minute needs: the 99.9th percentile of Poisson(load), at least 1 with load.
+
+    Above a few hundred Erlang, where exp(-load) underflows, the normal
+    approximation (mean + 3.1 standard deviations) stands in.
+    """
     import numpy as np
 
-    need = np.zeros(len(load), dtype=np.int64)
-    pmf = np.exp(-load)
+    large = load > _NORMAL_ABOVE
+    need = np.where(large, np.ceil(load + 3.1 * np.sqrt(load)), 0).astype(np.int64)
+    small = np.where(large, 0.0, load)
+    pmf = np.exp(-small)
     cdf = pmf.copy()
     k = 0
-    remaining = cdf < _NEED_QUANTILE
+    remaining = ~large & (cdf < _NEED_QUANTILE)
     # walk k up until every minute's cumulative probability reaches the quantile
     while remaining.any():
         k += 1
-        pmf = pmf * load / k
+        pmf = pmf * small / k
         cdf = cdf + pmf
         need[remaining] = k
         remaining = remaining & (cdf < _NEED_QUANTILE)
-        if k > 100_000:  # a load beyond any function's: the normal approximation
-            rest = remaining
-            need[rest] = np.ceil(load[rest] + 3.1 * np.sqrt(load[rest])).astype(np.int64)
-            break
     return np.where(load > 0, np.maximum(need, 1), 0)
 
 
@@ -80,6 +84,7 @@ class MinuteTally(Sums):
         minute: npt.NDArray[np.int64],
         count: npt.NDArray[np.float64],
         mean_ms: npt.NDArray[np.float64],
+        billed_ms: npt.NDArray[np.float64],
         keep_alive_s: float,
     ) -> None:
         import numpy as np
@@ -90,7 +95,7 @@ class MinuteTally(Sums):
         self.peak = int(need.max()) if len(need) else 0
         blocked = erlang_b(self.peak, load)  # [n, minute]
         served = count * (1.0 - blocked)  # requests on environments 1..n
-        billed = mean_ms + 0.5
+        billed = billed_ms
         created = _created_above(minute, need, self.peak, keep_alive_s)  # [n, minute]
         per_minute = {  # [n, minute]: over the requests on environments 1..n
             "requests": served,

@@ -66,20 +66,40 @@ class Platform:
 
     provider = "aws"
 
-    def __init__(self, prices: Prices, region: str, arch: str, *, free_tier: bool) -> None:
+    def __init__(
+        self, prices: Prices, region: str, arch: str, *, free_tier: bool, free_share: float = 1.0
+    ) -> None:
         self.prices = prices
         self.region = region
         self.arch = arch
         self.free_tier = free_tier
+        # the free tier is the account's: a function gets its share of it
+        self.free_share = free_share if free_tier else 0.0
 
     def keep_alive_s(self) -> float:
         raise NotImplementedError
 
-    def billed_ms(self, duration_ms: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Each request's billed milliseconds, by the platform's rounding."""
+    def billed_ms(
+        self, duration_ms: npt.NDArray[np.float64], *, kept: bool = False
+    ) -> npt.NDArray[np.float64]:
+        """Each request's billed milliseconds, by the rounding of the plan that serves it
+        on demand (``kept``: the plan that keeps capacity warm)."""
         import numpy as np
 
-        return np.ceil(np.round(duration_ms, 3))
+        return np.maximum(np.ceil(np.round(duration_ms, 3)), 1.0)
+
+    def billed_mean_ms(
+        self, mean_ms: npt.NDArray[np.float64], *, kept: bool = False
+    ) -> npt.NDArray[np.float64]:
+        """The billed milliseconds of an average request of ``mean_ms`` (minute counts):
+        the mean rounded as one request is, plus half a step for the rounding."""
+        import numpy as np
+
+        return np.maximum(self.billed_ms(mean_ms, kept=kept), mean_ms + 0.5)
+
+    def kept_gb(self, gb: float) -> float:
+        """The memory a kept-warm plan bills (a plan may round it up to its sizes)."""
+        return gb
 
     def bill(self, use: Use, gb: float) -> dict[str, float]:
         """requests_usd, compute_usd, init_usd, provisioned_usd for ``use`` at ``gb`` GB."""
@@ -109,9 +129,13 @@ class Platform:
 class AwsLambda(Platform):
     provider = "aws"
 
-    def __init__(self, prices: Prices, region: str, arch: str, *, free_tier: bool) -> None:
-        super().__init__(prices, region, arch, free_tier=free_tier)
+    def __init__(
+        self, prices: Prices, region: str, arch: str, *, free_tier: bool, free_share: float = 1.0
+    ) -> None:
+        super().__init__(prices, region, arch, free_tier=free_tier, free_share=free_share)
         self.lambda_prices = LambdaPrices(prices, region, arch, free_tier=free_tier)
+        self.lambda_prices.free_requests *= self.free_share
+        self.lambda_prices.free_gb_s *= self.free_share
 
     def keep_alive_s(self) -> float:
         return self.prices.number("aws", "keep_alive", "lambda_minutes") * 60.0
@@ -137,8 +161,10 @@ class AwsLambda(Platform):
         return lam.duration_tiers[0][1], lam.provisioned_usd, lam.on_provisioned_usd
 
     def observability_usd(self, line_bytes: float, months: float) -> float:
-        tiers = self.prices.tiers("aws", "cloudwatch_logs", self.region, "vended_usd_per_gb")
-        return self._monthly(line_bytes / 2**30, tiers, 0.0, months)
+        table = ("aws", "cloudwatch_logs", self.region)
+        free = self.prices.number(*table, "free_gb_per_month") * self.free_share
+        tiers = self.prices.tiers(*table, "vended_usd_per_gb")
+        return self._monthly(line_bytes / 2**30, tiers, free, months)
 
     def instance(self, spec: str, per_instance: int | None) -> Instance:
         prices, region = self.prices, self.region
@@ -196,11 +222,13 @@ class CloudRun(Platform):
     def _table(self, billing: str) -> tuple[str, ...]:
         return ("gcp", "cloud_run", self.region, billing)
 
-    def billed_ms(self, duration_ms: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    def billed_ms(
+        self, duration_ms: npt.NDArray[np.float64], *, kept: bool = False
+    ) -> npt.NDArray[np.float64]:
         import numpy as np
 
         step = self.prices.number(*self._table("request_based"), "billing_increment_ms")
-        return np.ceil(np.round(duration_ms, 3) / step) * step
+        return np.maximum(np.ceil(np.round(duration_ms, 3) / step), 1.0) * step
 
     def bill(self, use: Use, gb: float) -> dict[str, float]:
         number = self.prices.number
@@ -209,9 +237,9 @@ class CloudRun(Platform):
         free = (0.0, 0.0, 0.0)
         if self.free_tier:
             free = (
-                number(*table, "free_requests_per_month"),
-                number(*table, "free_vcpu_s_per_month"),
-                number(*table, "free_gib_s_per_month"),
+                number(*table, "free_requests_per_month") * self.free_share,
+                number(*table, "free_vcpu_s_per_month") * self.free_share,
+                number(*table, "free_gib_s_per_month") * self.free_share,
             )
         months = use.months
 
@@ -261,7 +289,7 @@ class CloudRun(Platform):
     def observability_usd(self, line_bytes: float, months: float) -> float:
         table = ("gcp", "cloud_logging", "global")
         price = self.prices.number(*table, "usd_per_gib")
-        free = self.prices.number(*table, "free_gib_per_month")
+        free = self.prices.number(*table, "free_gib_per_month") * self.free_share
         return self._monthly(line_bytes / 2**30, [(None, price)], free, months)
 
     def instance(self, spec: str, per_instance: int | None) -> Instance:
@@ -287,11 +315,23 @@ class AzureFunctions(Platform):
     def keep_alive_s(self) -> float:
         return self.prices.number("azure", "keep_alive", "functions_consumption_minutes") * 60.0
 
-    def billed_ms(self, duration_ms: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    def billed_ms(
+        self, duration_ms: npt.NDArray[np.float64], *, kept: bool = False
+    ) -> npt.NDArray[np.float64]:
         import numpy as np
 
-        least = self.prices.number("azure", "functions_consumption", self.region, "min_billed_ms")
+        # Consumption bills at least 100 ms; Flex Consumption at least 1,000 ms
+        plan = "functions_flex" if kept else "functions_consumption"
+        least = self.prices.number("azure", plan, self.region, "min_billed_ms")
         return np.maximum(np.ceil(np.round(duration_ms, 3)), least)
+
+    def kept_gb(self, gb: float) -> float:
+        """Flex Consumption bills its instance size: the smallest that holds ``gb``."""
+        sizes = self.prices.table("azure", "functions_flex", self.region).get("instance_memory_mb")
+        if not isinstance(sizes, list) or not sizes:
+            raise PricingError("no instance_memory_mb list for azure.functions_flex")
+        fitting = [float(size) / 1024 for size in sorted(sizes) if size / 1024 >= gb]
+        return fitting[0] if fitting else float(max(sizes)) / 1024
 
     def bill(self, use: Use, gb: float) -> dict[str, float]:
         number = self.prices.number
@@ -301,8 +341,8 @@ class AzureFunctions(Platform):
         both_gb_s = use.compute_gb_s + use.init_gb_s
         share = use.init_gb_s / both_gb_s if both_gb_s else 0.0
         if not use.kept_gb_s:  # the Consumption plan
-            free_gb_s = number(*consumption, "free_gb_s_per_month") if self.free_tier else 0.0
-            free_runs = number(*consumption, "free_executions_per_month") if self.free_tier else 0.0
+            free_gb_s = number(*consumption, "free_gb_s_per_month") * self.free_share
+            free_runs = number(*consumption, "free_executions_per_month") * self.free_share
             compute = self._monthly(
                 both_gb_s, [(None, number(*consumption, "usd_per_gb_s"))], free_gb_s, months
             )
@@ -319,8 +359,8 @@ class AzureFunctions(Platform):
                 "provisioned_usd": 0.0,
             }
         # Flex Consumption: always-ready instances, the rest on its on-demand meters
-        free_gb_s = number(*flex, "free_gb_s_per_month") if self.free_tier else 0.0
-        free_runs = number(*flex, "free_executions_per_month") if self.free_tier else 0.0
+        free_gb_s = number(*flex, "free_gb_s_per_month") * self.free_share
+        free_runs = number(*flex, "free_executions_per_month") * self.free_share
         on_demand = self._monthly(
             both_gb_s, [(None, number(*flex, "on_demand_usd_per_gb_s"))], free_gb_s, months
         )
@@ -355,8 +395,8 @@ class AzureFunctions(Platform):
     def observability_usd(self, line_bytes: float, months: float) -> float:
         table = ("azure", "log_analytics", self.region)
         price = self.prices.number(*table, "analytics_usd_per_gb")
-        free = self.prices.number(*table, "free_gb_per_month")
-        return self._monthly(line_bytes / 2**30, [(None, price)], free, months)
+        free = self.prices.number(*table, "free_gb_per_month") * self.free_share
+        return self._monthly(line_bytes / 1e9, [(None, price)], free, months)  # GB, not GiB
 
     def instance(self, spec: str, per_instance: int | None) -> Instance:
         family, _, size = spec.partition(":")
@@ -376,7 +416,13 @@ PLATFORMS: dict[str, type[Platform]] = {"aws": AwsLambda, "gcp": CloudRun, "azur
 
 
 def platform_for(
-    provider: str, prices: Prices, region: str | None, arch: str, *, free_tier: bool
+    provider: str,
+    prices: Prices,
+    region: str | None,
+    arch: str,
+    *,
+    free_tier: bool,
+    free_share: float = 1.0,
 ) -> Platform:
     """The platform that bills ``provider``'s functions, in ``region`` (or its default)."""
     try:
@@ -385,7 +431,13 @@ def platform_for(
         raise PricingError(
             f"provider {provider!r}: expected one of {', '.join(PLATFORMS)}"
         ) from None
-    return kind(prices, region or DEFAULT_REGIONS[provider], arch, free_tier=free_tier)
+    return kind(
+        prices,
+        region or DEFAULT_REGIONS[provider],
+        arch,
+        free_tier=free_tier,
+        free_share=free_share,
+    )
 
 
 def _size(spec: str, family: str) -> tuple[float, float]:
