@@ -40,8 +40,9 @@ def workloads(
     settings: CostSettings,
     since_ns: int | None = None,
     until_ns: int | None = None,
-) -> tuple[list[Workload], dict[str, dict[str, Any]]]:
-    """One `Workload` per function, and what is known of each one's memory.
+) -> tuple[list[Workload], dict[str, dict[str, Any]], dict[str, str]]:
+    """One `Workload` per function, what is known of each one's memory, and the
+    functions that could not be priced, with why.
 
     Functions with requests are simulated request by request; functions known
     only by minute counts (Azure 2019) by minutes (`minute_tally`). Every
@@ -52,14 +53,17 @@ def workloads(
 
     db = frames.db
     until = "" if until_ns is None else f" AND start < {int(until_ns)}"
+    # an arrival moved back by its init stays in the window asked for
+    earliest = -(2**63) if since_ns is None else int(since_ns)
     used = "max_memory_mb" if "max_memory_mb" in frames.invocations.columns else "NULL::INTEGER"
     # one scan of the (deduplicated, joined) invocations; everything else reads this copy
     db.execute(
         "CREATE OR REPLACE TEMP TABLE _cost_rows AS SELECT coalesce(function, '') AS function, "
         # a recorded cold start's request arrived before its init: the handler's start
         # comes after it
-        "start - CASE WHEN cold_start AND init_ms > 0 THEN CAST(init_ms * 1e6 AS BIGINT) "
-        "ELSE 0 END AS start, greatest(duration_ms, 0) AS duration_ms, "
+        "greatest(start - CASE WHEN cold_start AND init_ms > 0 "
+        f"THEN CAST(init_ms * 1e6 AS BIGINT) ELSE 0 END, {earliest}) AS start, "
+        "greatest(duration_ms, 0) AS duration_ms, "
         "coalesce(cold_start AND init_ms IS NOT NULL, false) AS cold, "
         "coalesce(init_ms, 0) AS init_ms, coalesce(line_bytes, 0) AS line_bytes, memory_mb, "
         f"{used} AS used FROM invocations "
@@ -91,7 +95,7 @@ def workloads(
     db.execute("DROP TABLE _cost_rows")
     minutes = db.execute(
         "SELECT coalesce(function, '') AS function, minute, invocations, "
-        "greatest(coalesce(duration_avg_ms, 0), 0) AS mean_ms FROM minutes "
+        "greatest(duration_avg_ms, 0) AS mean_ms FROM minutes "
         "WHERE invocations > 0"
         + ("" if until_ns is None else f" AND minute < {int(until_ns)}")
         + " ORDER BY 1, 2"
@@ -101,8 +105,9 @@ def workloads(
     if len(minutes["minute"]):
         starts.append(minutes["minute"].min())
         ends.append(minutes["minute"].max() + 60e9)
+    skipped: dict[str, str] = {}
     if not starts:
-        return [], {}
+        return [], {}, skipped
     first_ns = int(min(starts)) if since_ns is None else int(since_ns)
     last_ns = float(max(ends)) if until_ns is None else float(until_ns)
     window_s = max((last_ns - first_ns) / 1e9, 1e-3)
@@ -137,17 +142,47 @@ def workloads(
                 window_start_s=first_ns / 1e9,
             )
         )
+    out += _minute_workloads(
+        minutes, settings, first_ns=first_ns, window_s=window_s, memory=memory, skipped=skipped
+    )
+    total = sum(work.requests for work in out) or 1
+    for work in out:  # the account's free tier, shared by requests
+        work.free_share = work.requests / total
+    return out, memory, skipped
+
+
+def _minute_workloads(
+    minutes: dict[str, Any],
+    settings: CostSettings,
+    *,
+    first_ns: int,
+    window_s: float,
+    memory: dict[str, dict[str, Any]],
+    skipped: dict[str, str],
+) -> list[Workload]:
+    """A `Workload` of minutes for each function known only by minute counts."""
+    import numpy as np
+
+    out = []
     names_m = minutes["function"]
     for name in dict.fromkeys(names_m.tolist()):
         if name in memory:  # requests are known for it: they are the better account
             continue
         part = np.flatnonzero(names_m == name)
+        means = np.ma.getdata(minutes["mean_ms"][part]).astype(np.float64)
+        unknown = np.ma.getmaskarray(minutes["mean_ms"][part]) | np.isnan(means)
+        if unknown.all():
+            skipped[name] = (
+                "minute counts without durations (no durations file beside them): nothing to price"
+            )
+            continue
+        means[unknown] = float(np.mean(means[~unknown]))  # a minute without: the others'
         memory[name] = _memory(settings, None, None)
         out.append(
             Workload(
                 function=name,
                 start_s=(minutes["minute"][part] - first_ns) / 1e9,
-                duration_ms=minutes["mean_ms"][part].astype(np.float64),
+                duration_ms=means,
                 init_ms=np.zeros(len(part)),
                 init_measured=0,
                 memory_mb=memory[name]["priced_mb"],
@@ -157,7 +192,7 @@ def workloads(
                 window_start_s=first_ns / 1e9,
             )
         )
-    return out, memory
+    return out
 
 
 def _memory(settings: CostSettings, configured: int | None, used: int | None) -> dict[str, Any]:
@@ -180,6 +215,8 @@ def provider_of(frames: Frames) -> str:
         for provider in ("aws", "gcp", "azure"):
             if str(platform).startswith(provider):
                 return provider
+    if not rows and frames.count("minutes"):  # minute counts: Azure's 2019 trace
+        return "azure"
     return "aws"
 
 
@@ -192,7 +229,7 @@ def cost_report(
     until_ns: int | None = None,
 ) -> dict[str, Any]:
     """The whole answer, as the JSON schema ``SCHEMA`` lays it out."""
-    works, memory = workloads(frames, settings, since_ns, until_ns)
+    works, memory, skipped = workloads(frames, settings, since_ns, until_ns)
     functions = []
     window: dict[str, Any] = {"start": None, "end": None, "seconds": 0.0}
     for work in works:
@@ -229,6 +266,7 @@ def cost_report(
         "slo": {"max_cold_start_rate": settings.max_cold_start_rate, "p99_ms": settings.p99_ms},
         "pricing": settings.prices.files,
         "functions": functions,
+        "skipped": [{"function": name, "reason": why} for name, why in skipped.items()],
     }
 
 
@@ -278,17 +316,21 @@ def recommend(
                 "on-demand is plainly cheapest); record longer and ask again",
             }
     if not meeting:
+        if settings.p99_ms is not None and work.count is not None:
+            why = "minute counts say nothing of each request's latency: --p99-ms cannot be checked"
+            return {"policy": None, "reason": why}
         return {
             "policy": None,
             "reason": "no option priced meets the SLO"
             + ("" if priced else "; relax --max-cold-start-rate or --p99-ms"),
         }
     best = min(meeting, key=lambda o: (o.monthly_usd, o is not current))
-    if current.meets_slo and current in options:
+    kept_current = False
+    if best is not current and current.meets_slo and current in options:
         # a change must pay for itself: not for a rounding of pennies at a window's edge
         worth = max(_WORTH_CHANGING * current.monthly_usd, _WORTH_CHANGING_USD)
         if current.monthly_usd - best.monthly_usd < worth:
-            best = current
+            best, kept_current = current, True
     out: dict[str, Any] = {
         "policy": best.policy.name,
         "monthly_usd": round(best.monthly_usd, 6),
@@ -298,6 +340,12 @@ def recommend(
     monthly_requests = work.requests * MONTH_S / work.window_s
     out["break_even"] = _break_even(best, rival, monthly_requests)
     out["reason"] = _reason(best, current, rival, out["break_even"], settings)
+    if kept_current:
+        out["reason"] = (
+            f"{best.policy.name} is within 1% (or a cent a month) of the cheapest option "
+            f"meeting the target, not worth a change: ${best.monthly_usd:,.2f} a month"
+        )
+        out["break_even"] = None
     return out
 
 

@@ -371,7 +371,7 @@ class _Model:
         lcu_usd = prices.number("aws", "alb", region, "lcu_usd_per_hour")
         per_lcu = prices.number("aws", "alb", region, "new_connections_per_lcu_per_second")
         hours = self.work.window_s / 3600.0
-        slots = np.floor(self.work.start_s / 3600.0).astype(np.int64)
+        slots = np.clip(np.floor(self.work.start_s / 3600.0), 0, None).astype(np.int64)
         per_hour = np.bincount(slots, weights=self.work.count) if len(slots) else np.zeros(1)
         lcu_hours = float((per_hour / 3600.0 / per_lcu).sum())
         fixed = hourly * hours
@@ -423,8 +423,10 @@ def _within_rate(option: Option, settings: CostSettings) -> bool:
 def _within_p99(option: Option, model: _Model) -> bool:
     """The p99 latency, cold starts included, within ``--p99-ms``."""
     limit = model.settings.p99_ms
-    if limit is None or option.p99_added_ms is None:
+    if limit is None:
         return True
+    if option.p99_added_ms is None:  # minute counts: the latency of a request is unknown
+        return False
     return model.base_latency[1] + option.p99_added_ms <= limit
 
 

@@ -117,7 +117,7 @@ def _combine(
     db: duckdb.DuckDBPyConnection, kind: str, found: list[tuple[int, duckdb.DuckDBPyRelation]]
 ) -> None:
     """Table ``kind``: the relations found, each row with the rank of its source."""
-    target = f"_{kind}_read" if kind == "invocations" else kind
+    target = f"_{kind}_read" if kind in ("invocations", "minutes") else kind
     if not found:
         empty(db, kind).project("*, 0 AS rank").create_view(target, replace=True)
         return
@@ -168,6 +168,11 @@ def _keep_once(
         where.append(f"function = {sql_string(function)}")
     condition = " AND ".join(where) or "true"
     db.execute(f"CREATE OR REPLACE TEMP VIEW invocations AS SELECT * FROM {read} WHERE {condition}")
+    # minute counts answer to the same filters: a minute from ``since_ns`` on
+    minutes = condition.replace("start >=", "minute >=")
+    db.execute(
+        f"CREATE OR REPLACE TEMP VIEW minutes AS SELECT * FROM _minutes_read WHERE {minutes}"
+    )
 
 
 def _unrecognised(source: str) -> str:
