@@ -145,6 +145,10 @@ def test_a_pricing_file_overrides_one_price_and_keeps_the_rest(tmp_path: Path) -
         (["--region", "mars-1"], "no price for aws.lambda.mars-1"),
         (["--max-cold-start-rate", "2"], "--max-cold-start-rate"),
         (["--policy", "always-on:1", "--instance", "fargate:big"], "fargate:VCPUxGB"),
+        (["--policy", "always-on:1", "--instance", "lmi:g5.xlarge"], "do not run on g5.xlarge"),
+        (["--max-cold-start-rate", "nan"], "not a finite number"),
+        (["--keep-alive-minutes", "inf"], "not a finite number"),
+        (["--since", "2025-11-24T17:00Z", "--until", "2025-11-24T16:00Z"], "after --since"),
     ],
 )
 def test_bad_cost_arguments_are_one_clear_error(
@@ -295,3 +299,91 @@ def test_azure_records_are_priced_on_consumption_flex_and_premium(tmp_path: Path
         run("--costs", "--format", "json", "--source", str(source), "--provider", "aws")
     )
     assert aws["provider"] == "aws" and aws["region"] == "us-east-1"
+
+
+def write(path: Path, records: list[Invocation]) -> Path:
+    path.write_text("".join(encode(r) + "\n" for r in records))
+    return path
+
+
+def test_a_warm_environment_kept_for_bursts_is_not_charged_the_inits_it_never_runs(
+    tmp_path: Path,
+) -> None:
+    """Five 120 ms requests 250 ms apart every 15 minutes: one environment serves them all."""
+    records = []
+    for burst in range(40):
+        for k in range(5):
+            cold = k == 0
+            records.append(
+                Invocation(
+                    id=f"b{burst}-{k}",
+                    start=START + burst * 900 * 10**9 + k * 250 * 10**6,
+                    duration_ms=120.0,
+                    cold_start=cold or None,
+                    init_ms=900.0 if cold else None,
+                    function="classify",
+                    memory_mb=1024,
+                )
+            )
+    source = str(write(tmp_path / "bursts.jsonl", records))
+    answer = answer_of(
+        run(
+            "--costs",
+            "--format",
+            "json",
+            "--source",
+            source,
+            "--policy",
+            "on-demand",
+            "--policy",
+            "provisioned:1",
+        )
+    )
+    on_demand, kept = answer["functions"][0]["options"]
+    # on demand each burst's first request inits for 900 ms: the next three arrive meanwhile
+    assert on_demand["cold_starts"] >= 40
+    assert kept["cold_starts"] == 0 and kept["breakdown"]["spilled_requests"] == 0
+
+
+def test_capacity_kept_some_hours_costs_a_month_of_those_hours(tmp_path: Path) -> None:
+    source = str(busy_function(tmp_path / "lines.jsonl", hours=3.0))  # 16:00 to 19:00 only
+    answer = answer_of(
+        run(
+            "--costs",
+            "--format",
+            "json",
+            "--source",
+            source,
+            "--policy",
+            "provisioned:1",
+            "--policy",
+            "provisioned:1@16-19",
+        )
+    )
+    all_day, evening = answer["functions"][0]["options"]
+    from inferobs.analyze.pricing import load
+
+    rate = load().table("aws", "lambda", "us-east-1", "x86_64")["provisioned_usd_per_gb_s"]
+    # the same requests, served the same: the months differ by 21 hours a day kept
+    difference = 21 * 3600 * 730 / 24 * 1.0 * rate
+    assert all_day["monthly_usd"] - evening["monthly_usd"] == pytest.approx(difference, rel=1e-3)
+
+
+def test_a_cold_start_just_after_since_is_priced(tmp_path: Path) -> None:
+    records = [
+        Invocation(
+            id=f"r{n}",
+            start=START + (n + 1) * 10**9,
+            duration_ms=50.0,
+            cold_start=n == 0 or None,
+            init_ms=900.0 if n == 0 else None,
+            function="f",
+            memory_mb=512,
+        )
+        for n in range(200)
+    ]
+    source = str(write(tmp_path / "lines.jsonl", records))
+    since = "2025-11-24T16:00:00.5Z"  # before the first start, after its arrival
+    result = run("--costs", "--format", "json", "--source", source, "--since", since)
+    answer = answer_of(result)
+    assert answer["functions"][0]["requests"] == 200

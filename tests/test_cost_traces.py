@@ -108,3 +108,65 @@ def test_the_busy_2019_function_stays_on_demand_as_the_hand_arithmetic_says() ->
     assert ec2["breakdown"]["spilled_requests"] == pytest.approx(0.191 * 20_820_188, rel=0.03)
     assert ec2["cost_usd"] == pytest.approx(4.97, abs=0.02)
     assert entry["recommendation"]["policy"] == "on-demand"
+
+
+def test_the_2019_day_is_priced_as_azure_functions_by_default_with_their_minimum() -> None:
+    answer = costs("--source", str(DAY), "--policy", "on-demand")
+    assert answer["provider"] == "azure"  # minute counts are Azure's 2019 trace
+    (entry,) = answer["functions"]
+    # Consumption bills at least 100 ms: 4 ms on average is billed 100
+    assert entry["current"]["breakdown"]["compute_gb_s"] == pytest.approx(
+        20_820_188 * 0.100 * 0.125
+    )
+
+
+def test_a_p99_target_cannot_be_met_from_minute_counts() -> None:
+    answer = costs("--source", str(DAY), "--p99-ms", "1000")
+    advice = answer["functions"][0]["recommendation"]
+    assert advice["policy"] is None
+    assert "minute counts say nothing of each request's latency" in advice["reason"]
+
+
+def _minute_file(folder: Path, durations: bool) -> Path:
+    minutes = ",".join(str(m) for m in range(1, 1441))
+    path = folder / "invocations_per_function_md.anon.d01.csv"
+    path.write_text(
+        f"HashOwner,HashApp,HashFunction,Trigger,{minutes}\n"
+        f"o,app,fa,http,{','.join(['600'] * 1440)}\n"
+        f"o,app,fb,http,{','.join(['60'] * 1440)}\n"
+    )
+    if durations:
+        (folder / "durations.csv").write_text(
+            "HashOwner,HashApp,HashFunction,Average,Count,Minimum,Maximum,percentile_Average_0,"
+            "percentile_Average_1,percentile_Average_25,percentile_Average_50,"
+            "percentile_Average_75,percentile_Average_99,percentile_Average_100\n"
+            "o,app,fa,200,1,1,900,1,2,80,110,150,600,900\n"
+            "o,app,fb,200,1,1,900,1,2,80,110,150,600,900\n"
+        )
+    return path
+
+
+def test_minute_counts_answer_to_since_and_function(tmp_path: Path) -> None:
+    path = str(_minute_file(tmp_path, durations=True))
+    both = costs("--source", path, "--policy", "on-demand")
+    assert [f["function"] for f in both["functions"]] == ["app/fa", "app/fb"]
+    one = costs("--source", path, "--policy", "on-demand", "--function", "app/fa")
+    assert [f["function"] for f in one["functions"]] == ["app/fa"]
+    half = costs("--source", path, "--since", "2019-07-01T12:00:00Z")
+    (fa, fb) = half["functions"]
+    assert fa["requests"] == 600 * 720 and fb["requests"] == 60 * 720
+    assert half["window"]["seconds"] == pytest.approx(12 * 3600)
+    # a month of half a day's pace is a month of the whole day's
+    assert fa["current"]["monthly_usd"] == pytest.approx(
+        both["functions"][0]["current"]["monthly_usd"], rel=1e-6
+    )
+
+
+def test_minute_counts_without_durations_are_named_not_priced_at_zero(tmp_path: Path) -> None:
+    path = str(_minute_file(tmp_path, durations=False))
+    result = CliRunner().invoke(main, ["report", "--costs", "--format", "json", "--source", path])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["functions"] == []
+    assert {s["function"] for s in answer["skipped"]} == {"app/fa", "app/fb"}
+    assert "without durations" in result.stderr

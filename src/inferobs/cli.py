@@ -15,7 +15,6 @@ all as `inferobs.configure` does.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import re
 import sqlite3
@@ -29,7 +28,7 @@ import click
 from . import __version__
 from .analyze.cost_render import COST_FORMATS
 from .analyze.render import FORMATS
-from .cli_costs import CostRequest, cost_options
+from .cli_costs import CostRequest, Finite, cost_options
 from .config import Settings
 from .demo import (
     MAX_BURSTS_PER_HOUR,
@@ -83,19 +82,6 @@ def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> int
         return parse_since(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx, param) from None
-
-
-class _Finite(click.FloatRange):
-    """A number in a range that is never NaN or infinite (click's FLOAT reads "nan" and "inf")."""
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        number: float = click.FLOAT.convert(value, param, ctx)
-        if not math.isfinite(number):  # said so before any range is, "inf" being above all
-            self.fail(f"{value!r} is not a finite number.", param, ctx)
-        converted: float = super().convert(number, param, ctx)
-        return converted
 
 
 class _Interrupted(click.ClickException):
@@ -220,6 +206,7 @@ def report(
         request.check()
         reading = _read(paths, since, function)
         answer = request.answer(reading, since)
+        request.warn(answer)
         write_costs(answer, output_format, sys.stdout)
         request.check_budget(answer)
         return
@@ -331,14 +318,14 @@ def _counted(number: int, noun: str) -> str:
 )
 @click.option(
     "--minutes",
-    type=_Finite(min=0, min_open=True, max=MAX_MINUTES),
+    type=Finite(min=0, min_open=True, max=MAX_MINUTES),
     default=24 * 60.0,
     show_default=True,
     help="Simulated minutes of traffic.",
 )
 @click.option(
     "--bursts-per-hour",
-    type=_Finite(min=0, min_open=True, max=MAX_BURSTS_PER_HOUR),
+    type=Finite(min=0, min_open=True, max=MAX_BURSTS_PER_HOUR),
     default=15.0,
     show_default=True,
     help="Mean rate of request bursts.",
@@ -346,7 +333,7 @@ def _counted(number: int, noun: str) -> str:
 @click.option(
     "--keep-alive",
     "keep_alive",
-    type=_Finite(min=0, max=MAX_KEEP_ALIVE_MINUTES),
+    type=Finite(min=0, max=MAX_KEEP_ALIVE_MINUTES),
     default=10.0,
     show_default=True,
     help="Minutes an idle environment is kept before it is reclaimed.",
@@ -437,7 +424,7 @@ def _demo_report(path: str, output_format: str) -> None:
 )
 @click.option(
     "--interval",
-    type=_Finite(min=0, min_open=True, max=3600),
+    type=Finite(min=0, min_open=True, max=3600),
     default=0.5,
     show_default=True,
     help="Seconds between polls.",

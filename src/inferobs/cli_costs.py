@@ -6,6 +6,7 @@ cost model itself is `inferobs.analyze.costs`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,9 +20,22 @@ if TYPE_CHECKING:
 
     from .analyze.frames import Frames
 
-__all__ = ["CostRequest", "cost_options"]
+__all__ = ["CostRequest", "Finite", "cost_options"]
 
 _ARCHES = ("x86_64", "arm64")
+
+
+class Finite(click.FloatRange):
+    """A number in a range that is never NaN or infinite (click's FLOAT reads "nan" and "inf")."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number: float = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):  # said so before any range is, "inf" being above all
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        converted: float = super().convert(number, param, ctx)
+        return converted
 
 
 class _OverBudget(click.ClickException):
@@ -37,13 +51,13 @@ def cost_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--until", metavar="WHEN", help="With --costs: the window's end."),
         click.option(
             "--max-cold-start-rate",
-            type=click.FloatRange(0, 1),
+            type=Finite(0, 1),
             metavar="R",
             help="SLO: the most cold starts allowed, as a fraction (0.01 = 1%).",
         ),
         click.option(
             "--p99-ms",
-            type=click.FloatRange(0, min_open=True),
+            type=Finite(0, min_open=True),
             metavar="MS",
             help="SLO: the p99 latency allowed, cold starts included.",
         ),
@@ -89,14 +103,14 @@ def cost_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--keep-alive-minutes",
-            type=click.FloatRange(0),
+            type=Finite(0),
             metavar="M",
             help="How long an idle environment lives (default: the price file's, docs/costs.md).",
         ),
         click.option("--free-tier", is_flag=True, help="Count the monthly free tier."),
         click.option(
             "--budget",
-            type=click.FloatRange(0),
+            type=Finite(0),
             metavar="USD",
             help="Exit 4 when the current setup's projected month costs more.",
         ),
@@ -176,6 +190,8 @@ class CostRequest:
         from .analyze.cost_report import cost_report, provider_of
         from .analyze.pricing import PricingError
 
+        if since_ns is not None and self.until_ns is not None and self.until_ns <= since_ns:
+            raise click.BadParameter("must be after --since", param_hint="'--until'")
         if self.provider is None:
             self.settings.provider = provider_of(frames)
             self.check()
@@ -191,12 +207,29 @@ class CostRequest:
             raise click.ClickException(str(exc)) from None
 
     def check_budget(self, answer: dict[str, Any]) -> None:
-        """Exit 4 (after the answer was written) when the current month is over ``budget``."""
+        """Exit 4 (after the answer was written) when the current month is over ``budget``.
+
+        Functions with too little data to project a month (under 100 requests or an
+        hour) are left out of the sum, and said to be.
+        """
         if self.budget is None:
             return
-        total = sum(f["current"]["monthly_usd"] for f in answer["functions"])
+        counted = [f for f in answer["functions"] if f["enough_data"]]
+        left = len(answer["functions"]) - len(counted)
+        if left:
+            click.echo(
+                f"warning: {left} function(s) with too little data to project a month are "
+                "left out of the budget",
+                err=True,
+            )
+        total = sum(f["current"]["monthly_usd"] for f in counted)
         if total > self.budget:
             raise _OverBudget(
                 f"the current setup is projected at ${total:,.2f} a month, "
                 f"over the ${self.budget:,.2f} budget"
             )
+
+    def warn(self, answer: dict[str, Any]) -> None:
+        """Say which functions could not be priced, and why."""
+        for entry in answer["skipped"]:
+            click.echo(f"warning: {entry['function'] or '(unnamed)'}: {entry['reason']}", err=True)

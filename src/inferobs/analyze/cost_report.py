@@ -95,7 +95,7 @@ def workloads(
     db.execute("DROP TABLE _cost_rows")
     minutes = db.execute(
         "SELECT coalesce(function, '') AS function, minute, invocations, "
-        "greatest(duration_avg_ms, 0) AS mean_ms FROM minutes "
+        "CASE WHEN duration_avg_ms >= 0 THEN duration_avg_ms END AS mean_ms FROM minutes "
         "WHERE invocations > 0"
         + ("" if until_ns is None else f" AND minute < {int(until_ns)}")
         + " ORDER BY 1, 2"
@@ -245,6 +245,8 @@ def cost_report(
                 "requests": work.requests,
                 "memory": {**memory[work.function], "flag": _memory_flag(memory[work.function])},
                 "init_durations_measured": work.init_measured,
+                # at least 100 requests over an hour: enough for a recommendation or a budget
+                "enough_data": _enough(work),
                 "peak_concurrency": sweep["n"][-1],
                 "current": current.as_dict(),
                 "options": [option.as_dict() for option in options],
@@ -274,6 +276,10 @@ def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def _enough(work: Workload) -> bool:
+    return work.requests >= _FEWEST_REQUESTS and work.window_s >= _SHORTEST_WINDOW_S
+
+
 def _memory_flag(memory: dict[str, Any]) -> str | None:
     """A plain warning where the function pays for memory it never touches."""
     configured, used = memory["configured_mb"], memory["max_used_mb"]
@@ -298,7 +304,7 @@ def recommend(
     """The cheapest option meeting the SLO, the saving against the current setup, and why."""
     meeting = [o for o in options if o.meets_slo]
     hours = work.window_s / 3600
-    if work.requests < _FEWEST_REQUESTS or work.window_s < _SHORTEST_WINDOW_S:
+    if not _enough(work):
         # little data decides only what it cannot reverse: on-demand, meeting the
         # target, far cheaper than keeping any capacity
         kept = [o.monthly_usd for o in options if o.policy.kind != "on-demand"]

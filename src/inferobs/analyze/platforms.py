@@ -176,6 +176,11 @@ class AwsLambda(Platform):
             hourly = prices.number("aws", "ec2", region, size, "usd_per_hour")
             request_usd = 0.0
             if family == "lmi":
+                if not prices.table("aws", "ec2", region, size).get("lambda_managed_instances"):
+                    raise PricingError(
+                        f"--instance {spec!r}: Lambda Managed Instances do not run on {size} "
+                        "(the price file marks the types they run on)"
+                    )
                 managed = ("aws", "lambda_managed_instances", region)
                 hourly *= 1.0 + prices.number(*managed, "management_fee_fraction")
                 request_usd = prices.number(*managed, "requests_usd_per_million") / 1e6
