@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -102,3 +103,27 @@ def test_minutes_spill_their_erlang_b_share_and_create_environments_once_per_kee
     assert tally.spilled("cold", np.zeros(24, dtype=np.int64)) == 2 * need
     assert tally.spilled("cold", levels) == 2 * (need - 2)
     assert tally.spilled("billed_ms", np.zeros(24, dtype=np.int64)) == pytest.approx(24000 * 20.5)
+
+
+def test_both_placements_come_back_the_same_from_a_child_process() -> None:
+    from inferobs.analyze.concurrency import place_both
+
+    start, end = _poisson(3.0, 20_000, seed=4)
+    init = np.where(np.arange(len(start)) % 17 == 0, 0.9, 0.0)
+    here = place_both(start, end, init, 600.0, parallel_from=10**9)  # no child
+    forked = place_both(start, end, init, 600.0, parallel_from=0)  # a forked child
+    for ours, theirs in zip(here, forked, strict=True):
+        assert np.array_equal(ours.level, theirs.level)
+        assert np.array_equal(ours.idle_s, theirs.idle_s)
+    with_init, plain = here
+    assert not np.array_equal(with_init.level, plain.level)  # inits do hold environments
+
+
+def test_a_child_that_fails_leaves_its_half_to_be_computed_here() -> None:
+    from inferobs.analyze.concurrency import _collect, _fork
+
+    def broken() -> Any:
+        raise RuntimeError("a child that cannot finish")
+
+    pid, reader = _fork(broken)
+    assert _collect(pid, reader, 1000, timeout_s=30.0) is None

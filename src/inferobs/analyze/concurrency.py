@@ -16,15 +16,18 @@ the spillover by a factor that grows with the load.
 
 from __future__ import annotations
 
+import sys
 from array import array
 from heapq import heappop, heappush
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["Placement", "place"]
+__all__ = ["Placement", "place", "place_both"]
 
 _CHUNK = 1 << 20
 
@@ -92,3 +95,96 @@ def place(
             levels[i] = level
             push(busy, (end, level))
     return Placement(np.frombuffer(levels, np.int32), np.frombuffer(idle, np.float64))
+
+
+def place_both(
+    start_s: npt.NDArray[np.float64],
+    end_s: npt.NDArray[np.float64],
+    init_s: npt.NDArray[np.float64],
+    keep_alive_s: float,
+    *,
+    parallel_from: int = 1_000_000,
+) -> tuple[Placement, Placement]:
+    """The placement on demand (inits hold environments) and the one without init holds.
+
+    They are two Python loops over every request; from ``parallel_from``
+    requests on, on Linux, the first runs in a forked child on another core
+    while this process runs the second, and comes back through a pipe. The
+    child touches nothing but these arrays (never the DuckDB connection that
+    holds threads in this process); if it fails or stalls, its half is
+    computed here instead, so the answer never depends on it.
+    """
+    if not init_s.any():
+        plain = place(start_s, end_s)
+        return plain, plain
+    if len(start_s) < parallel_from or not sys.platform.startswith("linux"):
+        return place(start_s, end_s, init_s=init_s, keep_alive_s=keep_alive_s), place(
+            start_s, end_s
+        )
+    import time
+
+    began = time.monotonic()
+    child, reader = _fork(lambda: place(start_s, end_s, init_s=init_s, keep_alive_s=keep_alive_s))
+    plain = place(start_s, end_s)
+    # the child did the same work: give it as long again, and a margin, then do it here
+    waited = _collect(child, reader, len(start_s), 2 * (time.monotonic() - began) + 10.0)
+    if waited is None:
+        waited = place(start_s, end_s, init_s=init_s, keep_alive_s=keep_alive_s)
+    return waited, plain
+
+
+def _fork(work: Callable[[], Placement]) -> tuple[int, int]:
+    """Run ``work`` in a forked child that writes its placement to a pipe; (pid, read end)."""
+    import os
+    import warnings
+
+    reader, writer = os.pipe()
+    with warnings.catch_warnings():  # Python 3.12+ warns of forking beside threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: compute, write, and leave without running any exit hook
+        code = 1
+        try:
+            os.close(reader)
+            placed = work()
+            with os.fdopen(writer, "wb") as out:
+                out.write(placed.level.tobytes())
+                out.write(placed.idle_s.tobytes())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writer)
+    return pid, reader
+
+
+def _collect(pid: int, reader: int, count: int, timeout_s: float) -> Placement | None:
+    """The child's placement, or None if it failed or took longer than ``timeout_s``."""
+    import os
+    import select
+    import signal
+    import time
+
+    import numpy as np
+
+    size = count * 12  # int32 levels, then float64 idle times
+    chunks = []
+    got = 0
+    deadline = time.monotonic() + timeout_s
+    try:
+        while got < size:
+            ready, _, _ = select.select([reader], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                return None
+            chunk = os.read(reader, min(1 << 22, size - got))
+            if not chunk:  # the child died
+                return None
+            chunks.append(chunk)
+            got += len(chunk)
+    finally:
+        os.close(reader)
+        os.waitpid(pid, 0)
+    data = b"".join(chunks)
+    level = np.frombuffer(data, np.int32, count)
+    idle = np.frombuffer(data, np.float64, count, offset=count * 4)
+    return Placement(level, idle)

@@ -82,8 +82,10 @@ def workloads(
             "SELECT 0 AS f, start, duration_ms, cold, init_ms, line_bytes FROM _cost_rows"
         ).fetchnumpy()
         if len(rows["start"]) > 1 and not bool(np.all(np.diff(rows["start"]) >= 0)):
+            # (a cold start moved back to its arrival): reorder what is simulated
             order = np.argsort(rows["start"], kind="stable")
-            rows = {name: values[order] for name, values in rows.items()}
+            for name in ("start", "duration_ms", "cold", "init_ms"):
+                rows[name] = rows[name][order]
     elif names:
         db.execute("CREATE OR REPLACE TEMP TABLE _cost_names (f INTEGER, function VARCHAR)")
         db.executemany("INSERT INTO _cost_names VALUES (?, ?)", list(enumerate(names)))

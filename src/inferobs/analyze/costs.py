@@ -178,7 +178,7 @@ class _Model:
     def __init__(self, work: Workload, settings: CostSettings) -> None:
         import numpy as np
 
-        from .concurrency import place
+        from .concurrency import place_both
 
         self.work = work
         self.settings = settings
@@ -206,11 +206,8 @@ class _Model:
             end = work.start_s + work.duration_ms / 1000.0
             # on demand, a cold start holds its environment through init; kept-warm
             # environments never init, and 1..N must stay an N-server system
-            with_init = place(
-                work.start_s, end, init_s=work.init_ms / 1000.0, keep_alive_s=keep_alive
-            )
+            with_init, plain = place_both(work.start_s, end, work.init_ms / 1000.0, keep_alive)
             self.on_demand = self._replay(with_init, kept=False, gb=gb)
-            plain = with_init if not work.init_ms.any() else place(work.start_s, end)
             self.kept = self._replay(plain, kept=True, gb=self.platform.kept_gb(gb))
         self.tally = self.kept.tally  # what the search sweeps over
         self.hours = work.hours_in_window()
@@ -402,10 +399,13 @@ def _percentiles(values: npt.NDArray[np.float64]) -> tuple[float, float]:
     """p95 and p99, nearest rank (as `obs report` computes them)."""
     import numpy as np
 
-    if not len(values):
+    count = len(values)
+    if not count:
         return 0.0, 0.0
-    p95, p99 = np.percentile(values, [95, 99], method="inverted_cdf")
-    return float(p95), float(p99)
+    # the nearest rank: the ceil(q n)-th smallest, both found by one partition
+    ranks = [max(1, math.ceil(q * count - 1e-9)) - 1 for q in (0.95, 0.99)]
+    chosen = np.partition(values, ranks)[ranks]
+    return float(chosen[0]), float(chosen[1])
 
 
 def price_option(model: _Model, policy: Policy, instance: Instance | None = None) -> Option:
