@@ -157,6 +157,73 @@ def main() -> None:
     """Observability and cost answers for ML inference on serverless platforms."""
 
 
+@main.group()
+def baseline() -> None:
+    """Baselines: the reference distributions drift is measured against."""
+
+
+@baseline.command("build")
+@click.argument("data", metavar="DATA")
+@click.option("--prediction", required=True, metavar="COL", help="The prediction column.")
+@click.option(
+    "--features", default="", metavar="A,B,C", help="Input columns to watch, comma-separated."
+)
+@click.option("--bins", type=click.IntRange(2, 1000), default=10, show_default=True)
+@click.option(
+    "--categorical",
+    default="",
+    metavar="A,B",
+    help="Columns to count by category whatever they hold.",
+)
+@click.option(
+    "--classes",
+    default="",
+    metavar="A,B,C",
+    help="Names of a probability vector's classes, in order.",
+)
+@click.option("--out", required=True, metavar="FILE", help="Where to write the baseline (JSON).")
+def baseline_build(
+    data: str,
+    *,
+    prediction: str,
+    features: str,
+    bins: int,
+    categorical: str,
+    classes: str,
+    out: str,
+) -> None:
+    """Build a baseline from training or validation DATA (CSV, Parquet, JSON Lines, .npz)."""
+    from .drift.baseline import Baseline, BaselineError
+    from .drift.reference_data import read_reference
+
+    def names(text: str) -> list[str]:
+        return [name.strip() for name in text.split(",") if name.strip()]
+
+    try:
+        columns, digest = read_reference(data)
+        built = Baseline.from_frame(
+            columns,
+            prediction=prediction,
+            features=names(features),
+            bins=bins,
+            categorical=names(categorical),
+            classes=names(classes) or None,
+            source_hash=digest,
+        )
+        built.save(out)
+    except BaselineError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"{out}: cannot be written ({exc.strerror or exc})") from None
+    kinds = ", ".join(f"{name} ({column.kind})" for name, column in built.features.items())
+    click.echo(
+        f"baseline {built.hash} for {prediction} ({built.prediction[1].kind})"
+        + (f" and {kinds}" if kinds else "")
+        + f" written to {out}",
+        err=True,
+    )
+
+
 @main.command()
 def version() -> None:
     """Print the inferobs version."""
