@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .frames import Frames
     from .summary import GroupKey
 
-__all__ = ["GroupFigures", "figures"]
+__all__ = ["GroupFigures", "by_window", "figures"]
 
 _KEY = "function, model, model_version, variant"
 
@@ -159,5 +159,38 @@ def figures(frames: Frames) -> list[GroupFigures]:
                     "line_bytes_p50": None if line is None else float(line),
                 },
             )
+        )
+    return out
+
+
+def by_window(frames: Frames, window_s: float) -> list[dict[str, object]]:
+    """Per function and clock-aligned window: requests, error and cold-start rates, p95 and
+    p99 duration (for alert rules on operations; the same rules as `figures`)."""
+    window_ns = int(window_s * 1e9)
+    rows = frames.db.execute(
+        f"""
+        SELECT function, start // {window_ns} * {window_ns} AS start_ns,
+            count(*) FILTER (WHERE kind <> 'warmup') AS requests,
+            count(*) FILTER (WHERE kind <> 'warmup' AND status = 'error') AS errors,
+            count(*) FILTER (WHERE kind <> 'warmup' AND cold_start) AS cold,
+            quantile_disc(duration_ms, [0.95, 0.99])
+                FILTER (WHERE kind NOT IN ('warmup', 'timeout')) AS tail
+        FROM invocations WHERE start IS NOT NULL GROUP BY ALL ORDER BY start_ns, function
+        """
+    ).fetchall()
+    out: list[dict[str, object]] = []
+    for function, start_ns, requests, errors, cold, tail in rows:
+        if not requests:
+            continue
+        out.append(
+            {
+                "function": function,
+                "start_ns": int(start_ns),
+                "requests": int(requests),
+                "error_rate": errors / requests,
+                "cold_start_rate": cold / requests,
+                "p95_ms": None if tail is None else float(tail[0]),
+                "p99_ms": None if tail is None else float(tail[1]),
+            }
         )
     return out
