@@ -22,6 +22,7 @@ __all__ = [
     "STATUSES",
     "Invocation",
     "RecordError",
+    "check_schema",
     "decode_json",
 ]
 
@@ -76,6 +77,19 @@ FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     ),
     "instance_id": ((str,), "one execution environment and process (`faas.instance`)"),
 }
+
+
+def check_schema(schema: object, newest: int, error: type[ValueError]) -> int:
+    """A file's or record's schema version, if this inferobs reads it; else ``error``,
+    saying whether it is malformed or written by a newer inferobs."""
+    if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
+        raise error(f"schema={schema!r}: expected a positive integer")
+    if schema > newest:
+        raise error(
+            f"schema={schema}: written by a newer inferobs (this one reads up to "
+            f"{newest}); upgrade inferobs to read it"
+        )
+    return schema
 
 
 class Invocation(dict):  # type: ignore[type-arg]
@@ -156,14 +170,7 @@ class Invocation(dict):  # type: ignore[type-arg]
             raise RecordError(f"expected a JSON object, got {type(data).__name__}")
         if data.get("event") != EVENT:
             raise RecordError(f"event={data.get('event')!r}: not an {EVENT} record")
-        schema = data.get("schema")
-        if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
-            raise RecordError(f"schema={schema!r}: expected a positive integer")
-        if schema > SCHEMA_VERSION:
-            raise RecordError(
-                f"schema={schema}: written by a newer inferobs (this one reads up to "
-                f"{SCHEMA_VERSION}); upgrade inferobs to read it"
-            )
+        check_schema(data.get("schema"), SCHEMA_VERSION, RecordError)
         values: dict[str, Any] = {}
         for name, (types, _) in FIELDS.items():
             value = data.get(name)

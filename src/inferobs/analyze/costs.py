@@ -209,7 +209,6 @@ class _Model:
             with_init, plain = place_both(work.start_s, end, work.init_ms / 1000.0, keep_alive)
             self.on_demand = self._replay(with_init, kept=False, gb=gb)
             self.kept = self._replay(plain, kept=True, gb=self.platform.kept_gb(gb))
-        self.tally = self.kept.tally  # what the search sweeps over
         self.hours = work.hours_in_window()
         self.months = work.window_s / MONTH_S if work.window_s > 0 else 1.0
         self.observability_usd = self.platform.observability_usd(work.line_bytes, self.months)
@@ -436,7 +435,7 @@ def options_for(
     """The current setup (on-demand) priced; every policy priced (``policies``, or the
     search's); and the sweep of provisioned:N over every N, for plots."""
     model = _Model(work, settings)
-    statics = [model.price(_static(n), latency=False) for n in range(model.tally.peak + 1)]
+    statics = [model.price(_static(n), latency=False) for n in range(model.kept.tally.peak + 1)]
     sweep = {
         "n": list(range(len(statics))),
         "monthly_usd": [_cents(o.monthly_usd) for o in statics],
@@ -467,7 +466,7 @@ def options_for(
         def always_on(k: int, spec: str = spec) -> Policy:
             return Policy("always-on", (k,) * 24, spec)
 
-        most = max(1, math.ceil(model.tally.peak / instance.capacity))
+        most = max(1, math.ceil(model.kept.tally.peak / instance.capacity))
         priced = [model.price(always_on(k), instance, latency=False) for k in range(1, most + 1)]
         k = _cheapest_meeting(model, [None, *priced], always_on, instance)
         options.append(price_option(model, always_on(k or most), instance))
@@ -539,7 +538,7 @@ def _schedule(model: _Model) -> tuple[int, ...] | None:
     """
     import numpy as np
 
-    t = model.tally
+    t = model.kept.tally  # the search sweeps kept capacity
     settings = model.settings
     limit = settings.max_cold_start_rate
     if limit is None and settings.p99_ms is not None:

@@ -121,8 +121,17 @@ class Platform:
         raise NotImplementedError
 
     def _monthly(
-        self, quantity: float, tiers: list[tuple[float | None, float]], free: float, months: float
+        self,
+        quantity: float,
+        price: float | list[tuple[float | None, float]],
+        free: float,
+        months: float,
     ) -> float:
+        """The charge for ``quantity`` over ``months``, its free allowance and tiers (a single
+        price, or monthly tiers) applied to each month at the window's pace."""
+        tiers: list[tuple[float | None, float]] = (
+            [(None, price)] if isinstance(price, float) else price
+        )
         return tiered(max(0.0, quantity / months - free), tiers) * months
 
 
@@ -251,11 +260,9 @@ class CloudRun(Platform):
         def active(gb_s: float, free_vcpu: float = 0.0, free_gib: float = 0.0) -> float:
             seconds = gb_s / gb if gb else 0.0
             cpu = self._monthly(
-                seconds * vcpus, [(None, number(*table, "vcpu_usd_per_s"))], free_vcpu, months
+                seconds * vcpus, number(*table, "vcpu_usd_per_s"), free_vcpu, months
             )
-            memory = self._monthly(
-                seconds * gb, [(None, number(*table, "gib_usd_per_s"))], free_gib, months
-            )
+            memory = self._monthly(seconds * gb, number(*table, "gib_usd_per_s"), free_gib, months)
             return cpu + memory
 
         active_rate, idle_rate = self._rates(gb)
@@ -265,7 +272,7 @@ class CloudRun(Platform):
         share = use.init_gb_s / (use.compute_gb_s + use.init_gb_s) if use.init_gb_s else 0.0
         requests = self._monthly(
             use.requests,
-            [(None, number(*table, "requests_usd_per_million") / 1e6)],
+            number(*table, "requests_usd_per_million") / 1e6,
             free[0],
             months,
         )
@@ -295,7 +302,7 @@ class CloudRun(Platform):
         table = ("gcp", "cloud_logging", "global")
         price = self.prices.number(*table, "usd_per_gib")
         free = self.prices.number(*table, "free_gib_per_month") * self.free_share
-        return self._monthly(line_bytes / 2**30, [(None, price)], free, months)
+        return self._monthly(line_bytes / 2**30, price, free, months)
 
     def instance(self, spec: str, per_instance: int | None) -> Instance:
         family, _, size = spec.partition(":")
@@ -349,11 +356,11 @@ class AzureFunctions(Platform):
             free_gb_s = number(*consumption, "free_gb_s_per_month") * self.free_share
             free_runs = number(*consumption, "free_executions_per_month") * self.free_share
             compute = self._monthly(
-                both_gb_s, [(None, number(*consumption, "usd_per_gb_s"))], free_gb_s, months
+                both_gb_s, number(*consumption, "usd_per_gb_s"), free_gb_s, months
             )
             requests = self._monthly(
                 use.requests,
-                [(None, number(*consumption, "executions_usd_per_million") / 1e6)],
+                number(*consumption, "executions_usd_per_million") / 1e6,
                 free_runs,
                 months,
             )
@@ -367,11 +374,11 @@ class AzureFunctions(Platform):
         free_gb_s = number(*flex, "free_gb_s_per_month") * self.free_share
         free_runs = number(*flex, "free_executions_per_month") * self.free_share
         on_demand = self._monthly(
-            both_gb_s, [(None, number(*flex, "on_demand_usd_per_gb_s"))], free_gb_s, months
+            both_gb_s, number(*flex, "on_demand_usd_per_gb_s"), free_gb_s, months
         )
         spilled_runs = self._monthly(
             use.spilled_requests,
-            [(None, number(*flex, "on_demand_executions_usd_per_million") / 1e6)],
+            number(*flex, "on_demand_executions_usd_per_million") / 1e6,
             free_runs,
             months,
         )
@@ -401,7 +408,7 @@ class AzureFunctions(Platform):
         table = ("azure", "log_analytics", self.region)
         price = self.prices.number(*table, "analytics_usd_per_gb")
         free = self.prices.number(*table, "free_gb_per_month") * self.free_share
-        return self._monthly(line_bytes / 1e9, [(None, price)], free, months)  # GB, not GiB
+        return self._monthly(line_bytes / 1e9, price, free, months)  # GB, not GiB
 
     def instance(self, spec: str, per_instance: int | None) -> Instance:
         family, _, size = spec.partition(":")

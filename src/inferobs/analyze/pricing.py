@@ -9,9 +9,10 @@ TOML file of the same shape, laid over the shipped prices key by key).
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from typing import Any
+
+from .toml_file import read_toml
 
 __all__ = ["PROVIDERS", "Prices", "PricingError", "load", "tiered"]
 
@@ -21,21 +22,6 @@ _HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prices")
 
 class PricingError(ValueError):
     """A price is missing or malformed: the message names its key and the files read."""
-
-
-def _toml(path: str) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-    try:
-        with open(path, "rb") as handle:
-            data: dict[str, Any] = tomllib.load(handle)
-            return data
-    except OSError as exc:
-        raise PricingError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PricingError(f"{path}: not a TOML file ({exc})") from None
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,11 +88,6 @@ class Prices:
             out.append((None if last else float(tier[bounds[0]]), float(usd)))
         return out
 
-    def source(self, *path: str) -> str:
-        """Where the prices of the table at ``path`` were read, and when."""
-        table = self.table(*path)
-        return f"{table.get('source', 'no source given')} ({table.get('as_of', 'undated')})"
-
 
 def load(override: str | None = None) -> Prices:
     """The shipped prices, with ``override`` (a TOML file of the same shape) laid over them."""
@@ -114,10 +95,10 @@ def load(override: str | None = None) -> Prices:
     files = []
     for provider in PROVIDERS:
         path = os.path.join(_HERE, f"{provider}.toml")
-        data[provider] = _toml(path)
+        data[provider] = read_toml(path, PricingError)
         files.append(path)
     if override is not None:
-        over = _toml(override)
+        over = read_toml(override, PricingError)
         unknown = sorted(set(over) - set(PROVIDERS))
         if unknown:
             raise PricingError(

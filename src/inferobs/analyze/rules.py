@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 import os
-import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from .toml_file import read_toml
 
 __all__ = ["DRIFT_METRICS", "OPS_METRICS", "Finding", "Rule", "RuleError", "judge", "load_rules"]
 
@@ -68,17 +70,7 @@ def load_rules(path: str | None = None) -> list[Rule]:
     from ..drift.counting import parse_window
 
     path = path or DEFAULT_RULES
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise RuleError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RuleError(f"{path}: not a TOML file ({exc})") from None
+    data = read_toml(path, RuleError)
     entries = data.get("rule")
     if not isinstance(entries, list) or not entries:
         raise RuleError(f"{path}: expected [[rule]] tables")
@@ -138,45 +130,36 @@ def judge(
     requests and the `OPS_METRICS`)."""
     findings = []
     for rule in rules:
-        if rule.metric in DRIFT_METRICS:
-            for period in (drift or {}).get(rule.window_s, []):
-                for column in period.columns:
-                    value = getattr(column, rule.metric)
-                    if value is None or not rule.covers(column.column):
-                        continue
-                    if column.observations < rule.min_samples:
-                        continue
-                    level = rule.level(value)
-                    if level is not None:
-                        findings.append(
-                            Finding(
-                                rule.name,
-                                level,
-                                rule.metric,
-                                value,
-                                column.column,
-                                period.group,
-                                period.start_ns,
-                                column.observations,
-                            )
-                        )
-        else:
-            for row in (operations or {}).get(rule.window_s, []):
-                value = row.get(rule.metric)
-                if value is None or row["requests"] < rule.min_samples:
-                    continue
-                level = rule.level(float(value))
-                if level is not None:
-                    findings.append(
-                        Finding(
-                            rule.name,
-                            level,
-                            rule.metric,
-                            float(value),
-                            row["function"] or "-",
-                            (row["function"],),
-                            row["start_ns"],
-                            row["requests"],
-                        )
-                    )
+        for value, subject, group, start_ns, samples in _values(rule, drift, operations):
+            level = rule.level(value)
+            if level is not None and samples >= rule.min_samples:
+                findings.append(
+                    Finding(rule.name, level, rule.metric, value, subject, group, start_ns, samples)
+                )
     return findings
+
+
+def _values(
+    rule: Rule,
+    drift: dict[float, list[Any]] | None,
+    operations: dict[float, list[dict[str, Any]]] | None,
+) -> Iterator[tuple[float, str, tuple[Any, ...], int, int]]:
+    """(value, subject, group, period start, samples) of every place ``rule`` judges."""
+    if rule.metric in DRIFT_METRICS:
+        for period in (drift or {}).get(rule.window_s, []):
+            for column in period.columns:
+                value = getattr(column, rule.metric)
+                if value is not None and rule.covers(column.column):
+                    yield (
+                        value,
+                        column.column,
+                        period.group,
+                        period.start_ns,
+                        column.observations,
+                    )
+        return
+    for row in (operations or {}).get(rule.window_s, []):
+        value = row.get(rule.metric)
+        if value is not None:
+            function = row["function"]
+            yield float(value), function or "-", (function,), row["start_ns"], row["requests"]

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
+from ..record import check_schema
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -297,14 +299,7 @@ class Baseline:
     def from_dict(cls, data: Any) -> Baseline:
         if not isinstance(data, Mapping):
             raise BaselineError("expected a JSON object")
-        schema = data.get("schema")
-        if not isinstance(schema, int) or isinstance(schema, bool) or schema < 1:
-            raise BaselineError(f"schema={schema!r}: expected a positive integer")
-        if schema > BASELINE_SCHEMA:
-            raise BaselineError(
-                f"schema={schema}: written by a newer inferobs (this one reads up to "
-                f"{BASELINE_SCHEMA}); upgrade inferobs to read it"
-            )
+        schema = check_schema(data.get("schema"), BASELINE_SCHEMA, BaselineError)
         source = data.get("source_hash")
         if not isinstance(source, str):
             raise BaselineError("source_hash: expected a string")
