@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from inferobs import config, lifecycle
+from inferobs import config, context, lifecycle
 
 LAMBDA_CODE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_code")
 
@@ -20,8 +20,13 @@ def fresh_settings(
             monkeypatch.delenv(name)
     # off-cloud the default exporters include the store: keep it out of the checkout
     monkeypatch.setenv("INFEROBS_STORE_PATH", str(tmp_path_factory.mktemp("store")))
-    config._settings = None
-    lifecycle._exporters.settings = None
+    _forget()
     yield
+    _forget()
+
+
+def _forget() -> None:
+    """Settings, exporters and the drift monitor of an earlier test are not this one's."""
     config._settings = None
     lifecycle._exporters.settings = None
+    context.drift.settings = context.drift.monitor = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -139,7 +140,11 @@ def test_an_empty_exporter_list_in_the_environment_falls_back_and_says_so_once(
     assert captured.out.count('"event":"inferobs.invocation"') == 2
 
 
-def test_environment_sets_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_sets_every_option(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from inferobs.drift.baseline import Baseline
+
+    baseline = str(tmp_path / "baseline.json")
+    Baseline.from_frame({"p": [0.0, 1.0, 2.0, 3.0]}, prediction="p", bins=2).save(baseline)
     values = {
         "INFEROBS_ENABLED": "false",
         "INFEROBS_SERVICE": "shop",
@@ -151,6 +156,9 @@ def test_environment_sets_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
         "INFEROBS_INPUT_MAX_DEPTH": "2",
         "INFEROBS_INPUT_MAX_ITEMS": "10",
         "INFEROBS_INPUT_KEYS": "user_id_hash",
+        "INFEROBS_BASELINE": baseline,
+        "INFEROBS_DRIFT_WINDOW": "1h",
+        "INFEROBS_DRIFT_EVERY_INVOCATION": "yes",
     }
     assert set(values) == set(Settings.ENV.values())
     for key, value in values.items():
@@ -172,6 +180,11 @@ def test_environment_sets_every_option(monkeypatch: pytest.MonkeyPatch) -> None:
         10,
     )
     assert settings.input_keys == ("user_id_hash",)
+    assert (settings.baseline, settings.drift_window, settings.drift_every_invocation) == (
+        baseline,
+        3600.0,
+        True,
+    )
 
 
 def test_bad_environment_without_configure_warns_and_uses_defaults(

@@ -38,6 +38,7 @@ def full() -> Invocation:
         status="error",
         error_type="Timeout",
         error_stage="inference",
+        drift_observations=3,
         tags={"tier": "gold"},
         sdk_faults=2,
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .config import ConfigError, Settings, configure
-from .context import observe_input, set_model, tag
+from .context import observe_features, observe_input, observe_prediction, set_model, tag
 from .instrument import instrument
 from .record import Invocation, RecordError
 from .runtime import Clock, Runtime, default_runtime
@@ -33,7 +33,9 @@ __all__ = [
     "configure",
     "init_complete",
     "instrument",
+    "observe_features",
     "observe_input",
+    "observe_prediction",
     "set_model",
     "stage",
     "tag",

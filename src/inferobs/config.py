@@ -71,9 +71,20 @@ class Settings:
         built-in envelope keys of model servers and gateways
         (`inferobs.shape.ENVELOPE_KEYS`). Keys are request data too (a user id
         as a key, a header name), so any other key is counted, never written.
+    baseline: the drift baseline file (`obs baseline build`) that
+        ``observe_prediction`` and ``observe_features`` count against; None
+        turns drift counting off.
+    drift_window: seconds per drift window (``"30s"``, ``"5m"``, ``"1h"`` are
+        accepted too); windows are aligned to the clock so instances merge.
+    drift_every_invocation: emit the open window's counts after every
+        invocation instead of once per window, for functions so quiet that an
+        idle environment would often be reclaimed with its window still open.
     """
 
     __slots__ = (
+        "baseline",
+        "drift_every_invocation",
+        "drift_window",
         "enabled",
         "exporters",
         "input_keys",
@@ -98,6 +109,9 @@ class Settings:
         "input_max_depth": "INFEROBS_INPUT_MAX_DEPTH",
         "input_max_items": "INFEROBS_INPUT_MAX_ITEMS",
         "input_keys": "INFEROBS_INPUT_KEYS",
+        "baseline": "INFEROBS_BASELINE",
+        "drift_window": "INFEROBS_DRIFT_WINDOW",
+        "drift_every_invocation": "INFEROBS_DRIFT_EVERY_INVOCATION",
     }
 
     enabled: bool
@@ -110,6 +124,9 @@ class Settings:
     input_max_depth: int
     input_max_items: int
     input_keys: tuple[str, ...]
+    baseline: str | None
+    drift_window: float
+    drift_every_invocation: bool
 
     def __init__(
         self,
@@ -124,6 +141,9 @@ class Settings:
         input_max_depth: int = 4,
         input_max_items: int = 2048,
         input_keys: tuple[str, ...] | list[str] | frozenset[str] = (),
+        baseline: str | None = None,
+        drift_window: float | str = 300.0,
+        drift_every_invocation: bool = False,
     ) -> None:
         set_ = object.__setattr__
         if not isinstance(enabled, bool):
@@ -146,6 +166,15 @@ class Settings:
         set_(self, "input_max_depth", _integer(input_max_depth, "input_max_depth", 0, 64))
         set_(self, "input_max_items", _integer(input_max_items, "input_max_items", 1, 1_000_000))
         set_(self, "input_keys", _check_keys(input_keys))
+        if baseline is not None and (not isinstance(baseline, str) or not baseline.strip()):
+            raise ConfigError(f"baseline={baseline!r}: expected the path of a baseline file")
+        set_(self, "baseline", baseline)
+        set_(self, "drift_window", _window(drift_window))
+        if not isinstance(drift_every_invocation, bool):
+            raise ConfigError(
+                f"drift_every_invocation={drift_every_invocation!r}: expected True or False"
+            )
+        set_(self, "drift_every_invocation", drift_every_invocation)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Settings are immutable; call inferobs.configure() instead")
@@ -192,11 +221,11 @@ class Settings:
 
 
 def _from_text(name: str, text: str) -> object:
-    if name == "enabled":
+    if name in ("enabled", "drift_every_invocation"):
         return _parse_bool(text)
     if name in ("exporters", "input_keys"):
         return _parse_names(text)
-    if name in ("service", "store_path"):
+    if name in ("service", "store_path", "baseline", "drift_window"):
         return text
     # int() and float() name the text in their messages; say what was expected instead
     if name in ("input_max_depth", "input_max_items"):
@@ -227,6 +256,18 @@ def _integer(value: object, name: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ConfigError(f"{name}={value!r}: expected a whole number between {low} and {high}")
     return value
+
+
+def _window(value: object) -> float:
+    """A drift window in seconds, from a number or a duration such as ``5m``."""
+    if isinstance(value, str):
+        from .drift.counting import parse_window  # only when a window is spelled out
+
+        try:
+            return parse_window(value)
+        except ValueError as exc:
+            raise ConfigError(f"drift_window={exc}") from None
+    return _number(value, "drift_window", 1.0, 86_400.0)
 
 
 def _check_exporters(exporters: object) -> tuple[str | Exporter, ...]:
@@ -287,6 +328,13 @@ def configure(**options: object) -> Settings:
     from .export import resolve
 
     resolve(settings.exporters, create=False)  # unknown names fail here, not in a request
+    if settings.baseline is not None:  # a baseline that cannot be used fails here too
+        from .drift.baseline import Baseline, BaselineError
+
+        try:
+            Baseline.load(settings.baseline)
+        except BaselineError as exc:
+            raise ConfigError(f"baseline: {exc}") from None
     global _settings
     _settings = settings
     return settings

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .config import Settings
+    from .drift.monitor import Monitor
     from .runtime import Runtime
     from .stages import stage
 
@@ -39,7 +40,9 @@ __all__ = [
     "Call",
     "fault",
     "faults_seen",
+    "observe_features",
     "observe_input",
+    "observe_prediction",
     "set_model",
     "tag",
 ]
@@ -63,6 +66,7 @@ class Call:
         "closed",
         "cold_start",
         "detailed",
+        "drift_observations",
         "error_exc",
         "error_stage",
         "faults",
@@ -127,6 +131,7 @@ class Call:
         self.error_exc: BaseException | None = None
         self.error_stage: str | None = None
         self.faults = 0
+        self.drift_observations = 0  # predictions and feature rows counted for drift
         self.armed = False  # a timeout watchdog holds it
         self.closed = False  # its record is written: later stage time is nobody's
 
@@ -317,3 +322,79 @@ def observe_input(value: object) -> None:
     except Exception as exc:  # a hostile object: record that we could not look
         fault("observe_input", "the input could not be summarised", exc)
         call.input = {"kind": type(value).__name__, "unreadable": True}
+
+
+class _Drift:
+    """The process's drift monitor for the settings in force, made on first need.
+
+    Its module (and the baseline file) load only when a baseline is
+    configured; a baseline that cannot be loaded is a fault once per settings,
+    not one per call.
+    """
+
+    __slots__ = ("monitor", "settings")
+
+    def __init__(self) -> None:
+        self.settings: Settings | None = None
+        self.monitor: Monitor | None = None
+
+    def get(self, settings: Settings, runtime: Runtime) -> Monitor | None:
+        if settings is self.settings:
+            return self.monitor
+        old, self.monitor, self.settings = self.monitor, None, settings
+        if old is not None:
+            old.flush()  # the windows counted under the settings replaced
+        if settings.baseline is None:
+            return None
+        try:
+            from .drift.monitor import Monitor
+            from .lifecycle import _export_windows
+
+            self.monitor = Monitor(settings, runtime, _export_windows)
+        except Exception as exc:
+            reason = str(exc) if type(exc).__name__ == "BaselineError" else type(exc).__name__
+            fault("drift_baseline", f"drift counting is off: {reason}")
+        return self.monitor
+
+
+drift = _Drift()
+
+
+def observe_prediction(prediction: object) -> None:
+    """Count the model's prediction (or a batch of them) into the drift baseline's bins.
+
+    The baseline says what one prediction is: a number, a label or a
+    probability vector, so a 1-D array against a numeric baseline is a batch
+    of numbers and a 2-D array against a class-probability baseline is a batch
+    of vectors. Does nothing outside an instrumented handler or without a
+    baseline (``configure(baseline=...)``); never raises.
+    """
+    call = _current()
+    if call is None:
+        return
+    try:
+        monitor = drift.get(call.settings, call.runtime)
+        if monitor is not None:
+            monitor.observe_prediction(call, prediction)
+    except Exception as exc:
+        fault("observe_prediction", "a prediction could not be counted for drift", exc)
+
+
+def observe_features(features: object) -> None:
+    """Count the model's input features into the drift baseline's bins.
+
+    A dict, a pandas row or a 1-D array in the baseline's feature order is one
+    row; a DataFrame, a 2-D array or a list of rows is a batch, and every row
+    counts. Missing, non-finite, unreadable and unseen values are counted in
+    buckets of their own. Does nothing outside an instrumented handler or
+    without a baseline; never raises.
+    """
+    call = _current()
+    if call is None:
+        return
+    try:
+        monitor = drift.get(call.settings, call.runtime)
+        if monitor is not None:
+            monitor.observe_features(call, features)
+    except Exception as exc:
+        fault("observe_features", "features could not be counted for drift", exc)

@@ -12,7 +12,7 @@ import sys
 import time
 
 from .config import Settings, current
-from .context import Call, _in_flight, _scope, fault
+from .context import Call, _in_flight, _scope, drift, fault
 from .record import EVENT, SCHEMA_VERSION, Invocation
 from .runtime import SNAP_START, Runtime
 
@@ -106,6 +106,7 @@ class Recorder:
         try:
             settings = current()
             _exporters.get(settings)  # a wrong exporter name shows now, at init
+            drift.get(settings, runtime)  # the baseline loads at init, not in the first request
             if runtime.init_type == SNAP_START and runtime.restore_mark is None:
                 _register_restore_hook(runtime)
             if runtime.platform == "aws_lambda" and settings.timeout_margin_ms:
@@ -179,6 +180,14 @@ class Recorder:
             _export(record, call.settings)
         except Exception as exc:
             fault("close", "the invocation record could not be built", exc)
+        monitor = drift.monitor
+        if monitor is not None:
+            try:
+                windows = monitor.closed(flush=monitor.every)
+                if windows:
+                    _export_windows(windows, call.settings)
+            except Exception as exc:
+                fault("drift_window", "closed drift windows could not be exported", exc)
 
 
 def leave(token: Token[Frame | None]) -> Frame | None:
@@ -241,6 +250,8 @@ def _build(
             out["unstaged_ms"] = max(duration_ns - call.top_level_ns, 0) // 1000 / 1000
         if call.input is not None:
             out["input"] = call.input
+    if call.drift_observations:
+        out["drift_observations"] = call.drift_observations
     if call.tags:
         out["tags"] = call.tags if running is None else dict(call.tags)
     if call.sample_rate != 1.0:
@@ -298,6 +309,19 @@ def _export(record: Invocation, settings: Settings) -> None:
             exporter.export(record)
         except Exception as exc:
             fault("export", f"exporter {type(exporter).__name__} failed", exc)
+
+
+def _export_windows(windows: list[dict[str, Any]], settings: Settings) -> None:
+    """Drift window records to every exporter that takes them (``export_window``)."""
+    for exporter in _exporters.get(settings):
+        export_window = getattr(exporter, "export_window", None)
+        if export_window is None:
+            continue
+        for window in windows:
+            try:
+                export_window(window)
+            except Exception as exc:
+                fault("export", f"exporter {type(exporter).__name__} failed", exc)
 
 
 def _register_restore_hook(runtime: Runtime) -> None:

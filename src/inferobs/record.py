@@ -58,6 +58,10 @@ FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "stages": ((dict,), "stage name -> milliseconds, in order of first entry; nested as `a/b`"),
     "unstaged_ms": ((int, float), "handler time outside any top-level stage"),
     "input": ((dict,), "the input's summary: kind, shape, dtype, sizes; never values"),
+    "drift_observations": (
+        (int,),
+        "predictions and feature rows this invocation counted for drift (absent when 0)",
+    ),
     "tags": ((dict,), "bounded user key/values from `inferobs.tag`"),
     "sample_rate": (
         (int, float),
@@ -133,6 +137,7 @@ class Invocation(dict):  # type: ignore[type-arg]
         error_type: str | None
         error_stage: str | None
         tags: dict[str, Any]
+        drift_observations: int
         sdk_faults: int
 
     def __init__(self, *, start: int, duration_ms: float, **fields: Any) -> None:
@@ -305,7 +310,12 @@ _REQUIRED: dict[str, Any] = {
     "status": "ok",
 }
 # What an absent field reads as; a field set to this value is left out.
-_DEFAULTS: dict[str, Any] = {"sample_rate": 1.0, "cold_start": False, "sdk_faults": 0}
+_DEFAULTS: dict[str, Any] = {
+    "sample_rate": 1.0,
+    "cold_start": False,
+    "sdk_faults": 0,
+    "drift_observations": 0,
+}
 _MAPPINGS = frozenset({"stages", "input", "tags"})
 _READ_AS = {**_REQUIRED, **_DEFAULTS}
 _READ_AS_EMPTY = frozenset({"stages", "tags"})

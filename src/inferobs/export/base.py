@@ -18,6 +18,10 @@ class Exporter(Protocol):
     the record must be handed off (written, sent, or durably queued). It must
     not block past the invocation's deadline; inferobs catches and counts
     whatever it raises.
+
+    An exporter that also takes drift windows defines ``export_window(window:
+    dict)``, called the same way with each closed window record (docs/drift.md);
+    one without it is never given any.
     """
 
     def export(self, record: Invocation) -> None: ...

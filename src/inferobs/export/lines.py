@@ -76,6 +76,10 @@ class LineExporter:
             if stream.__class__ not in _FLUSHES_ITSELF:
                 stream.flush()
 
+    def export_window(self, window: dict[str, Any]) -> None:
+        """A drift window record: a line of its own, written like an invocation's."""
+        self.export(window)  # type: ignore[arg-type]  # any record dict encodes the same way
+
 
 def _flushes_itself() -> frozenset[type]:
     """Stream classes whose ``write`` already flushes: a second flush costs ~1 µs.

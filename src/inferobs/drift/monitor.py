@@ -1,0 +1,203 @@
+"""One process's drift counting: the baseline in force, a window set per model arm, and
+the closed windows handed to the exporters.
+
+`inferobs.observe_prediction` and `inferobs.observe_features` count into the
+`Monitor` of the settings in force; each invocation's close takes the windows
+that have closed since (all of them, open ones too, with
+``drift_every_invocation``) and gives them to every exporter that has
+``export_window``. A model arm (model, model version, variant) counts into a
+window set of its own, so A/B arms are compared with the baseline each, never
+pooled.
+
+An environment reclaimed while idle takes its open window with it; the
+invocation records say how many observations each made
+(``drift_observations``), so the analyzer reports what share reached it. A
+normal exit and SIGTERM (Lambda sends it before shutdown when an extension is
+registered; containers get it before they stop) flush the open windows.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import signal
+import threading
+from _thread import allocate_lock
+
+from .baseline import Baseline, Categorical, ClassScores, Numeric
+from .counting import DriftWindows
+from .statistics import EMPTY_BIN
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from ..config import Settings
+    from ..context import Call
+    from ..runtime import Runtime
+
+__all__ = ["Monitor", "instance_psi"]
+
+Arm = tuple[str | None, str | None, str | None]
+
+
+class Monitor:
+    """The drift windows of one process, for one baseline and window length."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        runtime: Runtime,
+        emit: Callable[[list[dict[str, Any]], Settings], None],
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        assert settings.baseline is not None
+        self.settings = settings
+        self.baseline = Baseline.load(settings.baseline)
+        self.every = settings.drift_every_invocation
+        self._runtime = runtime
+        self._emit = emit
+        self._clock = clock
+        self._arms: dict[Arm, DriftWindows] = {}
+        self._lock = allocate_lock()  # a window closes once, whichever thread sees it go
+        _install_hooks()
+
+    def _windows(self, call: Call) -> DriftWindows:
+        arm = (call.model, call.model_version, call.variant)
+        windows = self._arms.get(arm)
+        if windows is None:
+            windows = DriftWindows(self.baseline, self.settings.drift_window, clock=self._clock)
+            self._arms[arm] = windows
+        return windows
+
+    def observe_prediction(self, call: Call, prediction: Any) -> None:
+        with self._lock:
+            counted = self._windows(call).observe_prediction(prediction)
+        call.drift_observations += counted
+
+    def observe_features(self, call: Call, features: Any) -> None:
+        with self._lock:
+            counted = self._windows(call).observe_features(features)
+        call.drift_observations += counted
+
+    def closed(self, *, flush: bool = False) -> list[dict[str, Any]]:
+        """Windows closed since the last call (and the open ones, with ``flush``) as records."""
+        out = []
+        with self._lock:
+            for arm, windows in list(self._arms.items()):
+                for window in windows.take_closed(flush=flush):
+                    out.append(self._record(arm, window))
+        return out
+
+    def flush(self) -> None:
+        """Hand every window, the open ones too, to the exporters (at exit, on SIGTERM)."""
+        windows = self.closed(flush=True)
+        if windows:
+            self._emit(windows, self.settings)
+
+    def _record(self, arm: Arm, window: dict[str, Any]) -> dict[str, Any]:
+        runtime = self._runtime
+        fields = {
+            "event": window.pop("event"),
+            "schema": window.pop("schema"),
+            "function": runtime.function or self.settings.service,
+            "model": arm[0],
+            "model_version": arm[1],
+            "variant": arm[2],
+            "instance_id": runtime.instance_id,
+        }
+        record = {key: value for key, value in fields.items() if value is not None}
+        record.update(window)
+        record["instance_psi"] = instance_psi(self.baseline, window)
+        return record
+
+
+def instance_psi(baseline: Baseline, window: dict[str, Any]) -> dict[str, float]:
+    """PSI of each column in one instance's window: a local signal, for alarms on the metric.
+
+    Only the analyzer, merging every instance's windows, judges drift; this is
+    what one instance saw, so few observations make it noisy. Same floor for
+    empty bins as `inferobs.drift.statistics.psi`.
+    """
+    out = {}
+    name, spec = baseline.prediction
+    columns: list[tuple[str, Any, Any]] = [(name, spec, window["prediction"][name])]
+    columns += [(key, baseline.features[key], window["features"][key]) for key in baseline.features]
+    for column, column_spec, column_counts in columns:
+        if isinstance(column_spec, ClassScores):
+            value = _psi(column_spec.label, column_counts["label"])
+        else:
+            value = _psi(column_spec, column_counts)
+        if value is not None:
+            out[column] = round(value, 6)
+    return out
+
+
+def _psi(spec: Numeric | Categorical, counts: list[int]) -> float | None:
+    binned = counts[:-2] if isinstance(spec, Numeric) else counts[:-1]
+    total = sum(binned)
+    if not total:
+        return None
+    p = [max(share, EMPTY_BIN) for share in spec.proportions]
+    q = [max(c / total, EMPTY_BIN) for c in binned]
+    p_sum, q_sum = sum(p), sum(q)
+    return sum(
+        (b / q_sum - a / p_sum) * math.log((b / q_sum) / (a / p_sum))
+        for a, b in zip(p, q, strict=True)
+    )
+
+
+_hooks: list[bool] = []  # installed once per process
+
+
+def _install_hooks() -> None:
+    """Flush the open windows at a normal exit and on SIGTERM, once per process."""
+    if _hooks:
+        return
+    _hooks.append(True)
+    atexit.register(_flush_current)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        # a framework (uvicorn, gunicorn) or the user may handle SIGTERM: theirs
+        # stays, and their orderly shutdown reaches the exit flush
+        if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
+            return
+    except (AttributeError, ValueError):  # no SIGTERM here
+        return
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        """Flush, then end as SIGTERM would have (its default skips atexit)."""
+        try:
+            _flush_current()
+            _flush_exporters()
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _flush_current() -> None:
+    from ..context import drift, fault
+
+    monitor = drift.monitor
+    if monitor is not None:
+        try:
+            monitor.flush()
+        except Exception as exc:
+            fault("drift_window", "open drift windows could not be flushed", exc)
+
+
+def _flush_exporters() -> None:
+    """Write what exporters hold (the store batches records) before the process ends."""
+    from ..config import current
+    from ..lifecycle import _exporters
+
+    for exporter in _exporters.get(current()):
+        flush = getattr(exporter, "flush", None)
+        if callable(flush):
+            flush()
