@@ -53,6 +53,7 @@ INVOCATIONS: dict[str, str] = {
     "init_ms": "DOUBLE",
     "sample_rate": "DOUBLE",  # 1 when absent
     "stages": "JSON",  # {name: ms} in order of first entry; NULL when the line has no detail
+    "drift_observations": "BIGINT",  # predictions and feature rows counted for drift; 0 none
     "line_bytes": "INTEGER",  # the record's JSON text, bytes (what the log service bills)
 }
 

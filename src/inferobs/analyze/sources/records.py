@@ -125,6 +125,7 @@ COLUMNS = f"""
     TRY_CAST({_text("init_ms")} AS DOUBLE) AS init_ms,
     coalesce(TRY_CAST({_text("sample_rate")} AS DOUBLE), 1.0) AS sample_rate,
     {_v("stages")} AS stages,
+    coalesce(TRY_CAST({_text("drift_observations")} AS BIGINT), 0) AS drift_observations,
     bytes AS line_bytes
 """
 
@@ -190,6 +191,7 @@ def rows_of(
             "stages": None
             if stages is None
             else json.dumps({_utf8(k): v for k, v in stages.items()}, ensure_ascii=False),
+            "drift_observations": record.drift_observations,
             "line_bytes": len(encode(record)),
         }
         for name in _TEXT:
