@@ -18,13 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import inferobs as obs
-from inferobs.drift.baseline import Baseline
+from inferobs.drift.baseline import Baseline, Categorical, Numeric
 from inferobs.drift.counting import DRIFT_EVENT
 from inferobs.drift.monitor import instance_psi
 from inferobs.drift.statistics import psi
 from inferobs.record import Invocation
 
-from .helpers import Context
+from .helpers import Context, ManualClock
 
 RNG = np.random.default_rng(3)
 
@@ -97,22 +97,19 @@ def test_counts_leave_as_window_records_and_each_invocation_says_how_many_it_mad
     assert all(json.loads(json.dumps(w)) == w for w in sink.windows)  # plain JSON data
 
 
-def test_a_window_leaves_once_the_clock_has_moved_past_it(
-    baseline: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    now = [1_000_000.0]
-    monkeypatch.setattr("time.time", lambda: now[0])
+def test_a_window_leaves_once_the_clock_has_moved_past_it(baseline: Path) -> None:
+    clock = ManualClock(wall=1_000_000 * 10**9)
     sink = Sink()
     obs.configure(exporters=[sink], baseline=str(baseline), drift_window="1m")
 
-    @obs.instrument
+    @obs.instrument(runtime=obs.Runtime(environ={}, clock=clock))
     def handler(event: Any, context: Any) -> None:
         obs.observe_prediction(["cat", "cat", "dog"])  # a batch: every row counts
 
     handler({}, None)
     handler({}, None)
     assert sink.windows == []  # the minute is still open
-    now[0] += 60
+    clock.advance(60_000)
     handler({}, None)
     (window,) = sink.windows
     assert window["observations"] == 6
@@ -287,8 +284,9 @@ def test_the_instance_local_psi_is_the_analyzers_psi_of_one_window(baseline: Pat
         "features": {"age": [5, 0, 9, 1, 2, 0, 0], "country": [4, 4, 2, 0]},
     }
     local = instance_psi(built, window)
-    assert local["p"] == pytest.approx(psi(built.prediction[1].proportions, [30, 10, 0]), abs=1e-6)
-    age = built.features["age"]
+    label, age = built.prediction[1], built.features["age"]
+    assert isinstance(label, Categorical) and isinstance(age, Numeric)
+    assert local["p"] == pytest.approx(psi(label.proportions, [30, 10, 0]), abs=1e-6)
     assert local["age"] == pytest.approx(psi(age.proportions, [5, 0, 9, 1, 2]), abs=1e-6)
 
 

@@ -338,7 +338,7 @@ class _Drift:
         self.settings: Settings | None = None
         self.monitor: Monitor | None = None
 
-    def get(self, settings: Settings, runtime: Runtime) -> Monitor | None:
+    def get(self, settings: Settings) -> Monitor | None:
         if settings is self.settings:
             return self.monitor
         old, self.monitor, self.settings = self.monitor, None, settings
@@ -350,7 +350,7 @@ class _Drift:
             from .drift.monitor import Monitor
             from .lifecycle import _export_windows
 
-            self.monitor = Monitor(settings, runtime, _export_windows)
+            self.monitor = Monitor(settings, _export_windows)
         except Exception as exc:
             reason = str(exc) if type(exc).__name__ == "BaselineError" else type(exc).__name__
             fault("drift_baseline", f"drift counting is off: {reason}")
@@ -373,7 +373,7 @@ def observe_prediction(prediction: object) -> None:
     if call is None:
         return
     try:
-        monitor = drift.get(call.settings, call.runtime)
+        monitor = drift.get(call.settings)
         if monitor is not None:
             monitor.observe_prediction(call, prediction)
     except Exception as exc:
@@ -393,7 +393,7 @@ def observe_features(features: object) -> None:
     if call is None:
         return
     try:
-        monitor = drift.get(call.settings, call.runtime)
+        monitor = drift.get(call.settings)
         if monitor is not None:
             monitor.observe_features(call, features)
     except Exception as exc:

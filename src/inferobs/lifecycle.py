@@ -106,7 +106,7 @@ class Recorder:
         try:
             settings = current()
             _exporters.get(settings)  # a wrong exporter name shows now, at init
-            drift.get(settings, runtime)  # the baseline loads at init, not in the first request
+            drift.get(settings)  # the baseline loads at init, not in the first request
             if runtime.init_type == SNAP_START and runtime.restore_mark is None:
                 _register_restore_hook(runtime)
             if runtime.platform == "aws_lambda" and settings.timeout_margin_ms:

@@ -40,38 +40,44 @@ if TYPE_CHECKING:
 
 __all__ = ["Monitor", "instance_psi"]
 
-Arm = tuple[str | None, str | None, str | None]
+# the windows of one environment (its runtime) for one model arm
+Arm = tuple["Runtime", str | None, str | None, str | None]
 
 
 class Monitor:
     """The drift windows of one process, for one baseline and window length."""
 
     def __init__(
-        self,
-        settings: Settings,
-        runtime: Runtime,
-        emit: Callable[[list[dict[str, Any]], Settings], None],
-        *,
-        clock: Callable[[], float] | None = None,
+        self, settings: Settings, emit: Callable[[list[dict[str, Any]], Settings], None]
     ) -> None:
         assert settings.baseline is not None
         self.settings = settings
         self.baseline = Baseline.load(settings.baseline)
         self.every = settings.drift_every_invocation
-        self._runtime = runtime
         self._emit = emit
-        self._clock = clock
         self._arms: dict[Arm, DriftWindows] = {}
         self._lock = allocate_lock()  # a window closes once, whichever thread sees it go
         _install_hooks()
 
     def _windows(self, call: Call) -> DriftWindows:
-        arm = (call.model, call.model_version, call.variant)
+        arm = (call.runtime, call.model, call.model_version, call.variant)
         windows = self._arms.get(arm)
         if windows is None:
-            windows = DriftWindows(self.baseline, self.settings.drift_window, clock=self._clock)
+            wall_ns = call.runtime.clock.wall_ns  # the records' clock: windows match their starts
+            windows = DriftWindows(
+                self.baseline, self.settings.drift_window, clock=lambda: wall_ns() / 1e9
+            )
             self._arms[arm] = windows
         return windows
+
+    def discard(self, runtime: Runtime) -> int:
+        """Drop an environment's open windows, as reclaiming an idle one does; how many
+        observations went with them (the demo simulates environments this way)."""
+        lost = 0
+        with self._lock:
+            for arm in [arm for arm in self._arms if arm[0] is runtime]:
+                lost += sum(w["observations"] for w in self._arms.pop(arm).take_closed(flush=True))
+        return lost
 
     def observe_prediction(self, call: Call, prediction: Any) -> None:
         with self._lock:
@@ -99,14 +105,14 @@ class Monitor:
             self._emit(windows, self.settings)
 
     def _record(self, arm: Arm, window: dict[str, Any]) -> dict[str, Any]:
-        runtime = self._runtime
+        runtime = arm[0]
         fields = {
             "event": window.pop("event"),
             "schema": window.pop("schema"),
             "function": runtime.function or self.settings.service,
-            "model": arm[0],
-            "model_version": arm[1],
-            "variant": arm[2],
+            "model": arm[1],
+            "model_version": arm[2],
+            "variant": arm[3],
             "instance_id": runtime.instance_id,
         }
         record = {key: value for key, value in fields.items() if value is not None}

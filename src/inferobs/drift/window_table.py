@@ -99,6 +99,34 @@ class WindowTable:
         )
         return table, problems
 
+    def take(self, rows: npt.NDArray[Any]) -> WindowTable:
+        """The windows at ``rows`` (indexes or a mask), in that order."""
+        picked = np.arange(len(self))[rows]
+        return WindowTable(
+            self.baseline,
+            self.start_ns[picked],
+            self.end_ns[picked],
+            self.group[picked],
+            self.groups,
+            [self.instance[i] for i in picked.tolist()],
+            self.observations[picked],
+            self.counts[picked],
+            self.other,
+        )
+
+    def once(self, since_ns: int | None = None, function: str | None = None) -> WindowTable:
+        """Each window once (the same instance, arm and start, read from two sources), those
+        ending after ``since_ns``, of ``function`` only when given."""
+        starts = self.start_ns.tolist()
+        groups = self.group.tolist()
+        keep = _first(list(zip(self.instance, groups, starts, strict=True)))
+        if since_ns is not None:
+            keep = keep[self.end_ns[keep] > since_ns]
+        if function is not None:
+            wanted = [n for n, group in enumerate(self.groups) if group[0] == function]
+            keep = keep[np.isin(self.group[keep], wanted)]
+        return self if len(keep) == len(self) else self.take(keep)
+
     @classmethod
     def concat(cls, baseline: Baseline, tables: list[WindowTable]) -> WindowTable:
         """One table of several sources' windows, their groups matched by value."""
@@ -122,6 +150,14 @@ class WindowTable:
             np.concatenate([t.counts for t in tables]),
             sum(t.other for t in tables),
         )
+
+
+def _first(keys: list[tuple[Any, ...]]) -> npt.NDArray[np.int64]:
+    """Indexes of each key's first occurrence, in order."""
+    seen: dict[tuple[Any, ...], int] = {}
+    for n, key in enumerate(keys):
+        seen.setdefault(key, n)
+    return np.fromiter(seen.values(), dtype=np.int64, count=len(seen))
 
 
 def _text(value: Any) -> str | None:
