@@ -4,7 +4,8 @@
 pulled back from a cloud log service is read by the same code as one from the
 local store. Reading never stops at the first bad line: what can be read is
 returned, and each problem is reported with the file (or store) and line (or
-row) it came from.
+row) it came from. Drift window records are read beside the invocations, by
+the same rules (docs/store.md).
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ import os
 import sqlite3
 from contextlib import contextmanager
 
-from .export.store import DATABASE
-from .record import EVENT, Invocation, RecordError, decode_json
+from .drift.counting import DRIFT_EVENT, DRIFT_SCHEMA
+from .export.store import DATABASE, layout_1_windows, table_columns, unpack
+from .record import EVENT, Invocation, RecordError, check_schema, decode_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+    from typing import Any
+
+    WindowKey = tuple[object, ...]
 
 __all__ = [
     "Problem",
@@ -29,6 +34,8 @@ __all__ = [
     "function_of",
     "read",
     "store_notes",
+    "stored_windows",
+    "window_key",
 ]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -59,15 +66,18 @@ class Problem:
 class Reading:
     """What was read: the records, oldest first, and the problems met on the way.
 
+    ``windows`` are the drift window records (`inferobs.drift.counting`), by
+    window start, each a dict as it was written: its counts nested by column.
     ``losses`` are records that never reached a store, one entry per store
     whose writers had to drop some (it could not be written for a while):
     nothing in the source to read, but a gap a report should mention.
     """
 
-    __slots__ = ("losses", "problems", "records")
+    __slots__ = ("losses", "problems", "records", "windows")
 
     def __init__(self) -> None:
         self.records: list[Invocation] = []
+        self.windows: list[dict[str, Any]] = []
         self.problems: list[Problem] = []
         self.losses: list[Problem] = []
 
@@ -83,13 +93,16 @@ def read(
     A line may hold records anywhere in it, after a prefix (log exports put a
     timestamp first) or beside other JSON; lines without any (the function's
     own logs, the platform's) are skipped. A record seen twice (the same id,
-    start and kind, say in the store and in a saved log) counts once. A source
-    that is missing, unreadable or holds no records is a problem, and reading
-    goes on with the others; `ReadError` is raised only when nothing at all
-    could be read.
+    start and kind, say in the store and in a saved log) counts once, and so
+    does a drift window (`window_key`). ``since_ns`` keeps invocations that
+    start at it or later and windows that end after it; ``function`` keeps
+    both of that function. A source that is missing, unreadable or holds no
+    records is a problem, and reading goes on with the others; `ReadError` is
+    raised only when nothing at all could be read.
     """
     reading = Reading()
     seen: set[tuple[str, int, str]] = set()
+    seen_windows: set[WindowKey] = set()
     for source in sources:
         path = _database(source)
         try:
@@ -101,10 +114,11 @@ def read(
             named_a_database = path != source or path.endswith(_DATABASE_SUFFIXES)
             if head and not is_database and named_a_database:
                 raise ReadError(f"{source}: not a valid store database (not a SQLite file)")
-            found = (_read_store if is_database else _read_lines)(path, reading)
+            found, windows = (_read_store if is_database else _read_lines)(path, reading)
             if (
                 not is_database
                 and not found
+                and not windows
                 and not any(p.location.startswith(f"{path}:") for p in reading.problems)
             ):
                 if _binary(head):
@@ -121,10 +135,37 @@ def read(
                 seen.add(key)
             if _keep(record, since_ns, function):
                 reading.records.append(record)
-    if not reading.records and reading.problems:
+        for window in windows:
+            identity = window_key(window)
+            if identity is not None:
+                if identity in seen_windows:
+                    continue
+                seen_windows.add(identity)
+            if _keep_window(window, since_ns, function):
+                reading.windows.append(window)
+    if not reading.records and not reading.windows and reading.problems:
         raise ReadError("; ".join(str(p) for p in (reading.problems + reading.losses)[:5]))
     reading.records.sort(key=_start)
+    reading.windows.sort(key=_window_start)
     return reading
+
+
+def window_key(window: dict[str, Any]) -> WindowKey | None:
+    """What makes a drift window the same one wherever it is found: its instance, start,
+    baseline and group (function, model, model version, variant). None without an
+    instance id: windows of unnamed instances are never taken for one another."""
+    instance = window.get("instance_id")
+    if instance is None:
+        return None
+    return (
+        instance,
+        window.get("window_start"),
+        window.get("baseline_hash"),
+        window.get("function"),
+        window.get("model"),
+        window.get("model_version"),
+        window.get("variant"),
+    )
 
 
 def function_of(record: Invocation) -> str | None:
@@ -142,26 +183,41 @@ def _keep(record: Invocation, since_ns: int | None, function: str | None) -> boo
     return function is None or function_of(record) == function
 
 
-def _read_lines(path: str, reading: Reading) -> list[Invocation]:
-    """The records in one file of lines; what cannot be read becomes a problem."""
+def _window_start(window: dict[str, Any]) -> int:
+    start: int = window["window_start"]
+    return start
+
+
+def _keep_window(window: dict[str, Any], since_ns: int | None, function: str | None) -> bool:
+    if since_ns is not None and window["window_end"] <= since_ns:
+        return False
+    return function is None or window.get("function") == function
+
+
+def _read_lines(path: str, reading: Reading) -> tuple[list[Invocation], list[dict[str, Any]]]:
+    """The records and windows in one file of lines; what cannot be read becomes a problem."""
     found: list[Invocation] = []
+    windows: list[dict[str, Any]] = []
     with open(path, "rb") as handle:
         head = handle.read(4)
     encoding = "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
     with open(path, encoding=encoding, errors="replace") as handle:
         for number, line in enumerate(handle, 1):
-            if EVENT not in line:
+            if EVENT not in line and DRIFT_EVENT not in line:
                 continue  # not ours: the function's own logs, the platform's lines
-            records, error = _records_in(line)
+            records, found_windows, error = _records_in(line)
             found.extend(records)
-            if not records:
+            windows.extend(found_windows)
+            if not records and not found_windows:
                 reading.problems.append(Problem(f"{path}:{number}", error))
-    return found
+    return found, windows
 
 
-def _records_in(line: str) -> tuple[list[Invocation], str]:
-    """Every record object on a line, wherever it starts; else why there was none."""
+def _records_in(line: str) -> tuple[list[Invocation], list[dict[str, Any]], str]:
+    """Every record and drift window object on a line, wherever it starts; else why there
+    was none."""
     records: list[Invocation] = []
+    windows: list[dict[str, Any]] = []
     error = "no inferobs record on a line that mentions one"
     at = line.find("{")
     while at >= 0:
@@ -171,7 +227,8 @@ def _records_in(line: str) -> tuple[list[Invocation], str]:
             error = f"not a JSON line ({exc})"
             at = line.find("{", at + 1)
             continue
-        if isinstance(data, dict) and data.get("event") == EVENT:
+        event = data.get("event") if isinstance(data, dict) else None
+        if event == EVENT:
             try:
                 if non_finite is not None:
                     raise RecordError(non_finite)
@@ -179,13 +236,66 @@ def _records_in(line: str) -> tuple[list[Invocation], str]:
             except RecordError as exc:
                 error = str(exc)
             at = line.find("{", end)
+        elif event == DRIFT_EVENT:
+            try:
+                windows.append(checked_window(data))
+            except ValueError as exc:
+                error = str(exc)
+            at = line.find("{", end)
         else:
             at = line.find("{", at + 1)  # an object of someone else's: look inside it too
-    return records, error
+    return records, windows, error
 
 
-def _read_store(path: str, reading: Reading) -> list[Invocation]:
-    """The records in a store; rows that cannot be read, and what never reached it, are noted."""
+def checked_window(data: dict[str, Any], *, whole: bool = False) -> dict[str, Any]:
+    """``data`` when it is a drift window record this inferobs reads; else ValueError
+    naming the field.
+
+    Its counts must be whole numbers (``whole``: known to be, as the store's
+    arrays are), nested by column as `DriftWindows` writes them; whether they
+    fit a baseline is the analyzer's to judge. Other fields (``instance_psi``,
+    what an exporter added) are kept as they are.
+    """
+    check_schema(data.get("schema"), DRIFT_SCHEMA, ValueError)
+    for name in ("window_start", "window_end", "observations"):
+        value = data.get(name, 0 if name == "observations" else None)
+        if not _whole(value):
+            raise ValueError(f"{name}={value!r}: expected an integer")
+    for name in ("baseline_hash", "function", "model", "model_version", "variant", "instance_id"):
+        value = data.get(name)
+        if not isinstance(value, str) and (value is not None or name == "baseline_hash"):
+            raise ValueError(f"{name}={value!r}: expected text")
+    for part in ("prediction", "features"):
+        columns = data.get(part)
+        if not isinstance(columns, dict):
+            raise ValueError(f"{part}: expected counts by column")
+        for column, counts in columns.items():
+            if not (whole or _counts(counts)):
+                raise ValueError(f"{part}.{column}: expected counts (whole numbers)")
+    return data
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _counts(value: object) -> bool:
+    """Whole numbers, in lists and dicts as a column's counts are nested."""
+    if isinstance(value, list):
+        if set(map(type, value)) <= _INT:  # a list of counts, checked in C (bool is no int)
+            return True
+        return all(_counts(v) for v in value)
+    if isinstance(value, dict):
+        return all(_counts(v) for v in value.values())
+    return _whole(value)
+
+
+_INT = {int}
+
+
+def _read_store(path: str, reading: Reading) -> tuple[list[Invocation], list[dict[str, Any]]]:
+    """The records and windows in a store; rows that cannot be read, and what never reached
+    it, are noted."""
     found = []
     with _opened(path) as connection:
         check_layout(connection, path)
@@ -194,8 +304,84 @@ def _read_store(path: str, reading: Reading) -> list[Invocation]:
                 found.append(Invocation.from_json(line))
             except RecordError as exc:
                 reading.problems.append(Problem(f"{path}#row{rowid}", str(exc)))
+        windows = []
+        shapes: dict[str, Any] = {}  # each distinct shape's JSON, parsed once
+        _, rows, _ = stored_windows(connection, path, reading.problems)
+        for row in rows:
+            try:
+                windows.append(_window_of_row(row, shapes))
+            except ValueError as exc:
+                reading.problems.append(Problem(f"{path}#window{row[0]}", str(exc)))
         store_notes(connection, path, reading.problems, reading.losses)
-    return found
+    return found, windows
+
+
+# a window row as readers get it: its rowid, then the drift_windows columns in order
+_WINDOWS = (
+    "SELECT rowid, window_start, window_end, function, model, model_version, variant,"
+    " instance_id, baseline_hash, observations, shape, counts, record FROM drift_windows"
+)
+SHAPE, COUNTS = 10, 11  # where a window row holds them
+
+
+def stored_windows(
+    connection: sqlite3.Connection,
+    path: str,
+    problems: list[Problem],
+    baseline_hash: str | None = None,
+) -> tuple[int, Iterable[tuple[Any, ...]], int]:
+    """A store's window rows (those of one baseline, oldest first, when ``baseline_hash``
+    is given): how many, the rows, and how many windows of other baselines were left out.
+
+    The rows are a cursor on the store's own table; a layout 1 store's windows
+    are converted in memory, the store unchanged (rows that cannot be are
+    problems). Run it in a read transaction when the count must match the rows.
+    """
+    columns = table_columns(connection, "drift_windows")
+    if not columns:
+        return 0, [], 0
+    if "feature" in columns:
+        rows, bad = layout_1_windows(connection)
+        problems.extend(Problem(f"{path}#window{rowid}", reason) for rowid, reason, _ in bad)
+        rows.sort(key=lambda row: (row[1], row[0]))
+        mine = [row for row in rows if baseline_hash in (None, row[8])]
+        return len(mine), mine, len(rows) - len(mine)
+    if baseline_hash is None:  # every window, as written (a sort would move the blobs)
+        ((count,),) = connection.execute("SELECT count(*) FROM drift_windows").fetchall()
+        return count, connection.execute(f"{_WINDOWS} ORDER BY rowid"), 0
+    # both counts from the index, never the rows' blobs
+    ((count,),) = connection.execute(
+        "SELECT count(*) FROM drift_windows WHERE baseline_hash = ?", (baseline_hash,)
+    ).fetchall()
+    ((total,),) = connection.execute("SELECT count(*) FROM drift_windows").fetchall()
+    other = total - count
+    cursor = connection.execute(
+        f"{_WINDOWS} WHERE baseline_hash = ? ORDER BY window_start, rowid", (baseline_hash,)
+    )
+    return count, cursor, other
+
+
+def _window_of_row(row: tuple[Any, ...], shapes: dict[str, Any]) -> dict[str, Any]:
+    """A stored window row as the record that was written: its line, its counts put back."""
+    import json
+
+    from .drift.layout import unflatten
+
+    window = json.loads(row[-1])
+    if not isinstance(window, dict):
+        raise ValueError("its record is not a JSON object")
+    text = row[SHAPE]
+    try:
+        if text not in shapes:
+            shapes[text] = json.loads(text)
+        flat = unpack(row[COUNTS])
+        nested, end = unflatten(shapes[text], flat)
+    except (TypeError, RecursionError):  # a row someone else wrote: not our columns' types
+        raise ValueError("its shape or counts are not a window's") from None
+    if end != len(flat) or not isinstance(nested, dict):
+        raise ValueError("the counts do not fit their shape")
+    window.update(nested)
+    return checked_window(window, whole=True)
 
 
 def check_layout(connection: sqlite3.Connection, path: str) -> None:

@@ -18,6 +18,13 @@ written again row by row, a row's text SQLite cannot hold is escaped, and a
 row that still cannot be written is set aside in its own table with the
 reason. A store that cannot be written at all keeps a bounded backlog, and
 counts what it has to drop (docs/store.md says where the counts are seen).
+
+Drift windows (`export_window`) travel with the invocation rows: the same
+batches and transactions, the same backlog and the same set-aside rules. A
+window is one row whose bin counts are one array of 64-bit integers, so the
+analyzer reads a month of them as a few large blobs (docs/store.md, "Layout").
+A store laid out by an older inferobs is migrated in place, once, by the first
+writer that opens it.
 """
 
 from __future__ import annotations
@@ -35,14 +42,29 @@ from .lines import encode
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, TypeAlias
+
     from ..record import Invocation
 
     Row = tuple[object, ...]
+    Pending: TypeAlias = "Row | _Window"  # what waits to be written
 
-__all__ = ["DATABASE", "SCHEMA", "StoreExporter", "connect"]
+__all__ = [
+    "DATABASE",
+    "SCHEMA",
+    "NewerLayoutError",
+    "StoreExporter",
+    "connect",
+    "layout_1_windows",
+    "pack",
+    "table_columns",
+    "unpack",
+]
 
 DATABASE = "records.db"
-STORE_SCHEMA_VERSION = 1
+# 2: one drift_windows row per window record (counts as one array with its shape);
+# 1 kept one row per window, instance and feature, and is migrated on opening
+STORE_SCHEMA_VERSION = 2
 # after a failed write the store waits before trying again: briefly at first (another
 # writer's lock, a checkpoint), twice as long after each failure in a row, at most this
 RETRY_FIRST_S = 0.05
@@ -78,18 +100,24 @@ CREATE TABLE IF NOT EXISTS set_aside (
     reason        TEXT    NOT NULL,
     record        TEXT    NOT NULL   -- the record's JSON line
 );
--- Drift windows: one row per window, instance and feature; the window's bin
--- counts are one array (little-endian int64, `counts`), never one row per bin,
--- so a month of windows is a few hundred thousand small rows.
+-- Drift windows: one row per window record (one instance's counts for one
+-- clock-aligned window). All its bin counts are one array, never a row per
+-- feature or per bin, so a month of windows reads as large blobs in few rows.
 CREATE TABLE IF NOT EXISTS drift_windows (
     window_start  INTEGER NOT NULL,  -- Unix epoch ns, clock-aligned
     window_end    INTEGER NOT NULL,
-    instance_id   TEXT    NOT NULL,
+    function      TEXT,
+    model         TEXT,
+    model_version TEXT,
+    variant       TEXT,
+    instance_id   TEXT,
     baseline_hash TEXT    NOT NULL,
-    feature       TEXT    NOT NULL,  -- a feature name, or "prediction"
-    counts        BLOB    NOT NULL
+    observations  INTEGER NOT NULL,
+    shape         TEXT    NOT NULL,  -- JSON: drift.layout.shape of {prediction, features}
+    counts        BLOB    NOT NULL,  -- drift.layout.flatten of the same, little-endian int64
+    record        TEXT    NOT NULL   -- the window's JSON line without its counts
 );
-CREATE INDEX IF NOT EXISTS drift_windows_by_start ON drift_windows (window_start, feature);
+CREATE INDEX IF NOT EXISTS drift_windows_by_baseline ON drift_windows (baseline_hash, window_start);
 """
 
 _INSERT = (
@@ -97,7 +125,21 @@ _INSERT = (
     " variant, instance_id, cold_start, duration_ms, record)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_INSERT_WINDOW = (
+    "INSERT INTO drift_windows (window_start, window_end, function, model, model_version,"
+    " variant, instance_id, baseline_hash, observations, shape, counts, record)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _SET_ASIDE = "INSERT INTO set_aside (at, reason, record) VALUES (?, ?, ?)"
+_SET_LAYOUT = (
+    "INSERT INTO meta (key, value) VALUES ('schema', ?)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+# SCHEMA one statement at a time: executescript would commit the transaction it runs in
+_STATEMENTS = [statement for statement in SCHEMA.split(";") if statement.strip()]
+_LAYOUT_1 = "drift_windows_layout_1"  # the old table, while it is converted
+_COUNTS = ("prediction", "features")  # a window's keys that hold counts
+_WINDOW_TEXT_COLUMNS = range(2, 8)  # function .. baseline_hash, in _INSERT_WINDOW's order
 # `dropped` in meta: records writers had to drop because the store could not
 # be written; added to by the first write that succeeds after the drops.
 _COUNT_DROPPED = (
@@ -132,7 +174,8 @@ _SQLITE_REASONS = {
 
 
 def connect(path: str, *, timeout_s: float = 5.0, any_thread: bool = False) -> sqlite3.Connection:
-    """Open (creating if needed) the store's database in folder ``path``.
+    """Open (creating, or migrating from an older layout, if needed) the store's database
+    in folder ``path``.
 
     ``any_thread`` lets other threads use the connection; the caller then
     makes sure only one uses it at a time.
@@ -150,7 +193,7 @@ def connect(path: str, *, timeout_s: float = 5.0, any_thread: bool = False) -> s
         try:
             _set_up(connection)
             return connection
-        except sqlite3.OperationalError as exc:
+        except BaseException as exc:
             # several processes creating the store at once: switching a new file to
             # WAL is refused at once (no busy handler runs for it), so wait here
             busy = getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
@@ -161,14 +204,174 @@ def connect(path: str, *, timeout_s: float = 5.0, any_thread: bool = False) -> s
             pause = min(pause * 2, 0.2)
 
 
+class NewerLayoutError(Exception):
+    """The store was laid out by a newer inferobs: this one must not write into it."""
+
+
 def _set_up(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoint
-    connection.executescript(SCHEMA)
-    connection.execute(
-        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
-        (str(STORE_SCHEMA_VERSION),),
-    )
+    if _layout(connection) == STORE_SCHEMA_VERSION:
+        return
+    # One writer lays the store out (or migrates it) while the others wait for
+    # its lock, then find the work done when they look again inside their own.
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        layout = _layout(connection)
+        if layout is not None and layout > STORE_SCHEMA_VERSION:
+            raise NewerLayoutError(
+                f"laid out by a newer inferobs (store layout {layout}; this one writes "
+                f"layout {STORE_SCHEMA_VERSION})"
+            )
+        if layout != STORE_SCHEMA_VERSION:
+            old = "feature" in table_columns(connection, "drift_windows")
+            if old:
+                connection.execute(f"ALTER TABLE drift_windows RENAME TO {_LAYOUT_1}")
+            for statement in _STATEMENTS:
+                connection.execute(statement)
+            if old:
+                _migrate_windows(connection)
+            connection.execute(_SET_LAYOUT, (str(STORE_SCHEMA_VERSION),))
+        connection.execute("COMMIT")
+    except BaseException:
+        try:
+            connection.execute("ROLLBACK")
+        except sqlite3.Error:  # none was begun, or SQLite already rolled it back
+            pass
+        raise
+
+
+def _layout(connection: sqlite3.Connection) -> int | None:
+    """The layout the store's meta table names; None for a new (or unmarked) database."""
+    if not table_columns(connection, "meta"):
+        return None
+    row = connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    value = row[0] if row else None
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+def table_columns(connection: sqlite3.Connection, table: str) -> set[str]:
+    """The names of ``table``'s columns; empty when there is no such table."""
+    return {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+
+
+def _migrate_windows(connection: sqlite3.Connection) -> None:
+    """Layout 1's windows (renamed to `_LAYOUT_1`) into layout 2's table, in the caller's
+    transaction; rows that cannot be converted are set aside with the reason."""
+    rows, bad = layout_1_windows(connection, _LAYOUT_1)
+    connection.executemany(_INSERT_WINDOW, [row[1:] for row in rows])
+    now = time.time_ns()
+    connection.executemany(_SET_ASIDE, [(now, reason, line) for _, reason, line in bad])
+    connection.execute(f"DROP TABLE {_LAYOUT_1}")
+
+
+def layout_1_windows(
+    connection: sqlite3.Connection, table: str = "drift_windows"
+) -> tuple[list[Row], list[tuple[int, str, str]]]:
+    """Layout 1's windows as layout 2's rows, each led by the rowid of its first row in
+    ``table``; and, for each row that cannot be converted, its rowid, why, and a JSON line
+    of what it held.
+
+    Layout 1 kept a row per window, instance and feature; the rows of one window
+    (start, end, instance, baseline) become one record: the feature named
+    ``prediction`` as the prediction (under that name), the others as features,
+    observations the prediction's total (0 without one), no function, model,
+    version or variant (layout 1 had none). Writers migrate with it; readers
+    read an older store through it, changing nothing.
+    """
+    from ..drift.counting import DRIFT_EVENT, DRIFT_SCHEMA
+
+    windows: dict[tuple[Any, ...], tuple[int, dict[str, Any], dict[str, Any]]] = {}
+    bad = []
+    for rowid, start, end, instance, baseline, feature, blob in connection.execute(
+        "SELECT rowid, window_start, window_end, instance_id, baseline_hash, feature, counts"
+        f" FROM {table} ORDER BY window_start, window_end, instance_id, baseline_hash, rowid"
+    ):
+        try:
+            if not (_is_int64(start) and _is_int64(end)):
+                raise ValueError("window_start or window_end is not a 64-bit integer")
+            if not isinstance(baseline, str) or not isinstance(feature, str):
+                raise ValueError("baseline_hash or feature is not text")
+            counts = unpack(blob)
+        except (TypeError, ValueError) as exc:
+            reason = str(exc) if isinstance(exc, ValueError) else "its counts are not an array"
+            line = _line(
+                {
+                    "event": DRIFT_EVENT,
+                    "store_layout": 1,
+                    "window_start": start,
+                    "window_end": end,
+                    "instance_id": instance,
+                    "baseline_hash": baseline,
+                    "feature": feature,
+                    "counts_hex": blob.hex() if isinstance(blob, bytes) else None,
+                }
+            )
+            bad.append((rowid, f"{reason} (a layout 1 window row)", line))
+            continue
+        key = (start, end, instance, baseline)
+        if key not in windows:
+            windows[key] = (rowid, {}, {})
+        _, prediction, features = windows[key]
+        if feature == "prediction":
+            prediction["prediction"] = counts
+        else:
+            features[feature] = counts
+    rows: list[Row] = []
+    for (start, end, instance, baseline), (rowid, prediction, features) in windows.items():
+        observations = sum(prediction.get("prediction", ()))
+        record = {
+            "event": DRIFT_EVENT,
+            "schema": DRIFT_SCHEMA,
+            "window_start": start,
+            "window_end": end,
+            "baseline_hash": baseline,
+            "instance_id": instance,
+            "observations": observations,
+        }
+        form, flat = _shape_and_counts({"prediction": prediction, "features": features})
+        group = (None, None, None, None)  # function, model, model_version, variant
+        line = _line(record)
+        rows.append((rowid, start, end, *group, instance, baseline, observations, form, flat, line))
+    return rows, bad
+
+
+def _line(data: dict[str, Any]) -> str:
+    """Any record dict as its compact JSON line (ASCII: SQLite always holds it)."""
+    return encode(data)  # type: ignore[arg-type]  # a window is a dict like an Invocation
+
+
+def pack(counts: list[int]) -> bytes:
+    """Counts as the store keeps them: little-endian int64; OverflowError beyond 64 bits."""
+    from array import array  # only once windows come: not on every handler's cold path
+
+    packed = array("q", counts)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack(blob: bytes) -> list[int]:
+    """The counts `pack` made; ValueError when ``blob`` is not whole 64-bit integers."""
+    from array import array
+
+    counts = array("q")
+    try:
+        counts.frombytes(blob)
+    except ValueError:
+        raise ValueError("its counts are not whole 64-bit integers") from None
+    if sys.byteorder == "big":
+        counts.byteswap()
+    return counts.tolist()
+
+
+def _shape_and_counts(nested: dict[str, Any]) -> tuple[str, bytes]:
+    """A window's counts (``{"prediction": ..., "features": ...}``) as the store's
+    ``shape`` and ``counts`` columns; ValueError, TypeError or OverflowError when they
+    are not 64-bit whole numbers."""
+    from ..drift.layout import flatten, shape
+
+    return encode(shape(nested)), pack(flatten(nested))
 
 
 def _row(record: Invocation) -> Row:
@@ -186,6 +389,41 @@ def _row(record: Invocation) -> Row:
         record.duration_ms,
         encode(record),
     )
+
+
+class _Window:
+    """A drift window waiting beside invocation rows: its row, and its whole JSON line
+    for the set_aside table should SQLite refuse the row."""
+
+    __slots__ = ("line", "reason", "row")
+
+    def __init__(self, window: dict[str, Any]) -> None:
+        self.line = _line(window)
+        self.reason = ""  # why no row can hold it; its row then has no shape
+        try:
+            form, flat = _shape_and_counts({k: window[k] for k in _COUNTS if k in window})
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            form, flat = None, None
+            self.reason = "its counts are not 64-bit whole numbers"
+        for name in ("window_start", "window_end", "observations"):
+            if not _is_int64(window.get(name, 0 if name == "observations" else None)):
+                form, self.reason = None, f"{name} is not a 64-bit integer"
+        if not isinstance(window.get("baseline_hash"), str):
+            form, self.reason = None, "baseline_hash is missing or not text"
+        self.row: Row = (
+            window.get("window_start"),
+            window.get("window_end"),
+            window.get("function"),
+            window.get("model"),
+            window.get("model_version"),
+            window.get("variant"),
+            window.get("instance_id"),
+            window.get("baseline_hash"),
+            window.get("observations", 0),
+            form,  # NULL for a window no row can hold: SQLite refuses it, and it is set aside
+            flat,
+            _line({k: v for k, v in window.items() if k not in _COUNTS}),
+        )
 
 
 class StoreExporter:
@@ -227,7 +465,7 @@ class StoreExporter:
 
     def _reset(self) -> None:
         """A fresh start: at creation, and in a forked child (the parent keeps its rows)."""
-        self._pending: list[Row] = []
+        self._pending: list[Pending] = []  # invocation rows and drift windows, in order
         self._oldest = 0.0
         self._retry_at = 0.0
         self._wait = 0.0  # the current back-off, seconds
@@ -243,7 +481,20 @@ class StoreExporter:
         self.dropped = 0  # records this process has had to drop (under _lock)
 
     def export(self, record: Invocation) -> None:
-        row = _row(record)
+        self._queue(_row(record))
+
+    def export_window(self, window: dict[str, Any]) -> None:
+        """Queue a drift window record (`inferobs.drift.counting`) with the invocation rows.
+
+        Never raises: a window that cannot even be queued is a fault
+        (``store_window``); one SQLite cannot hold is set aside when written.
+        """
+        try:
+            self._queue(_Window(window))
+        except Exception as exc:
+            fault("store_window", f"a drift window could not be queued for {self.path}", exc)
+
+    def _queue(self, row: Pending) -> None:
         with self._lock:
             if not self._pending:
                 self._oldest = time.monotonic()
@@ -308,7 +559,7 @@ class StoreExporter:
             )
         return True
 
-    def _write(self, rows: list[Row], dropped: int) -> tuple[int, int]:
+    def _write(self, rows: list[Pending], dropped: int) -> tuple[int, int]:
         """One transaction: the rows, and ``dropped`` added to the store's count.
 
         Returns how many rows were set aside, and how many could not be stored
@@ -321,7 +572,10 @@ class StoreExporter:
             if rows:
                 connection.execute("SAVEPOINT batch")
                 try:
-                    connection.executemany(_INSERT, rows)
+                    connection.executemany(_INSERT, [r for r in rows if not isinstance(r, _Window)])
+                    windows = [r.row for r in rows if isinstance(r, _Window)]
+                    if windows:
+                        connection.executemany(_INSERT_WINDOW, windows)
                 except _ROW_ERRORS:  # one row SQLite refuses: write the others one by one
                     connection.execute("ROLLBACK TO batch")
                     set_aside, unstorable = _write_each(connection, rows)
@@ -337,7 +591,7 @@ class StoreExporter:
             raise
         return set_aside, unstorable
 
-    def _keep(self, rows: list[Row]) -> None:
+    def _keep(self, rows: list[Pending]) -> None:
         """Put back rows that could not be written, keeping the newest; count what does not fit."""
         limit = self.backlog
         with self._lock:
@@ -384,6 +638,8 @@ class StoreExporter:
 
     def _reason(self, exc: Exception) -> str:
         """Why the store could not be written, in words that carry no record's values."""
+        if isinstance(exc, NewerLayoutError):
+            return str(exc)
         if isinstance(exc, FileExistsError):
             return f"{self.path} is a file, not a folder"
         if isinstance(exc, NotADirectoryError):
@@ -415,31 +671,46 @@ def _ends_without_exit_hooks() -> bool:
     return parent is not None and parent() is not None
 
 
-def _write_each(connection: sqlite3.Connection, rows: list[Row]) -> tuple[int, int]:
+def _write_each(connection: sqlite3.Connection, rows: list[Pending]) -> tuple[int, int]:
     """Write rows one at a time, repairing or setting aside the ones SQLite refuses.
 
     Returns how many were set aside, and how many not even that could hold.
     """
     set_aside = unstorable = 0
-    for row in rows:
+    for item in rows:
+        if isinstance(item, _Window):
+            insert, row, line = _INSERT_WINDOW, item.row, item.line
+        else:
+            insert, row, line = _INSERT, item, str(item[-1])
         try:
-            connection.execute(_INSERT, row)
+            connection.execute(insert, row)
             continue
         except _ROW_ERRORS:
             pass
-        repaired, reason = _repaired(row)
+        repaired, reason = _repaired_window(item) if isinstance(item, _Window) else _repaired(row)
         if repaired is not None:
             try:
-                connection.execute(_INSERT, repaired)
+                connection.execute(insert, repaired)
                 continue
             except _ROW_ERRORS as exc:
                 reason = f"SQLite refused it ({type(exc).__name__})"
         try:
-            connection.execute(_SET_ASIDE, (time.time_ns(), reason, row[-1]))
+            connection.execute(_SET_ASIDE, (time.time_ns(), reason, line))
             set_aside += 1
         except _ROW_ERRORS:  # not even its line: counted as dropped, never retried
             unstorable += 1
     return set_aside, unstorable
+
+
+def _repaired_window(window: _Window) -> tuple[Row | None, str]:
+    """A window's row with text SQLite refuses escaped, or None and why no row can hold it."""
+    if window.reason:
+        return None, window.reason
+    columns = list(window.row)
+    for index in _WINDOW_TEXT_COLUMNS:
+        if columns[index] is not None:
+            columns[index] = _storable_text(columns[index])
+    return tuple(columns), ""
 
 
 def _repaired(row: Row) -> tuple[Row | None, str]:

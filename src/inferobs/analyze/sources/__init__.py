@@ -6,6 +6,9 @@ the columns of `inferobs.analyze.columns`; the analyzer never sees a format.
 A cloud source (CloudWatch, Cloud Logging, Log Analytics) is one more module
 with the same two methods.
 
+Sources that hold drift windows (the store, our JSON lines) also give them
+as one `WindowTable` for a baseline (`Source.windows`); the others have none.
+
 `detect` picks the source for a path from its name and first bytes; every
 source is asked in `registered` order, and the first that claims the file reads it.
 """
@@ -20,10 +23,22 @@ from ...export.store import DATABASE
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import duckdb
+    import numpy as np
+    import numpy.typing as npt
 
+    from ...drift.baseline import Baseline
+    from ...drift.window_table import WindowTable
     from ...read import Problem
 
-__all__ = ["Source", "detect", "fresh_name", "head", "registered"]
+__all__ = [
+    "Source",
+    "detect",
+    "distinct_windows",
+    "fresh_name",
+    "head",
+    "registered",
+    "windows_where",
+]
 
 HEAD_BYTES = 64 * 1024  # enough for a CSV header or a few log lines
 
@@ -51,6 +66,54 @@ class Source:
     ) -> dict[str, duckdb.DuckDBPyRelation]:
         """Relations of `inferobs.analyze.columns` kinds, each conformed to its columns."""
         raise NotImplementedError
+
+    def windows(self, baseline: Baseline, problems: list[Problem]) -> WindowTable:
+        """The drift windows counted against ``baseline``, those of other baselines
+        counted in ``other``; what cannot be read goes to ``problems``. None here:
+        platform traces and tables of invocations hold no windows."""
+        from ...drift.window_table import WindowTable
+
+        return WindowTable.empty(baseline)
+
+
+def distinct_windows(table: WindowTable) -> WindowTable:
+    """``table`` with each window once: several sources (a store and a saved log) may
+    hold the same one. A window is the same when its instance, start and group are
+    (`inferobs.read.window_key`, the baseline being the table's); windows of unnamed
+    instances are all kept."""
+    import numpy as np
+
+    seen: set[tuple[object, ...]] = set()
+    keep = np.ones(len(table), dtype=bool)
+    for n, (instance, start, group) in enumerate(
+        zip(table.instance, table.start_ns.tolist(), table.group.tolist(), strict=True)
+    ):
+        if instance is None:
+            continue
+        key = (instance, start, table.groups[group])
+        if key in seen:
+            keep[n] = False
+        seen.add(key)
+    return windows_where(table, keep)
+
+
+def windows_where(table: WindowTable, keep: npt.NDArray[np.bool_]) -> WindowTable:
+    """The windows of ``table`` where ``keep`` is true (``table`` itself when all are)."""
+    from ...drift.window_table import WindowTable
+
+    if keep.all():
+        return table
+    return WindowTable(
+        table.baseline,
+        table.start_ns[keep],
+        table.end_ns[keep],
+        table.group[keep],
+        table.groups,
+        [i for i, kept in zip(table.instance, keep.tolist(), strict=True) if kept],
+        table.observations[keep],
+        table.counts[keep],
+        table.other,
+    )
 
 
 _made = iter(range(1, 1 << 62))

@@ -1,18 +1,20 @@
 """Log files: our JSON record lines, and the platform's REPORT lines beside them.
 
 A CloudWatch, Cloud Logging or Log Analytics export, or a file our stdout
-exporter wrote, is a file of lines: our records (after a timestamp, beside
-other JSON, several on a line), the platform's START / END / REPORT lines and
-the application's own logs. DuckDB numbers the file's lines (gzip included)
-and keeps the ones a source reads; those that mention a record are judged in
-bulk (`records.judge`), and only the ones that are not plainly one record of
+exporter wrote, is a file of lines: our records and drift windows (after a
+timestamp, beside other JSON, several on a line), the platform's START / END /
+REPORT lines and the application's own logs. DuckDB numbers the file's lines
+(gzip included) and keeps the ones a source reads; those that mention a record
+are judged in bulk (`records.judge`), and only the ones that are not plainly one record of
 ours go through the record-by-record reader, so its rules and messages hold
 here too. UTF-16 files (PowerShell's redirection writes them) are split in
-Python.
+Python. Drift windows are few (one per instance and window): the lines that
+hold one are found the same way and read by the record-by-record reader.
 """
 
 from __future__ import annotations
 
+from ...drift.counting import DRIFT_EVENT
 from ...export.lines import encode
 from ...read import Problem, ReadError, _records_in
 from ...record import EVENT
@@ -23,7 +25,12 @@ from .records import invocations_of, judge, rows_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     import duckdb
+
+    from ...drift.baseline import Baseline
+    from ...drift.window_table import WindowTable
 
 __all__ = ["LogLines"]
 
@@ -54,7 +61,7 @@ class LogLines(Source):
         for line, text in db.execute(
             f"SELECT line, text FROM {table} WHERE ours AND NOT fast ORDER BY line"
         ).fetchall():
-            found, error = _records_in(text)
+            found, _, error = _records_in(text)
             try:
                 if found:
                     slow.extend(rows_of(found, self.path, line, encode))
@@ -72,18 +79,66 @@ class LogLines(Source):
         reports = _reports(db, table, self.path, problems, owner if functions == 1 else None)
         if reports is not None:
             out["reports"] = reports
-        elif not found and not any(p.location.startswith(f"{self.path}:") for p in problems):
+        elif (
+            not found
+            and not any(p.location.startswith(f"{self.path}:") for p in problems)
+            and not self._window_lines(db)
+        ):
             raise ReadError(f"{self.path}: holds no inferobs records")
         return out
 
+    def windows(self, baseline: Baseline, problems: list[Problem]) -> WindowTable:
+        import duckdb
+
+        from ...drift.window_table import WindowTable
+
+        db = duckdb.connect()
+        try:
+            lines = self._window_lines(db)
+        finally:
+            db.close()
+        records: list[dict[str, Any]] = []
+        places: list[int] = []  # each record's line
+        for line, text in lines:
+            _, found, error = _records_in(text)
+            if not found:
+                problems.append(Problem(f"{self.path}:{line}", error))
+            records += found
+            places += [line] * len(found)
+        table, unfit = WindowTable.from_records(baseline, records)
+        problems += [Problem(f"{self.path}:{places[n]}", why) for n, why in unfit]
+        return table
+
+    def _window_lines(self, db: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
+        """The numbers and text of the file's lines that mention a drift window."""
+        table = fresh_name("_windows")
+        _lines_holding(db, self.path, table, (DRIFT_EVENT,))
+        lines: list[tuple[int, str]] = db.execute(
+            f"SELECT line, text FROM {table} WHERE contains(text, {sql_string(DRIFT_EVENT)})"
+            " ORDER BY line"
+        ).fetchall()
+        db.execute(f"DROP TABLE {table}")
+        return lines
+
 
 def _judged(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
-    """Table ``table``: the file's lines that a source reads, judged (`records.judge`).
+    """Table ``table``: the file's lines that a source reads, judged (`records.judge`)."""
+    _lines_holding(db, path, f"{table}_lines", (EVENT, *REPORT_MARKERS))
+    db.execute(
+        f"CREATE OR REPLACE TEMP TABLE {table} AS {judge(f'{table}_lines', path, REPORT_MARKERS)}"
+    )
+    db.execute(f"DROP TABLE {table}_lines")
 
-    DuckDB splits UTF-8 files (gzip too), keeping only the lines a source
-    reads, and judges them keeping typed columns rather than text; UTF-16
-    files, bytes that are not UTF-8, and lines holding the split character
-    are split in Python.
+
+def _lines_holding(
+    db: duckdb.DuckDBPyConnection, path: str, table: str, markers: tuple[str, ...]
+) -> None:
+    """Table ``table`` (line, text, rest): the file's numbered lines, at least those
+    holding any of ``markers``.
+
+    DuckDB splits UTF-8 files (gzip too), keeping only the lines that hold a
+    marker; UTF-16 files, bytes that are not UTF-8, and lines holding the split
+    character are split in Python, and then every line is kept.
     """
     import duckdb
 
@@ -98,26 +153,22 @@ def _judged(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
         )
         # numbering keeps the lines in order, on one thread; the JSON work then runs
         # on every core, over only the lines a source reads
-        wanted = " OR ".join(f"contains(text, {sql_string(m)})" for m in (EVENT, *REPORT_MARKERS))
+        wanted = " OR ".join(f"contains(text, {sql_string(m)})" for m in markers)
         try:
             db.execute(
-                f"CREATE OR REPLACE TEMP TABLE {table}_lines AS "
+                f"CREATE OR REPLACE TEMP TABLE {table} AS "
                 f"SELECT * FROM {numbered} WHERE rest IS NOT NULL OR {wanted}"
             )
             ((split_lines,),) = db.execute(
-                f"SELECT count(*) FROM {table}_lines WHERE rest IS NOT NULL"
+                f"SELECT count(*) FROM {table} WHERE rest IS NOT NULL"
             ).fetchall()
         except duckdb.Error:  # bytes that are not UTF-8 (Python replaces them and reads on),
             # or a line longer than DuckDB's 2 MB (a big buffer for every line would cost more)
             split_lines = 1
         if split_lines:
-            _numbered_in_python(db, path, f"{table}_lines")
+            _numbered_in_python(db, path, table)
     else:
-        _numbered_in_python(db, path, f"{table}_lines")
-    db.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table} AS {judge(f'{table}_lines', path, REPORT_MARKERS)}"
-    )
-    db.execute(f"DROP TABLE {table}_lines")
+        _numbered_in_python(db, path, table)
 
 
 def _numbered_in_python(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:

@@ -1,4 +1,11 @@
-"""The embedded store: its rows' JSON lines, judged in bulk like a log file's lines."""
+"""The embedded store: its rows' JSON lines, judged in bulk like a log file's lines; its
+drift windows straight from their stored arrays.
+
+A month of windows is a few hundred thousand rows of a few hundred counts
+each: they are read as blobs, joined and viewed as one matrix per distinct
+shape (numpy, no per-count Python), and put in the baseline's column order by
+one index array per shape, so a record's key order never matters.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +13,30 @@ import os
 
 from ...export.lines import encode
 from ...export.store import DATABASE
-from ...read import Problem, _opened, check_layout, store_notes
+from ...read import COUNTS, SHAPE, Problem, _opened, check_layout, store_notes, stored_windows
 from ...record import Invocation
-from . import Source, fresh_name
+from . import Source, fresh_name, windows_where
 from .records import invocations_of, judge, rows_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     import duckdb
+    import numpy as np
+    import numpy.typing as npt
+
+    from ...drift.baseline import Baseline
+    from ...drift.layout import Segment
+    from ...drift.window_table import WindowTable
+
+    # a shape's index array (None: already in the baseline's order) and its count of counts
+    Plan = tuple[npt.NDArray[np.intp] | None, int]
 
 __all__ = ["Store"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_CHUNK = 4096  # window rows fetched at a time: a few MB of blobs in memory beside the matrix
 
 
 class Store(Source):
@@ -66,3 +85,147 @@ class Store(Source):
             except ValueError as exc:  # a RecordError, or a value no column holds
                 problems.append(Problem(f"{self.path}#row{rowid}", str(exc)))
         return {"invocations": invocations_of(db, table, slow)}
+
+    def windows(self, baseline: Baseline, problems: list[Problem]) -> WindowTable:
+        from itertools import islice
+
+        with _opened(self.path) as connection:
+            check_layout(connection, self.path)
+            connection.execute("BEGIN")  # one snapshot: the counts match the rows
+            count, rows, other = stored_windows(connection, self.path, problems, baseline.hash)
+            matrix = _Matrix(self.path, baseline, count, problems)
+            rows = iter(rows)
+            for at in range(0, count, _CHUNK):
+                matrix.add(list(islice(rows, _CHUNK)), at)
+        return matrix.table(other)
+
+
+class _Matrix:
+    """A store's windows of one baseline, filled in chunks of rows: counts in the
+    baseline's order, one index array per distinct shape."""
+
+    def __init__(self, path: str, baseline: Baseline, count: int, problems: list[Problem]) -> None:
+        import numpy as np
+
+        from ...drift.layout import segments
+
+        self.path = path
+        self.baseline = baseline
+        self.layout = segments(baseline)
+        self.problems = problems
+        self.starts, self.ends, self.observations, self.group = (
+            np.zeros(count, dtype=np.int64) for _ in range(4)
+        )
+        self.counts = np.zeros((count, self.layout[-1].stop), dtype=np.int64)
+        self.keep = np.zeros(count, dtype=bool)  # rows read and fitting the baseline
+        self.groups: dict[tuple[str | None, ...], int] = {}
+        self.instances: list[str | None] = [None] * count
+        self.plans: dict[str, Plan] = {}  # shape -> where its counts go
+        self.misfits: dict[str, str] = {}  # shape -> why its windows do not fit
+
+    def add(self, chunk: list[tuple[Any, ...]], at: int) -> None:
+        """Rows ``at`` onward from a chunk of window rows; one that does not fit is a
+        problem, and left out."""
+        import numpy as np
+
+        by_shape: dict[str, list[int]] = {}
+        groups = self.groups
+        fields = []  # start, end and observations of each row (zeros where left out)
+        group = []
+        for n, row in enumerate(chunk):
+            why = self._misfit(row[SHAPE], row[COUNTS])
+            if not (
+                isinstance(row[1], int) and isinstance(row[2], int) and isinstance(row[9], int)
+            ):
+                why = "window_start, window_end or observations is not an integer"
+            if why:
+                self.problems.append(Problem(f"{self.path}#window{row[0]}", why))
+                fields.append((0, 0, 0))
+                group.append(0)
+                continue
+            by_shape.setdefault(row[SHAPE], []).append(n)
+            fields.append((row[1], row[2], row[9]))
+            group.append(groups.setdefault(row[3:7], len(groups)))
+            self.instances[at + n] = row[7]
+            self.keep[at + n] = True
+        end = at + len(chunk)
+        self.starts[at:end], self.ends[at:end], self.observations[at:end] = (
+            np.array(fields, dtype=np.int64).reshape(len(chunk), 3).T
+        )
+        self.group[at:end] = group
+        for form, members in by_shape.items():
+            index, size = self.plans[form]
+            joined = b"".join([chunk[n][COUNTS] for n in members])
+            flat = np.frombuffer(joined, dtype="<i8").reshape(len(members), size)
+            if len(members) == members[-1] - members[0] + 1:  # a run of rows: the usual case
+                rows: slice | npt.NDArray[np.intp] = slice(at + members[0], at + members[-1] + 1)
+            else:
+                rows = np.asarray(members) + at
+            # windows written in the baseline's order (the SDK's own) need no reordering
+            self.counts[rows] = flat if index is None else flat[:, index]
+
+    def _misfit(self, form: str, blob: object) -> str:
+        """Why a window of this shape and counts cannot be read against the baseline; ""
+        when it can."""
+        if form not in self.plans and form not in self.misfits:
+            try:
+                self.plans[form] = _plan(form, self.layout)
+            except ValueError as exc:
+                self.misfits[form] = str(exc)
+        if form in self.misfits:
+            return self.misfits[form]
+        if not isinstance(blob, bytes) or len(blob) != 8 * self.plans[form][1]:
+            return "its counts do not fit their shape"
+        return ""
+
+    def table(self, other: int) -> WindowTable:
+        from ...drift.window_table import WindowTable
+
+        table = WindowTable(
+            self.baseline,
+            self.starts,
+            self.ends,
+            self.group,
+            list(self.groups),
+            self.instances,
+            self.observations,
+            self.counts,
+            other,
+        )
+        return windows_where(table, self.keep)
+
+
+def _plan(form: str, layout: list[Segment]) -> Plan:
+    """For windows of shape ``form``: where each of the baseline's counts sits in their
+    array, and how many counts the array holds; ValueError saying why the shape does not
+    fit the baseline."""
+    import json
+
+    import numpy as np
+
+    from ...drift.layout import row, unflatten
+
+    try:
+        shape = json.loads(form)
+        size = _size(shape)
+        # the record's own nesting, holding each count's place in the array
+        places, _ = unflatten(shape, list(range(size)))
+        index = row(places, layout)
+    except (TypeError, RecursionError):
+        raise ValueError("its shape is not a window's") from None
+    if index == list(range(size)):
+        return None, size
+    return np.array(index, dtype=np.intp), size
+
+
+def _size(shape: Any) -> int:
+    """How many counts a window of this `inferobs.drift.layout.shape` holds."""
+    if isinstance(shape, dict):
+        return sum(_size(value) for value in shape.values())
+    if isinstance(shape, list):
+        return sum(_size(value) for value in shape)
+    if shape is None:
+        return 1
+    if isinstance(shape, int) and not isinstance(shape, bool) and shape >= 0:
+        return shape
+    raise ValueError("its shape is not a window's")
