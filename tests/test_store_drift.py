@@ -454,20 +454,31 @@ def test_a_file_of_windows_alone_holds_records(tmp_path: Path) -> None:
     assert frames.problems == [] and frames.count() == 0
 
 
-def test_a_window_in_the_store_and_in_a_saved_log_counts_once(tmp_path: Path) -> None:
+def parts(baseline: Baseline) -> list[dict[str, Any]]:
+    """One window emitted in two parts, as ``drift_every_invocation`` does: alike but for
+    their counts, both to be counted."""
+    counting = DriftWindows(baseline, 60, clock=Clock(1_900_000_000.0))
+    out = []
+    for _ in range(2):
+        counting.observe_prediction(RNG.dirichlet([2, 1, 1], 3))
+        (part,) = counting.take_closed(flush=True)
+        out.append({**part, "function": "f", "instance_id": "i1"})
+    assert out[0]["window_start"] == out[1]["window_start"]
+    return out
+
+
+def test_a_window_in_the_store_and_in_a_saved_log_counts_once_and_its_parts_all_count(
+    tmp_path: Path,
+) -> None:
     built = classifier()
-    windows = counted(built, 3)
+    windows = counted(built, 3) + parts(built)
     written(tmp_path / "store", windows)
     log = tmp_path / "stdout.log"
     log.write_text("".join(json.dumps(w) + "\n" for w in windows[1:]))
     assert read([str(tmp_path / "store"), str(log)]).windows == windows
+    assert read([str(log)]).windows == windows[1:]
     problems: list[Problem] = []
-    both = WindowTable.concat(
-        built,
-        [
-            Store(str(tmp_path / "store")).windows(built, problems),
-            LogLines(str(log)).windows(built, problems),
-        ],
-    )
-    assert len(both) == 5
-    assert_same(distinct_windows(both), WindowTable.from_records(built, windows)[0])
+    sources = [Store(str(tmp_path / "store")), LogLines(str(log))]
+    tables = [source.windows(built, problems) for source in sources]
+    assert [len(t) for t in tables] == [5, 4] and problems == []
+    assert_same(distinct_windows(built, tables), WindowTable.from_records(built, windows)[0])

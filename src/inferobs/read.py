@@ -94,7 +94,9 @@ def read(
     timestamp first) or beside other JSON; lines without any (the function's
     own logs, the platform's) are skipped. A record seen twice (the same id,
     start and kind, say in the store and in a saved log) counts once, and so
-    does a drift window (`window_key`). ``since_ns`` keeps invocations that
+    does a drift window found again in a later source (`window_key`; within
+    one source windows alike are parts of one window, emitted at each
+    invocation with ``drift_every_invocation``, and all count). ``since_ns`` keeps invocations that
     start at it or later and windows that end after it; ``function`` keeps
     both of that function. A source that is missing, unreadable or holds no
     records is a problem, and reading goes on with the others; `ReadError` is
@@ -102,7 +104,7 @@ def read(
     """
     reading = Reading()
     seen: set[tuple[str, int, str]] = set()
-    seen_windows: set[WindowKey] = set()
+    seen_windows: set[WindowKey] = set()  # those of the sources read so far
     for source in sources:
         path = _database(source)
         try:
@@ -135,14 +137,16 @@ def read(
                 seen.add(key)
             if _keep(record, since_ns, function):
                 reading.records.append(record)
+        here: set[WindowKey] = set()
         for window in windows:
             identity = window_key(window)
             if identity is not None:
                 if identity in seen_windows:
                     continue
-                seen_windows.add(identity)
+                here.add(identity)
             if _keep_window(window, since_ns, function):
                 reading.windows.append(window)
+        seen_windows |= here
     if not reading.records and not reading.windows and reading.problems:
         raise ReadError("; ".join(str(p) for p in (reading.problems + reading.losses)[:5]))
     reading.records.sort(key=_start)
@@ -151,7 +155,7 @@ def read(
 
 
 def window_key(window: dict[str, Any]) -> WindowKey | None:
-    """What makes a drift window the same one wherever it is found: its instance, start,
+    """What makes a drift window the same one in two sources: its instance, start,
     baseline and group (function, model, model version, variant). None without an
     instance id: windows of unnamed instances are never taken for one another."""
     instance = window.get("instance_id")

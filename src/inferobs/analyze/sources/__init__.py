@@ -76,25 +76,35 @@ class Source:
         return WindowTable.empty(baseline)
 
 
-def distinct_windows(table: WindowTable) -> WindowTable:
-    """``table`` with each window once: several sources (a store and a saved log) may
-    hold the same one. A window is the same when its instance, start and group are
-    (`inferobs.read.window_key`, the baseline being the table's); windows of unnamed
-    instances are all kept."""
+def distinct_windows(baseline: Baseline, tables: list[WindowTable]) -> WindowTable:
+    """One table of several sources' windows (one table each, in order), a window found
+    again in a later source counted once: a store and a saved log may hold the same one.
+
+    A window is the same when its instance, start and group are
+    (`inferobs.read.window_key`, the baseline being the tables'). Within one
+    source, windows alike are all kept: they are parts of one window, emitted at
+    each invocation with ``drift_every_invocation``. Windows of unnamed
+    instances are all kept.
+    """
     import numpy as np
 
-    seen: set[tuple[object, ...]] = set()
-    keep = np.ones(len(table), dtype=bool)
-    for n, (instance, start, group) in enumerate(
-        zip(table.instance, table.start_ns.tolist(), table.group.tolist(), strict=True)
-    ):
-        if instance is None:
-            continue
-        key = (instance, start, table.groups[group])
-        if key in seen:
-            keep[n] = False
-        seen.add(key)
-    return windows_where(table, keep)
+    from ...drift.window_table import WindowTable
+
+    seen: set[tuple[object, ...]] = set()  # the windows of the tables before this one
+    kept = []
+    for table in tables:
+        here = set()
+        keep = np.ones(len(table), dtype=bool)
+        for n, (instance, start, group) in enumerate(
+            zip(table.instance, table.start_ns.tolist(), table.group.tolist(), strict=True)
+        ):
+            if instance is not None:
+                key = (instance, start, table.groups[group])
+                keep[n] = key not in seen
+                here.add(key)
+        seen |= here
+        kept.append(windows_where(table, keep))
+    return WindowTable.concat(baseline, kept)
 
 
 def windows_where(table: WindowTable, keep: npt.NDArray[np.bool_]) -> WindowTable:
