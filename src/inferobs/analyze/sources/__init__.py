@@ -23,8 +23,6 @@ from ...export.store import DATABASE
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import duckdb
-    import numpy as np
-    import numpy.typing as npt
 
     from ...drift.baseline import Baseline
     from ...drift.window_table import WindowTable
@@ -37,7 +35,6 @@ __all__ = [
     "fresh_name",
     "head",
     "registered",
-    "windows_where",
 ]
 
 HEAD_BYTES = 64 * 1024  # enough for a CSV header or a few log lines
@@ -103,27 +100,8 @@ def distinct_windows(baseline: Baseline, tables: list[WindowTable]) -> WindowTab
                 keep[n] = key not in seen
                 here.add(key)
         seen |= here
-        kept.append(windows_where(table, keep))
+        kept.append(table if keep.all() else table.take(keep))
     return WindowTable.concat(baseline, kept)
-
-
-def windows_where(table: WindowTable, keep: npt.NDArray[np.bool_]) -> WindowTable:
-    """The windows of ``table`` where ``keep`` is true (``table`` itself when all are)."""
-    from ...drift.window_table import WindowTable
-
-    if keep.all():
-        return table
-    return WindowTable(
-        table.baseline,
-        table.start_ns[keep],
-        table.end_ns[keep],
-        table.group[keep],
-        table.groups,
-        [i for i, kept in zip(table.instance, keep.tolist(), strict=True) if kept],
-        table.observations[keep],
-        table.counts[keep],
-        table.other,
-    )
 
 
 _made = iter(range(1, 1 << 62))

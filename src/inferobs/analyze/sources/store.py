@@ -15,7 +15,7 @@ from ...export.lines import encode
 from ...export.store import DATABASE
 from ...read import COUNTS, SHAPE, Problem, _opened, check_layout, store_notes, stored_windows
 from ...record import Invocation
-from . import Source, fresh_name, windows_where
+from . import Source, fresh_name
 from .records import invocations_of, judge, rows_of
 
 TYPE_CHECKING = False
@@ -192,7 +192,7 @@ class _Matrix:
             self.counts,
             other,
         )
-        return windows_where(table, self.keep)
+        return table if self.keep.all() else table.take(self.keep)
 
 
 def _plan(form: str, layout: list[Segment]) -> Plan:
