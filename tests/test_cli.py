@@ -211,10 +211,16 @@ def test_the_demo_runs_end_to_end_and_reports(tmp_path: Path) -> None:
     records = read([str(store)]).records
     assert len(records) == group["invocations"]
     assert all(
-        r.input == {"kind": "ndarray", "shape": [1, 30], "dtype": "float64", "nbytes": 240}
+        r.input == {"kind": "ndarray", "shape": [32, 30], "dtype": "float64", "nbytes": 7680}
         for r in records
         if r.status == "ok"
     )
+    # and with the drift answer: the demo's shift alerts on the feature it moved only
+    drift = report["drift"]
+    assert drift["windows"] > 0 and 0 < drift["coverage"]["share"] <= 1
+    alerted = {f["subject"] for f in drift["findings"] if f["level"] == "alert"}
+    assert "worst texture" in alerted
+    assert alerted.isdisjoint({"mean radius", "mean texture", "worst smoothness"})
 
 
 def test_tail_follows_records_written_while_it_runs(tmp_path: Path) -> None:
@@ -260,7 +266,7 @@ def test_the_demo_replaces_only_its_own_store_files(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (tmp_path / "notes.txt").read_text() == "mine"
     report = json.loads(result.stdout)  # a minute may bring no request: still a report
-    assert set(report) == {"operations", "stages", "costs"}
+    assert set(report) == {"operations", "stages", "costs", "drift"}
 
 
 def test_report_warns_of_records_that_never_reached_the_store(tmp_path: Path) -> None:

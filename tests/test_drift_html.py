@@ -249,8 +249,9 @@ def test_a_shifted_column_is_flagged_where_it_shifted_and_nowhere_else(report: R
     api = arm_of(report, "api")
     flagged = {(f["function"], f["subject"], h) for f, h in zip(findings, hours, strict=True)}
     assert flagged == {("api", "x", h) for h in SHIFTED_HOURS} | {("api", "y", WARNED_HOUR)}
-    # y moved a little: PSI between its warn and alert levels (Jensen-Shannon alerts there)
-    assert [(f["subject"], f["metric"]) for f in findings if f["level"] == "warn"] == [("y", "psi")]
+    # y moved a little: between the warn and alert levels of its rules
+    assert {f["subject"] for f in findings if f["level"] == "warn"} == {"y"}
+    assert all(f["subject"] == "x" for f in findings if f["level"] == "alert")
     assert hours == sorted(hours, reverse=True)  # newest first
     # the table says what the text form says, each level in its colour, a drift rule's
     # column linking to its plot
@@ -274,7 +275,7 @@ def test_a_shifted_column_is_flagged_where_it_shifted_and_nowhere_else(report: R
     assert [c for c in row_levels if c[1] in ("ALERT", "WARN", "ok")] == [
         (None, "ok"),
         ("alert", "ALERT"),
-        ("alert", "ALERT"),
+        ("warn", "WARN"),
     ]
     # each flagged hour is shaded on its column's plot in its level's colour, nothing else is
     hour_px = PLOT_W / 6

@@ -29,8 +29,10 @@ from . import __version__
 from .analyze.cost_render import COST_FORMATS
 from .analyze.render import FORMATS
 from .cli_costs import CostRequest, Finite, cost_options
+from .cli_drift import DriftRequest, drift_options
 from .config import Settings
 from .demo import (
+    BASELINE_FILE,
     MAX_BURSTS_PER_HOUR,
     MAX_KEEP_ALIVE_MINUTES,
     MAX_MINUTES,
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 
     from .analyze.frames import Frames
     from .analyze.render import Section
+    from .drift.baseline import Baseline
     from .record import Invocation
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -138,7 +141,7 @@ _format_option = click.option(
     type=click.Choice(COST_FORMATS),
     default="table",
     show_default=True,
-    help="html: with --costs only.",
+    help="html: with --costs or --drift only.",
 )
 
 
@@ -249,23 +252,45 @@ def version() -> None:
 )
 @click.option("--function", metavar="NAME", help="Only this function.")
 @cost_options
+@drift_options
 def report(
     sources: Sequence[str],
     output_format: str,
     since: int | None,
     function: str | None,
     costs: bool,
-    **cost_arguments: Any,
+    **arguments: Any,
 ) -> None:
     """Counts, error, timeout and cold-start rates, and latency percentiles.
 
     With --costs: what each way of running each function costs on its real
     arrivals (on-demand, provisioned concurrency, always-on instances), with
     the cold starts and latency of each, and the cheapest meeting the SLO.
+
+    With --drift: how far predictions and features have moved from a
+    baseline, per period, and which alert rules fire (exit status 3 on an
+    alert).
     """
     from .analyze.render import render_report
 
     paths = list(sources) or [_default_source()]
+    drift = arguments.pop("drift")
+    if costs and drift:
+        raise click.UsageError("--costs and --drift are separate reports: ask for one")
+    drift_arguments = {name: arguments.pop(name) for name in ("baseline", "period", "rules")}
+    cost_arguments = arguments
+    if drift:
+        from .analyze.drift_render import write_drift
+
+        asked = DriftRequest(**drift_arguments, sources=paths)
+        found = asked.answer(_read(paths, since, function, asked.baseline), since)
+        write_drift(found, output_format, sys.stdout)
+        asked.check_alert(found)
+        return
+    if drift_arguments != {"baseline": None, "period": "1h", "rules": None}:
+        flags = {"baseline": "--baseline", "period": "--window", "rules": "--rules"}
+        named = [flags[k] for k, v in drift_arguments.items() if v not in (None, "1h")]
+        raise click.UsageError(f"{named[0]} goes with --drift")
     if costs:
         from .analyze.cost_render import write_costs
 
@@ -280,19 +305,25 @@ def report(
     given = [name for name, value in cost_arguments.items() if value not in (None, False, ())]
     given = [name for name in given if name != "arch"]
     if output_format == "html" or given:
-        what = "--format html" if output_format == "html" else "--" + given[0].replace("_", "-")
-        raise click.UsageError(f"{what} goes with --costs")
+        if output_format == "html":
+            raise click.UsageError("--format html goes with --costs or --drift")
+        raise click.UsageError(f"--{given[0].replace('_', '-')} goes with --costs")
     render_report(_operations(_read(paths, since, function)), output_format, sys.stdout)
 
 
-def _read(paths: list[str], since: int | None, function: str | None) -> Frames:
-    """Every source read (a progress bar on a terminal), and what could not be, warned of."""
+def _read(
+    paths: list[str], since: int | None, function: str | None, baseline: Baseline | None = None
+) -> Frames:
+    """Every source read (a progress bar on a terminal), and what could not be, warned of;
+    with ``baseline``, its drift windows too."""
     from .analyze.frames import read_frames
     from .read import ReadError
 
     try:
         with _progress(sys.stderr) as progress:  # the bar ends before any warning
-            reading = read_frames(paths, since_ns=since, function=function, progress=progress)
+            reading = read_frames(
+                paths, since_ns=since, function=function, progress=progress, baseline=baseline
+            )
     except ReadError as exc:
         raise click.ClickException(str(exc)) from None
     for problem in reading.problems[:20]:
@@ -446,25 +477,34 @@ def demo(
 
 
 def _demo_report(path: str, output_format: str) -> None:
-    """The demo's answer: the operations report, then what it would cost each way.
+    """The demo's answer: the operations report, what it would cost each way, and drift.
 
     The cost section asks for at most 1% cold starts, so it shows the trade-off
-    (docs/costs.md); JSON output is one document holding both.
+    (docs/costs.md); the drift section judges the demo's day by the shipped
+    rules against the baseline it built. JSON output is one document holding
+    all three. An alert is the demo's point, not a failure: it exits 0.
     """
     import json
 
     from .analyze.cost_render import write_costs
+    from .analyze.drift_render import write_drift
     from .analyze.render import render_report
 
-    reading = _read([path], None, None)
+    drift = DriftRequest(
+        baseline=os.path.join(path, BASELINE_FILE), period="1h", rules=None, sources=[path]
+    )
+    reading = _read([path], None, None, drift.baseline)
     sections = _operations(reading)
     answer = CostRequest(max_cold_start_rate=DEMO_MAX_COLD_START_RATE).answer(reading, None)
+    drifted = drift.answer(reading, None)
     if output_format == "json":
-        document = {section.title.lower(): section.data for section in sections}
-        sys.stdout.write(json.dumps({**document, "costs": answer}, indent=2) + "\n")
+        document: dict[str, Any] = {s.title.lower(): s.data for s in sections}
+        document.update(costs=answer, drift=drifted)
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
         return
     render_report(sections, output_format, sys.stdout)
     write_costs(answer, output_format, sys.stdout)
+    write_drift(drifted, output_format, sys.stdout)
 
 
 @main.command()

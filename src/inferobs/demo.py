@@ -11,6 +11,15 @@ measured load time), and environments idle for longer than the keep-alive are
 reclaimed. Stage timings are the real ones, measured while the model runs.
 Every record lands in the embedded store, ready for `obs report`.
 
+Each request carries a batch of samples, and the handler counts its
+predictions and four of its input features against a drift baseline built
+from validation traffic. Part-way through the day a scanner recalibration
+scales one feature ("worst texture"), which moves the class mix of the
+predictions too: ``obs report --drift`` alerts on both, and not on the
+features left alone. Environments reclaimed while idle take their open
+drift window with them, as on Lambda without an extension, so the report's
+coverage is below 100 %.
+
 numpy and scikit-learn (the ``demo`` extra) are imported where the model is
 made, so the ``obs`` command reads the demo's limits without them.
 """
@@ -47,6 +56,16 @@ MINUTE_NS = 60 * 1_000_000_000
 BURST_MEAN_SIZE = 2.5
 BURST_GAP_S = 0.14
 DIURNAL_AMPLITUDE = 0.068
+
+# Drift: the features the handler counts, the one that shifts, by how much and
+# when (a share of the simulated span), and how many samples a request holds
+WATCHED = ("mean radius", "mean texture", "worst smoothness", "worst texture")
+SHIFTED = "worst texture"
+SHIFT_FACTOR = 1.8
+SHIFT_AT = 0.6
+BATCH = 32
+DRIFT_WINDOW = "5m"
+BASELINE_FILE = "baseline.json"  # in the demo's store folder, where `obs report --drift` looks
 
 # Bounds that keep a run finite: the simulated span ends now and starts after
 # 1970 whatever the rate, and about 3,000 requests are served a second, so the
@@ -135,7 +154,10 @@ class Model:
 
         data = load_breast_cancer()
         self.rows = data.data.astype("float64")
-        self.labels = list(data.target_names)
+        self.labels = [str(name) for name in data.target_names]
+        names = [str(name) for name in data.feature_names]
+        self.watched = [names.index(name) for name in WATCHED]
+        self.shifted = names.index(SHIFTED)
         model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
         model.fit(self.rows, data.target)
         self.blob = pickle.dumps(model)
@@ -143,6 +165,26 @@ class Model:
 
     def load(self) -> Any:
         return pickle.loads(self.blob)
+
+    def batch(self, rng: Any, shifted: bool) -> Any:
+        """A request's samples: rows of the data set, each within 5 % of the original."""
+        rows = self.rows[rng.integers(0, len(self.rows), BATCH)]
+        rows = rows * rng.uniform(0.95, 1.05, (BATCH, 1))
+        if shifted:
+            rows[:, self.shifted] *= SHIFT_FACTOR
+        return rows
+
+    def baseline(self, path: str, rng: Any) -> None:
+        """The drift baseline, from 20,000 samples of validation traffic (before the shift)."""
+        from .drift.baseline import Baseline
+
+        rows = self.rows[rng.integers(0, len(self.rows), 20_000)]
+        rows = rows * rng.uniform(0.95, 1.05, (len(rows), 1))
+        columns: dict[str, Any] = {"prediction": self.load().predict_proba(rows)}
+        columns.update({name: rows[:, n] for name, n in zip(WATCHED, self.watched, strict=True)})
+        Baseline.from_frame(
+            columns, prediction="prediction", features=WATCHED, classes=self.labels
+        ).save(path)
 
     def _measure_load_ms(self) -> float:
         """What a new environment spends before serving: importing the libraries
@@ -165,17 +207,23 @@ def make_handler(model: Model, runtime: obs.Runtime) -> Any:
 
     estimator = model.load()
     labels = model.labels
+    watched = model.watched
 
     @obs.instrument(model="breast-cancer-lr", model_version="2026-11-01", runtime=runtime)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         with obs.stage("preprocess"):
-            x = np.asarray(event["features"], dtype=np.float64).reshape(1, -1)
+            x = np.asarray(event["features"], dtype=np.float64).reshape(-1, len(model.rows[0]))
         obs.observe_input(x)
+        obs.observe_features(x[:, watched])  # in the baseline's feature order: a batch
         with obs.stage("inference"):
-            probabilities = estimator.predict_proba(x)[0]
+            probabilities = estimator.predict_proba(x)
+        obs.observe_prediction(probabilities)  # a batch of class-probability vectors
         with obs.stage("postprocess"):
-            best = int(probabilities.argmax())
-            return {"label": labels[best], "score": round(float(probabilities[best]), 4)}
+            best = probabilities.argmax(axis=1)
+            return {
+                "labels": [labels[k] for k in best.tolist()],
+                "scores": [round(float(p), 4) for p in probabilities.max(axis=1)],
+            }
 
     return handler
 
@@ -183,13 +231,22 @@ def make_handler(model: Model, runtime: obs.Runtime) -> Any:
 class Environment:
     """One simulated execution environment: its clock, its handler, when it is free."""
 
-    __slots__ = ("busy_until", "clock", "handler", "last_used")
+    __slots__ = ("busy_until", "clock", "handler", "last_used", "runtime")
 
-    def __init__(self, clock: SimulatedClock, handler: Any) -> None:
+    def __init__(self, clock: SimulatedClock, runtime: obs.Runtime, handler: Any) -> None:
         self.clock = clock
+        self.runtime = runtime
         self.handler = handler
         self.busy_until = 0
         self.last_used = 0
+
+    @classmethod
+    def start(cls, model: Model, now: int, load_ns: int, number: int) -> Environment:
+        """Environment ``number``, started at ``now``: its init lasts ``load_ns``."""
+        clock = SimulatedClock(now)
+        runtime = obs.Runtime(environ=_lambda_environ(number), clock=clock, process_start=now)
+        clock.set(now + load_ns)  # the init: imports and weights, as measured
+        return cls(clock, runtime, make_handler(model, runtime))
 
 
 class Context:
@@ -250,37 +307,38 @@ def run_demo(
     result = DemoResult()
     store = StoreExporter(store_path, batch_size=512)
     # enabled: the demo exists to record, whatever INFEROBS_ENABLED says
-    obs.configure(enabled=True, exporters=[store, _Counter(result)], service="demo")
+    # (and a bad INFEROBS_* variable shows before the store is touched)
+    settings: dict[str, Any] = {"enabled": True, "exporters": [store, _Counter(result)]}
+    obs.configure(**settings, service="demo")
     _fresh_store(store_path)
     if progress is not None:
         progress(
             "Serving a scikit-learn classifier through an instrumented handler for "
             f"{minutes:g} simulated minutes..."
         )
+    import numpy as np
+
     model = Model()
+    _count_drift(model, store_path, settings, seed)
     rng = random.Random(seed)
+    samples = np.random.default_rng(seed)
     epoch = time.time_ns() - int(minutes * MINUTE_NS)  # the simulated day ends now
+    shift_at = epoch + int(SHIFT_AT * minutes * MINUTE_NS)
     keep_alive = int(keep_alive_minutes * MINUTE_NS)
     load_ns = int(model.load_ms * 1e6)
     pool: list[Environment] = []
     for n, offset in enumerate(Arrivals(minutes, bursts_per_hour, seed).times_ns()):
         now = epoch + offset
-        pool = [env for env in pool if now - env.last_used <= keep_alive or env.busy_until > now]
+        pool = _reclaim(pool, now, keep_alive)
         free = [env for env in pool if env.busy_until <= now]
         if free:
             env = max(free, key=lambda e: e.last_used)  # the most recently used stays warm
         else:  # a new execution environment: the request waits for its init
             result.environments += 1
-            clock = SimulatedClock(now)
-            runtime = obs.Runtime(
-                environ=_lambda_environ(result.environments), clock=clock, process_start=now
-            )
-            clock.set(now + load_ns)  # the init: imports and weights, as measured
-            env = Environment(clock, make_handler(model, runtime))
+            env = Environment.start(model, now, load_ns, result.environments)
             pool.append(env)
             now += load_ns
-        row = model.rows[rng.randrange(len(model.rows))]
-        event: dict[str, Any] = {"features": (row * rng.uniform(0.95, 1.05)).tolist()}
+        event: dict[str, Any] = {"features": model.batch(samples, now >= shift_at).tolist()}
         if rng.random() < error_rate:
             event = {"feature": event["features"]}  # a malformed request: KeyError
         env.clock.set(now)
@@ -291,8 +349,39 @@ def run_demo(
         finished = env.clock.monotonic_ns()
         env.busy_until = env.last_used = finished
         result.invocations += 1
+    _flush_drift()
     store.flush()
     return result
+
+
+def _count_drift(model: Model, store_path: str, settings: dict[str, Any], seed: int) -> None:
+    """Build the drift baseline from validation traffic, and count against it from now on."""
+    import numpy as np
+
+    path = os.path.join(store_path, BASELINE_FILE)
+    model.baseline(path, np.random.default_rng(seed + 1))
+    obs.configure(**settings, service="demo", baseline=path, drift_window=DRIFT_WINDOW)
+
+
+def _reclaim(pool: list[Environment], now: int, keep_alive: int) -> list[Environment]:
+    """The environments still up at ``now``; those idle past the keep-alive are reclaimed,
+    and their open drift windows are lost with them, as on Lambda without an extension."""
+    from .context import drift
+
+    kept = [env for env in pool if now - env.last_used <= keep_alive or env.busy_until > now]
+    if drift.monitor is not None and len(kept) < len(pool):
+        for env in pool:
+            if env not in kept:
+                drift.monitor.discard(env.runtime)
+    return kept
+
+
+def _flush_drift() -> None:
+    """The open windows of the environments still up: they deliver them with the next window."""
+    from .context import drift
+
+    if drift.monitor is not None:
+        drift.monitor.flush()
 
 
 def _check(

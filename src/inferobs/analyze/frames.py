@@ -4,7 +4,8 @@
 and the same rules (records after a prefix or anywhere on a line, per-line
 problems with file and line, a record seen twice counted once, UTF-16, the
 store's notes), but the records land in DuckDB tables instead of Python
-objects, so a report reduces them in the engine.
+objects, so a report reduces them in the engine. Given a drift baseline, the
+drift windows counted against it are read too, as one `WindowTable`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     import duckdb
+
+    from ..drift.baseline import Baseline
+    from ..drift.window_table import WindowTable
 
 __all__ = ["Frames", "read_frames"]
 
@@ -35,6 +39,7 @@ class Frames:
         self.db = db
         self.problems: list[Problem] = []
         self.losses: list[Problem] = []
+        self.windows: WindowTable | None = None  # with a baseline: its drift windows
 
     @property
     def invocations(self) -> duckdb.DuckDBPyRelation:
@@ -63,8 +68,10 @@ def read_frames(
     since_ns: int | None = None,
     function: str | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    baseline: Baseline | None = None,
 ) -> Frames:
-    """Read every source into tables ``invocations``, ``reports`` and ``minutes``.
+    """Read every source into tables ``invocations``, ``reports`` and ``minutes``
+    (and, with ``baseline``, its drift windows into ``Frames.windows``).
 
     A source that is missing, unrecognised or unreadable is a problem and the
     others are still read; `ReadError` (naming the problems) is raised only
@@ -79,6 +86,7 @@ def read_frames(
     parts: dict[str, list[tuple[int, duckdb.DuckDBPyRelation]]] = {kind: [] for kind in KINDS}
     sources = list(sources)
     ranks: dict[str, int] = {}  # each source's path, as its reader names it -> its place
+    windows = []
     for rank, source in enumerate(sources):
         if progress is not None:
             progress(rank, len(sources), source)
@@ -89,6 +97,8 @@ def read_frames(
             if reader is None:
                 raise ReadError(f"{source}: {_unrecognised(source)}")
             loaded = reader.load(frames.db, frames.problems)
+            if baseline is not None:
+                windows.append(reader.windows(baseline, frames.problems))
             ranks[reader.path] = rank
             frames.losses.extend(getattr(reader, "losses", []))
         except FileNotFoundError:
@@ -108,7 +118,12 @@ def read_frames(
     for kind, found in parts.items():
         _combine(frames.db, kind, found)
     _keep_once(frames.db, since_ns, function, ranks)
-    if frames.problems and not any(frames.count(kind) for kind in KINDS):
+    if baseline is not None:
+        from .sources import distinct_windows
+
+        frames.windows = distinct_windows(baseline, windows).within(since_ns, function)
+    anything = any(frames.count(kind) for kind in KINDS) or bool(frames.windows)
+    if frames.problems and not anything:
         raise ReadError("; ".join(str(p) for p in frames.problems[:5]))
     return frames
 

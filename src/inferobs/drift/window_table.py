@@ -114,18 +114,15 @@ class WindowTable:
             self.other,
         )
 
-    def once(self, since_ns: int | None = None, function: str | None = None) -> WindowTable:
-        """Each window once (the same instance, arm and start, read from two sources), those
-        ending after ``since_ns``, of ``function`` only when given."""
-        starts = self.start_ns.tolist()
-        groups = self.group.tolist()
-        keep = _first(list(zip(self.instance, groups, starts, strict=True)))
+    def within(self, since_ns: int | None = None, function: str | None = None) -> WindowTable:
+        """The windows ending after ``since_ns``, of ``function`` only when given."""
+        keep = np.ones(len(self), dtype=bool)
         if since_ns is not None:
-            keep = keep[self.end_ns[keep] > since_ns]
+            keep &= self.end_ns > since_ns
         if function is not None:
             wanted = [n for n, group in enumerate(self.groups) if group[0] == function]
-            keep = keep[np.isin(self.group[keep], wanted)]
-        return self if len(keep) == len(self) else self.take(keep)
+            keep &= np.isin(self.group, wanted)
+        return self if keep.all() else self.take(keep)
 
     @classmethod
     def concat(cls, baseline: Baseline, tables: list[WindowTable]) -> WindowTable:
@@ -150,14 +147,6 @@ class WindowTable:
             np.concatenate([t.counts for t in tables]),
             sum(t.other for t in tables),
         )
-
-
-def _first(keys: list[tuple[Any, ...]]) -> npt.NDArray[np.int64]:
-    """Indexes of each key's first occurrence, in order."""
-    seen: dict[tuple[Any, ...], int] = {}
-    for n, key in enumerate(keys):
-        seen.setdefault(key, n)
-    return np.fromiter(seen.values(), dtype=np.int64, count=len(seen))
 
 
 def _text(value: Any) -> str | None:
