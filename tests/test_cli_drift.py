@@ -149,3 +149,35 @@ def test_a_broken_baseline_is_named_with_its_field(tmp_path: Path, baseline: Pat
     result = run("--drift", "--source", str(tmp_path), "--baseline", str(broken))
     assert result.exit_code == ExitCode.ERROR  # type: ignore[attr-defined]
     assert "features.a" in result.output  # type: ignore[attr-defined]
+
+
+def test_plain_report_judges_the_operations_rules_and_exits_3_on_an_alert(
+    tmp_path: Path,
+) -> None:
+    from inferobs.record import Invocation
+
+    start = 1_796_000_400 * 10**9  # on a 15-minute boundary
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text(
+        "".join(
+            Invocation(
+                id=f"r{n}",
+                start=start + n * 10**9,
+                duration_ms=20.0,
+                status="error" if n % 10 == 0 else "ok",
+                error_type="ValueError" if n % 10 == 0 else None,
+                function="api",
+            ).to_json()
+            + "\n"
+            for n in range(200)
+        )
+    )
+    result = run("--source", str(lines), "--format", "json")
+    assert result.exit_code == ExitCode.ALERT  # type: ignore[attr-defined]
+    report = json.loads(result.stdout)  # type: ignore[attr-defined]
+    (fired,) = report["alert rules that fired"]
+    assert (fired["rule"], fired["level"], fired["subject"]) == ("errors", "alert", "api")
+    assert fired["value"] == pytest.approx(0.1) and fired["samples"] == 200
+    calm = tmp_path / "calm.toml"
+    calm.write_text('[[rule]]\nmetric = "error_rate"\nalert = 0.5\nwindow = "15m"\n')
+    assert run("--source", str(lines), "--rules", str(calm)).exit_code == 0  # type: ignore[attr-defined]

@@ -29,7 +29,7 @@ from . import __version__
 from .analyze.cost_render import COST_FORMATS
 from .analyze.render import FORMATS
 from .cli_costs import CostRequest, Finite, cost_options
-from .cli_drift import DriftRequest, drift_options
+from .cli_drift import DriftRequest, check_alert, drift_options, load_rules_option
 from .config import Settings
 from .demo import (
     BASELINE_FILE,
@@ -271,7 +271,6 @@ def report(
     baseline, per period, and which alert rules fire (exit status 3 on an
     alert).
     """
-    from .analyze.render import render_report
 
     paths = list(sources) or [_default_source()]
     drift = arguments.pop("drift")
@@ -285,12 +284,11 @@ def report(
         asked = DriftRequest(**drift_arguments, sources=paths)
         found = asked.answer(_read(paths, since, function, asked.baseline), since)
         write_drift(found, output_format, sys.stdout)
-        asked.check_alert(found)
+        check_alert(found["findings"])
         return
-    if drift_arguments != {"baseline": None, "period": "1h", "rules": None}:
-        flags = {"baseline": "--baseline", "period": "--window", "rules": "--rules"}
-        named = [flags[k] for k, v in drift_arguments.items() if v not in (None, "1h")]
-        raise click.UsageError(f"{named[0]} goes with --drift")
+    if drift_arguments["baseline"] is not None or drift_arguments["period"] != "1h":
+        named = "--baseline" if drift_arguments["baseline"] is not None else "--window"
+        raise click.UsageError(f"{named} goes with --drift")
     if costs:
         from .analyze.cost_render import write_costs
 
@@ -308,7 +306,29 @@ def report(
         if output_format == "html":
             raise click.UsageError("--format html goes with --costs or --drift")
         raise click.UsageError(f"--{given[0].replace('_', '-')} goes with --costs")
-    render_report(_operations(_read(paths, since, function)), output_format, sys.stdout)
+    _operations_report(paths, since, function, drift_arguments["rules"], output_format)
+
+
+def _operations_report(
+    paths: list[str], since: int | None, function: str | None, rules: str | None, fmt: str
+) -> None:
+    """The operations report, and the operations rules that fired (exit 3 on an alert)."""
+    from .analyze.drift_render import fired_section
+    from .analyze.drift_report import finding_dict, newest_first, operations_by_rule
+    from .analyze.render import render_report
+    from .analyze.rules import judge
+
+    judged = load_rules_option(rules)
+    reading = _read(paths, since, function)
+    sections = _operations(reading)
+    findings = judge(judged, operations=operations_by_rule(reading, judged))
+    fired, lines = fired_section([finding_dict(f) for f in sorted(findings, key=newest_first)])
+    if fired is not None:
+        sections.append(fired)
+    render_report(sections, fmt, sys.stdout)
+    for line in lines:
+        sys.stdout.write(line + "\n")
+    check_alert(fired.data if fired is not None else [])
 
 
 def _read(

@@ -20,9 +20,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .analyze.frames import Frames
+    from .analyze.rules import Rule
     from .drift.baseline import Baseline
 
-__all__ = ["BASELINE_NAME", "DriftRequest", "drift_options"]
+__all__ = ["BASELINE_NAME", "DriftRequest", "check_alert", "drift_options", "load_rules_option"]
 
 BASELINE_NAME = "baseline.json"  # looked for in a store folder when no baseline is named
 
@@ -56,7 +57,8 @@ def drift_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--rules",
             metavar="FILE",
-            help="Alert rules (TOML) instead of the shipped ones (docs/drift.md).",
+            help="Alert rules (TOML) instead of the shipped ones: drift rules with --drift, "
+            "operations rules (latency, errors, cold starts) always (docs/drift.md).",
         ),
     ]
     for option in reversed(options):
@@ -70,7 +72,6 @@ class DriftRequest:
     def __init__(
         self, *, baseline: str | None, period: str, rules: str | None, sources: Sequence[str]
     ) -> None:
-        from .analyze.rules import RuleError, load_rules
         from .drift.baseline import Baseline, BaselineError
         from .drift.counting import parse_window
 
@@ -89,10 +90,7 @@ class DriftRequest:
             self.baseline: Baseline = Baseline.load(path)
         except BaselineError as exc:
             raise click.ClickException(str(exc)) from None
-        try:
-            self.rules = load_rules(rules)
-        except RuleError as exc:
-            raise click.ClickException(str(exc)) from None
+        self.rules = load_rules_option(rules)
 
     def answer(self, frames: Frames, since_ns: int | None) -> dict[str, Any]:
         from .analyze.drift_report import drift_answer
@@ -106,12 +104,22 @@ class DriftRequest:
             since_ns=since_ns,
         )
 
-    @staticmethod
-    def check_alert(answer: dict[str, Any]) -> None:
-        """Exit 3 (after the answer was written) when an alert rule fired."""
-        if answer["alert"]:
-            alerts = sum(f["level"] == "alert" for f in answer["findings"])
-            raise _Alert(f"{alerts} alert finding(s); see the report")
+
+def load_rules_option(path: str | None) -> list[Rule]:
+    """The rules of ``--rules`` (the shipped ones without it); a wrong file is an error."""
+    from .analyze.rules import RuleError, load_rules
+
+    try:
+        return load_rules(path)
+    except RuleError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def check_alert(findings: list[dict[str, Any]]) -> None:
+    """Exit 3 (after the report was written) when an alert rule fired."""
+    alerts = sum(f["level"] == "alert" for f in findings)
+    if alerts:
+        raise _Alert(f"{alerts} alert finding(s); see the report")
 
 
 def _default_baseline(sources: Sequence[str]) -> str | None:

@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import TextIO
 
-__all__ = ["drift_sections", "write_drift"]
+__all__ = ["drift_sections", "fired_section", "write_drift"]
 
 _MOST_FINDINGS = 30  # rows of rules that fired shown in text; JSON lists every finding
 
@@ -75,20 +75,9 @@ def drift_sections(answer: dict[str, Any]) -> tuple[list[Section], list[str]]:
     sections = [
         Section(f"Drift per {window} against {answer['baseline']['path']}", columns, rows, [])
     ]
-    findings = answer["findings"]
-    fired = _fired(findings)
-    if fired:
-        sections.append(
-            Section(
-                "Alert rules that fired",
-                ["level", "rule", "subject", "arm", "periods", "first", "latest", "latest value"],
-                fired[:_MOST_FINDINGS],
-                [],
-            )
-        )
-    lines = []
-    if len(fired) > _MOST_FINDINGS:
-        lines.append(f"... and {len(fired) - _MOST_FINDINGS} more (--format json lists all).")
+    fired, lines = fired_section(answer["findings"])
+    if fired is not None:
+        sections.append(fired)
     lines.append(
         f"{_counted(answer['windows'], 'window')} from {_counted(answer['instances'], 'instance')}"
         + (
@@ -119,9 +108,24 @@ def drift_sections(answer: dict[str, Any]) -> tuple[list[Section], list[str]]:
     return sections, lines
 
 
+def fired_section(findings: list[dict[str, Any]]) -> tuple[Section | None, list[str]]:
+    """The rules that fired, one row per rule, level, subject and arm (how many periods,
+    first and latest), alerts first; None when none did. And a line when rows were cut."""
+    rows = _fired(findings)
+    if not rows:
+        return None, []
+    section = Section(
+        "Alert rules that fired",
+        ["level", "rule", "subject", "arm", "periods", "first", "latest", "latest value"],
+        rows[:_MOST_FINDINGS],
+        findings,
+    )
+    cut = len(rows) - _MOST_FINDINGS
+    return section, [f"... and {cut} more (--format json lists all)."] if cut > 0 else []
+
+
 def _fired(findings: list[dict[str, Any]]) -> list[list[str]]:
-    """One row per rule, level, subject and arm: how many periods it fired in, first and
-    latest, alerts before warnings, the most recent first."""
+    """Rows of `fired_section`, the most recent first within each level."""
     rows: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for finding in findings:  # newest first already
         key = (finding["level"], finding["rule"], finding["subject"], _arm(finding))

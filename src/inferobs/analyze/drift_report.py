@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..drift.compare import Period
     from .frames import Frames
 
-__all__ = ["DRIFT_SCHEMA", "drift_answer"]
+__all__ = ["DRIFT_SCHEMA", "drift_answer", "finding_dict", "newest_first", "operations_by_rule"]
 
 DRIFT_SCHEMA = "inferobs.drift/1"
 _STATISTICS = ("psi", "jensen_shannon", "wasserstein", "ks", "chi2", "chi2_p_value")
@@ -49,14 +49,7 @@ def drift_answer(
     for rule in rules:
         if rule.metric in DRIFT_METRICS and rule.window_s not in by_window:
             by_window[rule.window_s] = compare(baseline, windows, rule.window_s)[0]
-    operations = {}
-    if frames.count():
-        from .figures import by_window as operations_by_window
-
-        for rule in rules:
-            if rule.metric not in DRIFT_METRICS and rule.window_s not in operations:
-                operations[rule.window_s] = operations_by_window(frames, rule.window_s)
-    findings = judge(rules, by_window, operations)
+    findings = judge(rules, by_window, operations_by_rule(frames, rules))
     return {
         "schema": DRIFT_SCHEMA,
         "baseline": {
@@ -73,10 +66,22 @@ def drift_answer(
         "coverage": _coverage(frames, windows),
         "groups": _groups(baseline, periods, findings),
         "rules": [{**asdict(rule), "columns": list(rule.columns)} for rule in rules],
-        "findings": [_finding(f) for f in sorted(findings, key=_newest_first)],
+        "findings": [finding_dict(f) for f in sorted(findings, key=newest_first)],
         "alert": any(f.level == "alert" for f in findings),
         "warn": any(f.level == "warn" for f in findings),
     }
+
+
+def operations_by_rule(frames: Frames, rules: list[Rule]) -> dict[float, list[dict[str, Any]]]:
+    """The per-window operations figures each operations rule is judged on."""
+    operations: dict[float, list[dict[str, Any]]] = {}
+    if frames.count():
+        from .figures import by_window
+
+        for rule in rules:
+            if rule.metric not in DRIFT_METRICS and rule.window_s not in operations:
+                operations[rule.window_s] = by_window(frames, rule.window_s)
+    return operations
 
 
 def _coverage(frames: Frames, windows: Any) -> dict[str, Any] | None:
@@ -154,7 +159,8 @@ def _groups(
     return groups
 
 
-def _finding(finding: Finding) -> dict[str, Any]:
+def finding_dict(finding: Finding) -> dict[str, Any]:
+    """A finding as the report's JSON holds it."""
     group = finding.group + (None,) * (len(_GROUP) - len(finding.group))
     return {
         "rule": finding.rule,
@@ -169,7 +175,7 @@ def _finding(finding: Finding) -> dict[str, Any]:
     }
 
 
-def _newest_first(finding: Finding) -> tuple[int, int, str]:
+def newest_first(finding: Finding) -> tuple[int, int, str]:
     return (-finding.start_ns, 0 if finding.level == "alert" else 1, finding.subject)
 
 
