@@ -6,7 +6,7 @@ Every way a command can fail ends in one ``Error: <what was wrong>`` line on
 stderr and a non-zero exit, never a traceback. The statuses are
 `inferobs.exit_codes.ExitCode`: 1 for bad arguments as for a source, store or
 setting that cannot be used (click's own 2 for a usage error is mapped to 1),
-130 when interrupted; 3 and 4 are kept for alert rules and budgets.
+130 when interrupted; 3 when an alert rule fired, 4 when over budget.
 Commands that only read (``report``, ``tail``) heed ``INFEROBS_STORE_PATH``
 alone of the ``INFEROBS_*`` variables; ``demo`` records, so it checks them
 all as `inferobs.configure` does.

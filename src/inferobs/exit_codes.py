@@ -2,8 +2,8 @@
 
 0 and 1 are what a command did; 3 and 4 are what it found, so a scheduled
 ``obs`` run can fail a pipeline on an alert or a budget without parsing its
-output. 3 and 4 are reserved for the alert rules and budgets to come: their
-meaning is fixed now, and nothing returns them yet. 2 is never used (it is
+output: 3 when an alert rule fires (``obs report``, ``obs report --drift``),
+4 when ``obs report --costs --budget`` is exceeded. 2 is never used (it is
 click's default for a usage error, which ``obs`` reports as 1).
 """
 
