@@ -14,7 +14,7 @@ from _thread import allocate_lock
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import Any, TextIO
 
     from ..record import Invocation
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["LineExporter", "encode"]
 
 
-def _make_encoder() -> Callable[[dict[str, Any]], str]:
+def _make_encoder() -> Callable[[Mapping[str, Any]], str]:
     """A compact JSON encoder, with the C encoder built once where there is one.
 
     ``JSONEncoder.encode`` rebuilds its C encoder on every call, a sizeable share
@@ -39,7 +39,7 @@ def _make_encoder() -> Callable[[dict[str, Any]], str]:
     except TypeError:  # its private signature changed: stay correct, if slower
         return standard
 
-    def encode(data: dict[str, Any]) -> str:
+    def encode(data: Mapping[str, Any]) -> str:
         return "".join(c_encode(data, 0))
 
     return encode
@@ -48,8 +48,8 @@ def _make_encoder() -> Callable[[dict[str, Any]], str]:
 _encode = _make_encoder()
 
 
-def encode(record: Invocation) -> str:
-    """The record as one compact JSON line, without the newline."""
+def encode(record: Mapping[str, Any]) -> str:
+    """A record (an invocation, a drift window) as one compact JSON line, without the newline."""
     return _encode(record)
 
 
@@ -68,7 +68,7 @@ class LineExporter:
         self._stream = stream
         self._lock = allocate_lock()
 
-    def export(self, record: Invocation) -> None:
+    def export(self, record: Invocation | dict[str, Any]) -> None:
         line = _encode(record) + "\n"
         stream = self._stream or sys.stdout
         with self._lock:
@@ -78,7 +78,7 @@ class LineExporter:
 
     def export_window(self, window: dict[str, Any]) -> None:
         """A drift window record: a line of its own, written like an invocation's."""
-        self.export(window)  # type: ignore[arg-type]  # any record dict encodes the same way
+        self.export(window)
 
 
 def _flushes_itself() -> frozenset[type]:

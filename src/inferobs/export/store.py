@@ -338,7 +338,7 @@ def layout_1_windows(
 
 def _line(data: dict[str, Any]) -> str:
     """Any record dict as its compact JSON line (ASCII: SQLite always holds it)."""
-    return encode(data)  # type: ignore[arg-type]  # a window is a dict like an Invocation
+    return encode(data)
 
 
 def pack(counts: list[int]) -> bytes:
