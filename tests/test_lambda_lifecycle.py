@@ -163,3 +163,31 @@ def test_watchdog_line_is_not_written_twice_when_the_handler_finishes_late() -> 
         records = fn.wait_for_records(2)
     assert [r["kind"] for r in records] == ["timeout", "invocation"]
     assert records[0]["id"] == outcome.request_id
+
+
+def test_sigterm_before_shutdown_delivers_the_open_drift_window(tmp_path: Any) -> None:
+    """Lambda sends SIGTERM before shutdown when an extension is registered: the runtime,
+    idle between invocations, writes its open drift window, then ends as SIGTERM ends it."""
+    import json
+    import signal
+
+    from inferobs.drift.baseline import Baseline
+
+    baseline = tmp_path / "baseline.json"
+    Baseline.from_frame({"total": [float(v) for v in range(100)]}, prediction="total").save(
+        str(baseline)
+    )
+    env = {"INFEROBS_BASELINE": str(baseline), "INFEROBS_DRIFT_WINDOW": "1h"}
+    with function("ok", env=env) as fn:
+        for i in range(3):
+            assert fn.invoke({"values": [i, 1.5]}).status == "response"
+        fn.wait_for_records(3)
+        assert fn.process is not None
+        fn.process.send_signal(signal.SIGTERM)  # while it waits for the next invocation
+        assert fn.process.wait(timeout=10) == -signal.SIGTERM
+        fn.kill()  # joins the reader: every line is in
+        windows = [json.loads(line) for line in fn.lines if '"inferobs.drift_window"' in line]
+    (window,) = windows
+    assert window["observations"] == 3 and window["function"] == "test-fn"
+    assert window["instance_id"] == fn.records()[0]["instance_id"]
+    assert sum(window["prediction"]["total"]) == 3

@@ -22,6 +22,7 @@ def ok(event: dict[str, Any], context: Any) -> dict[str, Any]:
     obs.observe_input(values)
     with obs.stage("inference"):
         total = sum(values)
+    obs.observe_prediction(total)  # counted only where a drift baseline is configured
     return {"total": total, "pid": os.getpid()}
 
 
