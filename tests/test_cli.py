@@ -193,7 +193,7 @@ def test_console_script_is_installed() -> None:
 def test_the_demo_runs_end_to_end_and_reports(tmp_path: Path) -> None:
     store = tmp_path / "demo"
     result = CliRunner().invoke(
-        main, ["demo", "--store", str(store), "--minutes", "180", "--format", "json"]
+        main, ["demo", "--store", str(store), "--minutes", "480", "--format", "json"]
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
