@@ -183,7 +183,8 @@ class Recorder:
         monitor = drift.monitor
         if monitor is not None:
             try:
-                windows = monitor.closed(flush=monitor.every)
+                now_s = call.runtime.clock.wall_ns() / 1e9
+                windows = monitor.closed(flush=monitor.every, now_s=now_s)
                 if windows:
                     _export_windows(windows, call.settings)
             except Exception as exc:

@@ -57,6 +57,7 @@ class Monitor:
         self._emit = emit
         self._arms: dict[Arm, DriftWindows] = {}
         self._lock = allocate_lock()  # a window closes once, whichever thread sees it go
+        self._due = 0.0  # no open window ends before this (seconds): until then, nothing to do
         _install_hooks()
 
     def _windows(self, call: Call) -> DriftWindows:
@@ -89,13 +90,22 @@ class Monitor:
             counted = self._windows(call).observe_features(features)
         call.drift_observations += counted
 
-    def closed(self, *, flush: bool = False) -> list[dict[str, Any]]:
-        """Windows closed since the last call (and the open ones, with ``flush``) as records."""
+    def closed(self, *, flush: bool = False, now_s: float | None = None) -> list[dict[str, Any]]:
+        """Windows closed since the last call (and the open ones, with ``flush``) as records.
+
+        ``now_s`` is the caller's clock: before the next window boundary after
+        the last look no window can have closed, so most invocations return at once.
+        """
+        if not flush and now_s is not None and now_s < self._due:
+            return []
         out = []
         with self._lock:
             for arm, windows in list(self._arms.items()):
                 for window in windows.take_closed(flush=flush):
                     out.append(self._record(arm, window))
+            if now_s is not None:
+                step = self.settings.drift_window
+                self._due = (now_s // step + 1) * step
         return out
 
     def flush(self) -> None:
