@@ -336,3 +336,143 @@ def test_a_normal_exit_flushes_the_open_window(baseline: Path) -> None:
     )
     windows = [json.loads(line) for line in done.stdout.splitlines() if DRIFT_EVENT in line]
     assert [w["observations"] for w in windows] == [2]
+
+
+def test_windows_that_only_look_alike_all_count_and_a_copy_counts_once(
+    baseline: Path, tmp_path: Path
+) -> None:
+    """Two replicas whose processes share a pid (PID 1 in containers), and parts of one
+    window in rotated log files, are different windows; the same line twice is one."""
+    from inferobs.analyze.frames import read_frames
+
+    built = Baseline.load(str(baseline))
+    sink = Sink()
+    obs.configure(exporters=[sink], baseline=str(baseline), drift_every_invocation=True)
+    runtime = obs.Runtime(environ={"AWS_LAMBDA_LOG_STREAM_NAME": "same"}, clock=ManualClock())
+
+    @obs.instrument(runtime=runtime)
+    def handler(event: Any, context: Any) -> None:
+        obs.observe_prediction("cat")
+
+    for _ in range(4):
+        handler({}, None)
+    lines = [json.dumps(w) for w in sink.windows]
+    assert len({w["window_id"] for w in sink.windows}) == 4  # one id per emission
+    first, second = tmp_path / "app.log.1", tmp_path / "app.log"
+    first.write_text("\n".join(lines[:2]) + "\n")
+    second.write_text("\n".join(lines[2:]) + "\n" + lines[3] + "\n")  # and one line twice
+    frames = read_frames([str(first), str(second)], baseline=built)
+    assert frames.windows is not None and len(frames.windows) == 4
+    assert int(frames.windows.observations.sum()) == 4
+
+
+FORKED = """
+import os, sys, json
+import inferobs as obs
+
+obs.configure(baseline=sys.argv[1], drift_window="1h", exporters=["stdout"])
+
+@obs.instrument
+def handler(event, context):
+    obs.observe_prediction("cat")
+
+for _ in range(10):
+    handler({}, None)
+sys.stdout.flush()
+child = os.fork()
+if child == 0:
+    handler({}, None)
+    sys.stdout.flush()
+    sys.exit(0)
+os.waitpid(child, 0)
+"""
+
+
+def test_a_forked_child_counts_only_what_it_saw(baseline: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(FORKED), str(baseline)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    windows = [json.loads(line) for line in done.stdout.splitlines() if DRIFT_EVENT in line]
+    assert sorted(w["observations"] for w in windows) == [1, 10]  # not 11 and 10
+
+
+POOL = """
+import sys
+from multiprocessing import get_context
+import inferobs as obs
+
+obs.configure(baseline=sys.argv[1], drift_window="1h", exporters=["stdout"])
+
+@obs.instrument
+def handler(event, context):
+    obs.observe_prediction("cat")
+    return event
+
+if __name__ == "__main__":
+    with get_context("fork").Pool(2) as pool:
+        pool.starmap(handler, [({}, None)] * 40, chunksize=5)
+"""
+
+
+def test_pool_workers_deliver_their_windows(baseline: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(POOL), str(baseline)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    windows = [json.loads(line) for line in done.stdout.splitlines() if DRIFT_EVENT in line]
+    assert sum(w["observations"] for w in windows) == 40
+
+
+SIGTERM_MID_COUNT = """
+import os, signal, sys, threading
+import numpy as np
+import inferobs as obs
+
+obs.configure(baseline=sys.argv[1], drift_window="1h", exporters=["stdout"])
+values = np.full(200_000, 40.0)
+
+@obs.instrument
+def handler(event, context):
+    obs.observe_features({"age": 40.0, "country": "de"})
+    for _ in range(1000):
+        obs.observe_features([{"age": v} for v in values[:2000].tolist()])
+
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+handler({}, None)
+"""
+
+
+def test_sigterm_in_the_middle_of_counting_still_ends_the_process(baseline: Path) -> None:
+    process = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(SIGTERM_MID_COUNT), str(baseline)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert process.returncode == -signal.SIGTERM
+
+
+def test_arms_seen_once_are_not_held_forever(baseline: Path) -> None:
+    from inferobs.context import drift
+
+    clock = ManualClock()
+    obs.configure(exporters=[Sink()], baseline=str(baseline), drift_window="1m")
+
+    @obs.instrument(runtime=obs.Runtime(environ={}, clock=clock))
+    def handler(event: Any, context: Any) -> None:
+        obs.set_model(variant=event)
+        obs.observe_prediction("cat")
+
+    for n in range(500):
+        handler(f"user-{n}", None)
+        clock.advance(1000)
+    assert drift.monitor is not None
+    assert len(drift.monitor._arms) <= 61  # the arms of the last minute, at most

@@ -184,7 +184,7 @@ class Recorder:
         if monitor is not None:
             try:
                 now_s = call.runtime.clock.wall_ns() / 1e9
-                windows = monitor.closed(flush=monitor.every, now_s=now_s)
+                windows = monitor.closed(now_s=now_s)
                 if windows:
                     _export_windows(windows, call.settings)
             except Exception as exc:

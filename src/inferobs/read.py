@@ -143,7 +143,10 @@ def read(
             if identity is not None:
                 if identity in seen_windows:
                     continue
-                here.add(identity)
+                # one emission is one window wherever it is found; a key without an
+                # id may be parts of one window within a source: only later sources'
+                # copies are dropped
+                (seen_windows if identity[0] == WINDOW_ID else here).add(identity)
             if _keep_window(window, since_ns, function):
                 reading.windows.append(window)
         seen_windows |= here
@@ -155,9 +158,13 @@ def read(
 
 
 def window_key(window: dict[str, Any]) -> WindowKey | None:
-    """What makes a drift window the same one in two sources: its instance, start,
-    baseline and group (function, model, model version, variant). None without an
-    instance id: windows of unnamed instances are never taken for one another."""
+    """What makes a drift window the same one in two sources: its ``window_id``, one per
+    emission; for windows written without one, its instance, start, baseline and group
+    (function, model, model version, variant). None without either: windows of unnamed
+    instances are never taken for one another."""
+    identity = window.get("window_id")
+    if isinstance(identity, str):
+        return (WINDOW_ID, identity)
     instance = window.get("instance_id")
     if instance is None:
         return None
@@ -323,9 +330,12 @@ def _read_store(path: str, reading: Reading) -> tuple[list[Invocation], list[dic
 # a window row as readers get it: its rowid, then the drift_windows columns in order
 _WINDOWS = (
     "SELECT rowid, window_start, window_end, function, model, model_version, variant,"
-    " instance_id, baseline_hash, observations, shape, counts, record FROM drift_windows"
+    " instance_id, baseline_hash, observations, shape, counts, record,"
+    " CASE WHEN json_valid(record) THEN json_extract(record, '$.window_id') END"
+    " FROM drift_windows"
 )
-SHAPE, COUNTS = 10, 11  # where a window row holds them
+SHAPE, COUNTS, RECORD, ID = 10, 11, 12, 13  # where a window row holds them
+WINDOW_ID = "window_id"  # the first part of a key made of a window's id
 
 
 def stored_windows(
@@ -371,7 +381,7 @@ def _window_of_row(row: tuple[Any, ...], shapes: dict[str, Any]) -> dict[str, An
 
     from .drift.layout import unflatten
 
-    window = json.loads(row[-1])
+    window = json.loads(row[RECORD])
     if not isinstance(window, dict):
         raise ValueError("its record is not a JSON object")
     text = row[SHAPE]

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import time
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["Clock", "Runtime", "on_cloud", "process_start_ns"]
+__all__ = ["Clock", "Runtime", "ends_without_exit_hooks", "on_cloud", "process_start_ns"]
 
 # init types in the platform's own words (AWS_LAMBDA_INITIALIZATION_TYPE)
 ON_DEMAND = "on-demand"
@@ -184,3 +185,17 @@ def default_runtime() -> Runtime:
     if _default is None:
         _default = Runtime()
     return _default
+
+
+def ends_without_exit_hooks() -> bool:
+    """Whether this process is a multiprocessing worker, which may end before atexit runs.
+
+    A worker ends with ``os._exit`` and a pool's workers are terminated by
+    signal (``with Pool() as pool`` does so on leaving the block), so neither
+    the exit flush nor, often, the background thread's next tick ever comes.
+    Such a process hands each record over at once (the store writes a
+    transaction per record; drift counts go out after every invocation).
+    """
+    process = sys.modules.get("multiprocessing.process")  # never imported for this
+    parent = getattr(process, "parent_process", None)
+    return parent is not None and parent() is not None

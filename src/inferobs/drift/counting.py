@@ -5,7 +5,11 @@ library only (bisect into the bins: O(log bins) a value, nothing allocated for
 a scalar or a dict row) and never raises: a value that is missing (None, NaN,
 infinite) or unusable (text where a number belongs, a vector of the wrong
 length) is counted in its own bucket, so what the model was given stays
-visible instead of breaking it.
+visible instead of breaking it. A finite Python float, what JSON and
+``ndarray.tolist()`` give, is binned in the loop over the row itself, without
+a call per value: that keeps a 10-class vector and 20 features within the
+handler's budget (docs/benchmarks.md); anything else goes through the column's
+``add``, which gives the same bin.
 
 Each column's counts are one list: its bins, then its extra buckets
 
@@ -29,6 +33,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
+
+    # a feature column as a row is counted: its counts, its edges (None unless numeric),
+    # its add; and in a plan, led by its key in the row (a name, or a place)
+    _Column = tuple[list[int], list[float] | None, Callable[[Any], None]]
+    _Plan = list[tuple[Any, list[int], list[float] | None, Callable[[Any], None]]]
 
 __all__ = ["DRIFT_EVENT", "DRIFT_SCHEMA", "DriftWindows", "parse_window"]
 
@@ -97,30 +106,38 @@ class _Categorical:
 
 
 class _ClassScores:
-    __slots__ = ("classes", "invalid", "label", "scores", "width")
+    __slots__ = ("bins", "invalid", "label", "label_of", "scores", "width")
 
     def __init__(self, spec: ClassScores) -> None:
-        self.classes = spec.classes
         self.width = len(spec.classes)
         self.scores = [_Numeric(s) for s in spec.scores]
         self.label = _Categorical(spec.label)
+        # per class: its score's counts, edges and missing bucket; the label's bucket
+        self.bins = [(s.counts, s.edges, s.missing) for s in self.scores]
+        self.label_of = [self.label.index.get(label(c), self.label.other) for c in spec.classes]
         self.invalid = 0
 
     def add(self, vector: Any) -> None:
         try:
-            values = [float(v) for v in vector]
+            values = list(map(float, vector))
         except (TypeError, ValueError):
             self.invalid += 1
             return
         if len(values) != self.width:
             self.invalid += 1
             return
-        for counter, value in zip(self.scores, values, strict=True):
-            counter.add(value)
-        if all(math.isfinite(v) for v in values):
-            self.label.add(self.classes[values.index(max(values))])
+        finite = True
+        for (counts, edges, missing), x in zip(self.bins, values, strict=True):
+            if x - x == 0.0:  # finite: infinities and NaN give NaN
+                counts[bisect_left(edges, x)] += 1
+            else:
+                counts[missing] += 1
+                finite = False
+        label_counts = self.label.counts
+        if finite:
+            label_counts[self.label_of[values.index(max(values))]] += 1
         else:
-            self.label.add(None)
+            label_counts[self.label.missing] += 1
 
     def export(self) -> dict[str, Any]:
         return {
@@ -141,13 +158,33 @@ def _counter(spec: Column) -> _Numeric | _Categorical | _ClassScores:
 class _Window:
     """One window's counters, made when its first observation comes."""
 
-    __slots__ = ("features", "index", "observations", "prediction")
+    __slots__ = ("by_index", "by_name", "features", "index", "observations", "prediction")
 
     def __init__(self, baseline: Baseline, index: int) -> None:
         self.index = index
         self.prediction = _counter(baseline.prediction[1])
         self.features = {name: _counter(spec) for name, spec in baseline.features.items()}
+        columns = [_column(counter) for counter in self.features.values()]
+        # the same columns, looked up in a dict row by name and in a list row by place
+        self.by_name: _Plan = [(name, *c) for name, c in zip(self.features, columns, strict=True)]
+        self.by_index: _Plan = [(n, *c) for n, c in enumerate(columns)]
         self.observations = 0
+
+
+def _column(counter: _Numeric | _Categorical | _ClassScores) -> _Column:
+    if isinstance(counter, _Numeric):
+        return counter.counts, counter.edges, counter.add
+    return [], None, counter.add  # counted by its add only
+
+
+def _count_row(get: Callable[[Any], Any], plan: _Plan) -> None:
+    """One row's values (``get`` of each column's key) into their columns."""
+    for key, counts, edges, add in plan:
+        value = get(key)
+        if edges is not None and value.__class__ is float and value - value == 0.0:
+            counts[bisect_left(edges, value)] += 1  # a finite float: _Numeric.add, inline
+        else:
+            add(value)
 
 
 class DriftWindows:
@@ -173,10 +210,11 @@ class DriftWindows:
 
     def _window(self) -> _Window:
         index = int(self._clock() // self.window_s)
-        self._roll(index)
-        if self._open is None:
-            self._open = _Window(self.baseline, index)
-        return self._open
+        window = self._open
+        if window is None or window.index != index:
+            self._roll(index)
+            window = self._open = _Window(self.baseline, index)
+        return window
 
     def _roll(self, index: int) -> None:
         """Close the open window if the clock has left it."""
@@ -197,7 +235,9 @@ class DriftWindows:
         return len(rows)
 
     def _prediction_rows(self, prediction: Any) -> list[Any]:
-        value = prediction.tolist() if hasattr(prediction, "tolist") else prediction
+        value = prediction
+        if value.__class__ is not list and hasattr(value, "tolist"):
+            value = value.tolist()
         if isinstance(self._kind, ClassScores):
             # a vector is one prediction; a list of vectors, a batch
             if isinstance(value, (list, tuple)) and value and isinstance(value[0], (list, tuple)):
@@ -212,17 +252,15 @@ class DriftWindows:
         order) or a batch (a DataFrame, a 2-D array, a list of rows); how many rows."""
         window = self._window()
         rows = self._feature_rows(features)
-        counters = window.features
+        width = len(self._names)
         for row in rows:
             if isinstance(row, dict):
-                for name in self._names:
-                    counters[name].add(row.get(name))
+                _count_row(row.get, window.by_name)
             else:
-                values = list(row) if isinstance(row, (list, tuple)) else [row]
-                if len(values) != len(self._names):
-                    values = [None] * len(self._names)  # no column lines up: all missing
-                for name, value in zip(self._names, values, strict=True):
-                    counters[name].add(value)
+                values = row if isinstance(row, (list, tuple)) else [row]
+                if len(values) != width:
+                    values = [None] * width  # no column lines up: all missing
+                _count_row(values.__getitem__, window.by_index)
         window.observations += len(rows)
         return len(rows)
 
@@ -239,6 +277,11 @@ class DriftWindows:
         if isinstance(value, (list, tuple)) and value and isinstance(value[0], (list, tuple, dict)):
             return list(value)
         return [value]
+
+    @property
+    def idle(self) -> bool:
+        """No open window and none closed waiting to be taken: nothing held."""
+        return self._open is None and not self._closed
 
     def take_closed(self, *, flush: bool = False) -> list[dict[str, Any]]:
         """The windows closed so far (and, with ``flush``, the open one), as records."""

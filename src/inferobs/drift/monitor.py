@@ -13,7 +13,15 @@ An environment reclaimed while idle takes its open window with it; the
 invocation records say how many observations each made
 (``drift_observations``), so the analyzer reports what share reached it. A
 normal exit and SIGTERM (Lambda sends it before shutdown when an extension is
-registered; containers get it before they stop) flush the open windows.
+registered; containers get it before they stop) flush the open windows. A
+forked child starts with no windows (the parent's stay the parent's), and a
+multiprocessing worker, which may end without exit hooks, sends its counts
+after every invocation.
+
+Each window record carries a ``window_id`` unique to that emission, so a
+window found in two sources (the store and a saved log) counts once, while
+two windows that only look alike (two replicas whose processes share a pid,
+parts of one window in rotated log files) both count.
 """
 
 from __future__ import annotations
@@ -55,10 +63,24 @@ class Monitor:
         self.baseline = Baseline.load(settings.baseline)
         self.every = settings.drift_every_invocation
         self._emit = emit
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._in_child)
+        _install_hooks()
+
+    def _reset(self) -> None:
         self._arms: dict[Arm, DriftWindows] = {}
         self._lock = allocate_lock()  # a window closes once, whichever thread sees it go
         self._due = 0.0  # no open window ends before this (seconds): until then, nothing to do
-        _install_hooks()
+        self._token = os.urandom(6).hex()  # this process's windows' ids
+        self._sent = 0
+        self._forked = False
+
+    def _in_child(self) -> None:
+        """A forked child: no windows of its own yet, and perhaps no exit hooks to come
+        (known once it runs: multiprocessing says so after the fork)."""
+        self._reset()
+        self._forked = True
 
     def _windows(self, call: Call) -> DriftWindows:
         arm = (call.runtime, call.model, call.model_version, call.variant)
@@ -96,6 +118,12 @@ class Monitor:
         ``now_s`` is the caller's clock: before the next window boundary after
         the last look no window can have closed, so most invocations return at once.
         """
+        if self._forked:
+            from ..runtime import ends_without_exit_hooks
+
+            self._forked = False
+            self.every = self.every or ends_without_exit_hooks()
+        flush = flush or self.every
         if not flush and now_s is not None and now_s < self._due:
             return []
         out = []
@@ -103,6 +131,8 @@ class Monitor:
             for arm, windows in list(self._arms.items()):
                 for window in windows.take_closed(flush=flush):
                     out.append(self._record(arm, window))
+                if windows.idle:  # an arm seen once holds nothing: memory stays bounded
+                    del self._arms[arm]
             if now_s is not None:
                 step = self.settings.drift_window
                 self._due = (now_s // step + 1) * step
@@ -124,7 +154,9 @@ class Monitor:
             "model_version": arm[2],
             "variant": arm[3],
             "instance_id": runtime.instance_id,
+            "window_id": f"{self._token}-{self._sent}",
         }
+        self._sent += 1
         record = {key: value for key, value in fields.items() if value is not None}
         record.update(window)
         record["instance_psi"] = instance_psi(self.baseline, window)
@@ -167,6 +199,9 @@ def _psi(spec: Numeric | Categorical, counts: list[int]) -> float | None:
 
 
 _hooks: list[bool] = []  # installed once per process
+# how long SIGTERM waits for the flush: Lambda gives an extension's process 300 to
+# 500 ms after SIGTERM, a container its grace period (often 10 s)
+SIGTERM_FLUSH_S = 0.25
 
 
 def _install_hooks() -> None:
@@ -186,15 +221,26 @@ def _install_hooks() -> None:
         return
 
     def on_sigterm(signum: int, frame: object) -> None:
-        """Flush, then end as SIGTERM would have (its default skips atexit)."""
+        """Flush, then end as SIGTERM would have (its default skips atexit).
+
+        The flush runs on a thread of its own, given a moment: the signal may
+        have interrupted this thread inside a lock the flush needs (counting,
+        writing a line), and a process told to stop must stop, not wait on it.
+        """
         try:
-            _flush_current()
-            _flush_exporters()
+            flushing = threading.Thread(target=_flush_all, name="inferobs-sigterm", daemon=True)
+            flushing.start()
+            flushing.join(SIGTERM_FLUSH_S)
         finally:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _flush_all() -> None:
+    _flush_current()
+    _flush_exporters()
 
 
 def _flush_current() -> None:

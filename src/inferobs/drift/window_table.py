@@ -31,7 +31,8 @@ class WindowTable:
     ``counts[i]`` is window ``i``'s counts in `layout.segments` order;
     ``group[i]`` indexes ``groups`` (the window's function, model, model
     version and variant). ``other`` counts windows left out because they were
-    counted against another baseline.
+    counted against another baseline; ``ids`` are the windows' ``window_id``
+    (None for a window written without one, or for all when no source had any).
     """
 
     baseline: Baseline
@@ -43,6 +44,7 @@ class WindowTable:
     observations: npt.NDArray[np.int64]
     counts: npt.NDArray[np.int64]
     other: int = 0
+    ids: list[str | None] | None = None  # each window's window_id, where written with one
 
     def __len__(self) -> int:
         return len(self.start_ns)
@@ -64,6 +66,7 @@ class WindowTable:
         layout = segments(baseline)
         wanted = baseline.hash
         starts, ends, groups, instances, observations, rows = [], [], [], [], [], []
+        ids: list[str | None] = []
         index: dict[Group, int] = {}
         problems: list[tuple[int, str]] = []
         other = 0
@@ -83,6 +86,8 @@ class WindowTable:
             ends.append(end)
             groups.append(index.setdefault(key, len(index)))
             instances.append(_text(record.get("instance_id")))
+            identity = record.get("window_id")
+            ids.append(identity if isinstance(identity, str) else None)
             observations.append(seen)
             rows.append(counts)
         width = layout[-1].stop
@@ -96,6 +101,7 @@ class WindowTable:
             np.array(observations, dtype=np.int64),
             np.array(rows, dtype=np.int64).reshape(len(rows), width),
             other,
+            ids if any(i is not None for i in ids) else None,
         )
         return table, problems
 
@@ -112,6 +118,7 @@ class WindowTable:
             self.observations[picked],
             self.counts[picked],
             self.other,
+            None if self.ids is None else [self.ids[i] for i in picked.tolist()],
         )
 
     def within(self, since_ns: int | None = None, function: str | None = None) -> WindowTable:
@@ -146,6 +153,9 @@ class WindowTable:
             np.concatenate([t.observations for t in tables]),
             np.concatenate([t.counts for t in tables]),
             sum(t.other for t in tables),
+            None
+            if all(t.ids is None for t in tables)
+            else [i for t in tables for i in (t.ids or [None] * len(t))],
         )
 
 

@@ -38,6 +38,7 @@ import time
 from math import isfinite
 
 from ..context import fault
+from ..runtime import ends_without_exit_hooks
 from .lines import encode
 
 TYPE_CHECKING = False
@@ -501,7 +502,7 @@ class StoreExporter:
             self._pending.append(row)
             full = len(self._pending) >= self.batch_size
             if self._each is None:
-                self._each = _ends_without_exit_hooks()
+                self._each = ends_without_exit_hooks()
             # after the exit flush (a generator finalised at shutdown records its
             # stream) no thread can start and no later flush comes: write it now
             full = full or self._each or self._exited or sys.is_finalizing()
@@ -655,20 +656,6 @@ class StoreExporter:
                 words = f"permission denied: {self.path} is not writable"
             return f"{words} ({code})"
         return type(exc).__name__
-
-
-def _ends_without_exit_hooks() -> bool:
-    """Whether this process is a multiprocessing worker, which may end before atexit runs.
-
-    A worker ends with ``os._exit`` and a pool's workers are terminated by
-    signal (``with Pool() as pool`` does so on leaving the block), so neither
-    the exit flush nor, often, the background thread's next tick ever comes.
-    Such a process writes each record at once: a transaction per record costs
-    about 20 µs against 4 µs in a batch, small beside a task sent to a worker.
-    """
-    process = sys.modules.get("multiprocessing.process")  # never imported for this
-    parent = getattr(process, "parent_process", None)
-    return parent is not None and parent() is not None
 
 
 def _write_each(connection: sqlite3.Connection, rows: list[Pending]) -> tuple[int, int]:

@@ -75,27 +75,33 @@ class Source:
 
 def distinct_windows(baseline: Baseline, tables: list[WindowTable]) -> WindowTable:
     """One table of several sources' windows (one table each, in order), a window found
-    again in a later source counted once: a store and a saved log may hold the same one.
+    again counted once: a store and a saved log may hold the same one.
 
-    A window is the same when its instance, start and group are
-    (`inferobs.read.window_key`, the baseline being the tables'). Within one
-    source, windows alike are all kept: they are parts of one window, emitted at
-    each invocation with ``drift_every_invocation``. Windows of unnamed
-    instances are all kept.
+    A window written with a ``window_id`` (one per emission) is the same
+    window wherever that id is found again. One written without (by an older
+    inferobs) is the same when its instance, start and group are
+    (`inferobs.read.window_key`, the baseline being the tables'), and only
+    across sources: within one, windows alike are parts of one window. Windows
+    of unnamed instances without an id are all kept.
     """
     import numpy as np
 
     from ...drift.window_table import WindowTable
 
     seen: set[tuple[object, ...]] = set()  # the windows of the tables before this one
+    seen_ids: set[str] = set()
     kept = []
     for table in tables:
         here = set()
         keep = np.ones(len(table), dtype=bool)
-        for n, (instance, start, group) in enumerate(
-            zip(table.instance, table.start_ns.tolist(), table.group.tolist(), strict=True)
+        ids = table.ids or [None] * len(table)
+        for n, (instance, start, group, identity) in enumerate(
+            zip(table.instance, table.start_ns.tolist(), table.group.tolist(), ids, strict=True)
         ):
-            if instance is not None:
+            if identity is not None:
+                keep[n] = identity not in seen_ids
+                seen_ids.add(identity)
+            elif instance is not None:
                 key = (instance, start, table.groups[group])
                 keep[n] = key not in seen
                 here.add(key)

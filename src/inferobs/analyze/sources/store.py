@@ -13,7 +13,7 @@ import os
 
 from ...export.lines import encode
 from ...export.store import DATABASE
-from ...read import COUNTS, SHAPE, Problem, _opened, check_layout, store_notes, stored_windows
+from ...read import COUNTS, ID, SHAPE, Problem, _opened, check_layout, store_notes, stored_windows
 from ...record import Invocation
 from . import Source, fresh_name
 from .records import invocations_of, judge, rows_of
@@ -120,6 +120,7 @@ class _Matrix:
         self.keep = np.zeros(count, dtype=bool)  # rows read and fitting the baseline
         self.groups: dict[tuple[str | None, ...], int] = {}
         self.instances: list[str | None] = [None] * count
+        self.ids: list[str | None] = [None] * count
         self.plans: dict[str, Plan] = {}  # shape -> where its counts go
         self.misfits: dict[str, str] = {}  # shape -> why its windows do not fit
 
@@ -147,6 +148,8 @@ class _Matrix:
             fields.append((row[1], row[2], row[9]))
             group.append(groups.setdefault(row[3:7], len(groups)))
             self.instances[at + n] = row[7]
+            if len(row) > ID and isinstance(row[ID], str):  # layout 1's rows have none
+                self.ids[at + n] = row[ID]
             self.keep[at + n] = True
         end = at + len(chunk)
         self.starts[at:end], self.ends[at:end], self.observations[at:end] = (
@@ -191,6 +194,7 @@ class _Matrix:
             self.observations,
             self.counts,
             other,
+            self.ids if any(i is not None for i in self.ids) else None,
         )
         return table if self.keep.all() else table.take(self.keep)
 
