@@ -181,3 +181,36 @@ def test_plain_report_judges_the_operations_rules_and_exits_3_on_an_alert(
     calm = tmp_path / "calm.toml"
     calm.write_text('[[rule]]\nmetric = "error_rate"\nalert = 0.5\nwindow = "15m"\n')
     assert run("--source", str(lines), "--rules", str(calm)).exit_code == 0  # type: ignore[attr-defined]
+
+
+def test_many_rules_fired_still_give_one_json_document(tmp_path: Path) -> None:
+    from inferobs.record import Invocation
+
+    start = 1_796_000_400 * 10**9
+    lines = tmp_path / "lines.jsonl"
+    with lines.open("w") as out:
+        for function in range(35):
+            for n in range(100):
+                out.write(
+                    Invocation(
+                        id=f"{function}-{n}",
+                        start=start + n * 10**9,
+                        duration_ms=5.0,
+                        status="error",
+                        error_type="KeyError",
+                        function=f"fn-{function}",
+                    ).to_json()
+                    + "\n"
+                )
+    result = run("--source", str(lines), "--format", "json")
+    assert result.exit_code == ExitCode.ALERT  # type: ignore[attr-defined]
+    fired = json.loads(result.stdout)["alert rules that fired"]  # type: ignore[attr-defined]
+    assert len(fired) == 35  # every finding, though the table shows 30
+
+
+def test_a_baseline_nested_too_deeply_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    result = run("--drift", "--source", str(tmp_path), "--baseline", str(deep))
+    assert result.exit_code == ExitCode.ERROR  # type: ignore[attr-defined]
+    assert "nested too deeply" in result.output  # type: ignore[attr-defined]

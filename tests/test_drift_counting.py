@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from inferobs.config import parse_window
 from inferobs.drift.baseline import Baseline
-from inferobs.drift.counting import DRIFT_EVENT, DriftWindows, parse_window
+from inferobs.drift.counting import DRIFT_EVENT, DriftWindows
 from inferobs.drift.statistics import merge
 
 RNG = np.random.default_rng(5)
@@ -119,10 +120,21 @@ def test_windows_of_many_instances_merge_into_the_counts_of_one() -> None:
     assert merge(parts).tolist() == pooled
 
 
-@pytest.mark.parametrize("text", ["", "5", "m", "0s", "-1m", "25h", "5 minutes", "nanm"])
+@pytest.mark.parametrize("text", ["", "0.5", "m", "0s", "-1m", "25h", "2d", "5 minutes", "nanm"])
 def test_a_bad_window_is_named(text: str) -> None:
     with pytest.raises(ValueError, match="window"):
         parse_window(text)
+
+
+def test_a_window_is_a_duration_or_seconds() -> None:
+    assert [parse_window(t) for t in ("30s", "5m", "1h", "1d", "300", " 2H ")] == [
+        30.0,
+        300.0,
+        3600.0,
+        86400.0,
+        300.0,
+        7200.0,
+    ]
 
 
 anything = st.recursive(

@@ -191,3 +191,23 @@ def test_sigterm_before_shutdown_delivers_the_open_drift_window(tmp_path: Any) -
     assert window["observations"] == 3 and window["function"] == "test-fn"
     assert window["instance_id"] == fn.records()[0]["instance_id"]
     assert sum(window["prediction"]["total"]) == 3
+
+
+def test_a_timeout_sends_the_open_drift_window_before_the_environment_dies(tmp_path: Any) -> None:
+    import json
+
+    from inferobs.drift.baseline import Baseline
+
+    baseline = tmp_path / "baseline.json"
+    Baseline.from_frame({"p": [float(v) for v in range(100)]}, prediction="p").save(str(baseline))
+    env = {
+        "INFEROBS_TIMEOUT_MARGIN_MS": "200",
+        "INFEROBS_BASELINE": str(baseline),
+        "INFEROBS_DRIFT_WINDOW": "1h",
+    }
+    with function("slow", timeout_s=1.0, env=env) as fn:
+        assert fn.invoke({"sleep_s": 0}).status == "response"
+        assert fn.invoke({"sleep_s": 5}).error_type == "Timeout"
+        assert not fn.alive()  # killed at the deadline
+        windows = [json.loads(line) for line in fn.lines if '"inferobs.drift_window"' in line]
+    assert [w["observations"] for w in windows] == [2]  # both invocations' counts

@@ -326,8 +326,9 @@ def _operations_report(
     if fired is not None:
         sections.append(fired)
     render_report(sections, fmt, sys.stdout)
-    for line in lines:
-        sys.stdout.write(line + "\n")
+    if fmt != "json":  # JSON holds every finding, and must stay one document
+        for line in lines:
+            sys.stdout.write(line + "\n")
     check_alert(fired.data if fired is not None else [])
 
 

@@ -72,11 +72,11 @@ class DriftRequest:
     def __init__(
         self, *, baseline: str | None, period: str, rules: str | None, sources: Sequence[str]
     ) -> None:
+        from .config import parse_window
         from .drift.baseline import Baseline, BaselineError
-        from .drift.counting import parse_window
 
-        try:  # a day is the longest window; "1d" says it too
-            self.period_s = parse_window("24h" if period.strip().lower() == "1d" else period)
+        try:
+            self.period_s = parse_window(period)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="'--window'") from None
         path = baseline or _default_baseline(sources)

@@ -23,11 +23,26 @@ if TYPE_CHECKING:
 
     from .export import Exporter
 
-__all__ = ["ConfigError", "Settings", "configure", "current"]
+__all__ = ["ConfigError", "Settings", "configure", "current", "parse_window"]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ConfigError(ValueError):
     """A setting has a value inferobs cannot use; the message names the setting."""
+
+
+def parse_window(text: str) -> float:
+    """A window or period as seconds: ``30s``, ``5m``, ``1h``, ``1d``, or a number of
+    seconds; ValueError naming the text otherwise. One second to one day."""
+    spec = str(text).strip().lower()
+    try:
+        seconds = float(spec) if spec[-1:].isdigit() else float(spec[:-1]) * _UNITS[spec[-1:]]
+    except (ValueError, KeyError):
+        raise ValueError(f"{text!r}: expected a window such as 30s, 5m, 1h or 1d") from None
+    if not isfinite(seconds) or seconds < 1 or seconds > 86_400:
+        raise ValueError(f"{text!r}: a window is 1 second to 1 day")
+    return seconds
 
 
 def _parse_bool(text: str) -> bool:
@@ -261,8 +276,6 @@ def _integer(value: object, name: str, low: int, high: int) -> int:
 def _window(value: object) -> float:
     """A drift window in seconds, from a number or a duration such as ``5m``."""
     if isinstance(value, str):
-        from .drift.counting import parse_window  # only when a window is spelled out
-
         try:
             return parse_window(value)
         except ValueError as exc:

@@ -82,6 +82,11 @@ def _expire(call: object) -> None:
         stage = running[-1] if running else None
         record = _build(call, "timeout", "error", None, stage, running=running)
         _export(record, call.settings)
+        monitor = drift.monitor
+        if monitor is not None:  # the platform ends the environment next: send its windows
+            windows = monitor.closed(flush=True, wait_s=0.005)  # the handler may be counting
+            if windows:
+                _export_windows(windows, call.settings)
     except Exception as exc:
         fault("timeout_record", "the timeout record could not be written", exc)
 
@@ -167,17 +172,15 @@ class Recorder:
         call.closed = True
         _in_flight.pop(call, None)
         try:
-            if call.armed:
-                writing = (_the_watchdog or _watchdog()).disarm(call)
-                if writing is not None:  # the timeout record is this invocation's line:
-                    writing.wait(call.settings.timeout_margin_ms / 1000)  # let it land
-                    return
-            if error is None:
-                record = _build(call, call.kind, "ok", None, None)
+            writing = (_the_watchdog or _watchdog()).disarm(call) if call.armed else None
+            if writing is not None:  # the timeout record is this invocation's line:
+                writing.wait(call.settings.timeout_margin_ms / 1000)  # let it land
+            elif error is None:
+                _export(_build(call, call.kind, "ok", None, None), call.settings)
             else:
                 stage = call.error_stage if error is call.error_exc else None
                 record = _build(call, call.kind, "error", type(error).__name__, stage)
-            _export(record, call.settings)
+                _export(record, call.settings)
         except Exception as exc:
             fault("close", "the invocation record could not be built", exc)
         monitor = drift.monitor

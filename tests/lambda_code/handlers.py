@@ -49,7 +49,7 @@ def raises(event: dict[str, Any], context: Any) -> None:
 @obs.instrument(model="m")
 def slow(event: dict[str, Any], context: Any) -> str:
     with obs.stage("preprocess"):
-        pass
+        obs.observe_prediction(1.0)  # counted only where a drift baseline is configured
     with obs.stage("inference"):
         time.sleep(float(event.get("sleep_s", 5)))
     return "finished"

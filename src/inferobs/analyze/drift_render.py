@@ -98,10 +98,16 @@ def drift_sections(answer: dict[str, Any]) -> tuple[list[Section], list[str]]:
         lines.append("ALERT: an alert rule fired (obs report --drift exits with status 3).")
     elif answer["warn"]:
         lines.append("Warning: a rule reached its warning level.")
+    elif not answer["windows"] and answer["other_baseline_windows"]:
+        lines.append(
+            "No drift windows against this baseline: the windows read were counted against "
+            "another one (--baseline names the file the functions count against)."
+        )
     elif not answer["windows"]:
         lines.append(
-            "No drift windows against this baseline: call obs.observe_prediction / "
-            "observe_features with a baseline configured (docs/drift.md)."
+            "No drift windows against this baseline in what was read (or in --since and "
+            "--function): functions count them with obs.observe_prediction / "
+            "observe_features and a baseline configured (docs/drift.md)."
         )
     else:
         lines.append("No rule fired.")

@@ -67,7 +67,7 @@ class Finding:
 
 def load_rules(path: str | None = None) -> list[Rule]:
     """The rules of ``path`` (default: the shipped ones), checked field by field."""
-    from ..drift.counting import parse_window
+    from ..config import parse_window
 
     path = path or DEFAULT_RULES
     data = read_toml(path, RuleError)

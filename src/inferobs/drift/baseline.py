@@ -290,6 +290,8 @@ class Baseline:
             raise BaselineError(f"{path}: cannot be read ({exc.strerror or exc})") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise BaselineError(f"{path}: not a JSON baseline ({exc})") from None
+        except RecursionError:
+            raise BaselineError(f"{path}: not a JSON baseline (nested too deeply)") from None
         try:
             return cls.from_dict(data)
         except BaselineError as exc:

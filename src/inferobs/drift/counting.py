@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 
+from ..config import parse_window
 from .baseline import Baseline, Categorical, ClassScores, Column, Numeric, label
 
 TYPE_CHECKING = False
@@ -43,20 +44,6 @@ __all__ = ["DRIFT_EVENT", "DRIFT_SCHEMA", "DriftWindows", "parse_window"]
 
 DRIFT_EVENT = "inferobs.drift_window"
 DRIFT_SCHEMA = 1
-_UNITS = {"s": 1, "m": 60, "h": 3600}
-
-
-def parse_window(text: str) -> float:
-    """``30s``, ``5m``, ``1h`` as seconds; ValueError naming the text otherwise."""
-    spec = str(text).strip().lower()
-    try:
-        amount, unit = float(spec[:-1]), _UNITS[spec[-1:]]
-    except (ValueError, KeyError):
-        raise ValueError(f"{text!r}: expected a window such as 30s, 5m or 1h") from None
-    seconds = amount * unit
-    if not math.isfinite(seconds) or seconds < 1 or seconds > 86_400:
-        raise ValueError(f"{text!r}: a window is 1 second to 24 hours")
-    return seconds
 
 
 class _Numeric:

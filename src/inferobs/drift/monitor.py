@@ -112,11 +112,15 @@ class Monitor:
             counted = self._windows(call).observe_features(features)
         call.drift_observations += counted
 
-    def closed(self, *, flush: bool = False, now_s: float | None = None) -> list[dict[str, Any]]:
+    def closed(
+        self, *, flush: bool = False, now_s: float | None = None, wait_s: float | None = None
+    ) -> list[dict[str, Any]]:
         """Windows closed since the last call (and the open ones, with ``flush``) as records.
 
         ``now_s`` is the caller's clock: before the next window boundary after
         the last look no window can have closed, so most invocations return at once.
+        With ``wait_s``, nothing is returned rather than waiting longer for
+        another thread's counting (the timeout watchdog cannot wait).
         """
         if self._forked:
             from ..runtime import ends_without_exit_hooks
@@ -126,8 +130,12 @@ class Monitor:
         flush = flush or self.every
         if not flush and now_s is not None and now_s < self._due:
             return []
-        out = []
-        with self._lock:
+        out: list[dict[str, Any]] = []
+        if wait_s is not None and not self._lock.acquire(timeout=wait_s):
+            return out
+        if wait_s is None:
+            self._lock.acquire()
+        try:
             for arm, windows in list(self._arms.items()):
                 for window in windows.take_closed(flush=flush):
                     out.append(self._record(arm, window))
@@ -136,6 +144,8 @@ class Monitor:
             if now_s is not None:
                 step = self.settings.drift_window
                 self._due = (now_s // step + 1) * step
+        finally:
+            self._lock.release()
         return out
 
     def flush(self) -> None:
