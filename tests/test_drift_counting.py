@@ -157,3 +157,28 @@ def test_nothing_given_to_the_counters_raises(prediction: Any, features: Any) ->
     assert windows.observe_prediction(prediction) >= 1
     assert windows.observe_features(features) >= 1
     windows.take_closed(flush=True)
+
+
+def test_batches_of_arrays_and_frames_count_every_row() -> None:
+    """Lists of numpy rows or vectors and DataFrames of predictions are batches too, and an
+    integer past float's range is counted as invalid, not raised."""
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    built = Baseline.from_frame(
+        {"p": list(rng.dirichlet([1, 1, 1], 500)), "a": rng.normal(size=500)},
+        prediction="p",
+        features=["a"],
+        classes=["x", "y", "z"],
+    )
+    windows = DriftWindows(built, 300)
+    probabilities = rng.dirichlet([1, 1, 1], 8)
+    assert windows.observe_prediction(list(probabilities)) == 8  # a list of arrays
+    assert windows.observe_prediction(pd.DataFrame(probabilities)) == 8
+    assert windows.observe_features([np.array([0.5])] * 4) == 4  # a list of numpy rows
+    assert windows.observe_features(10**400) == 1
+    (record,) = windows.take_closed(flush=True)
+    counts = record["prediction"]["p"]
+    assert counts["invalid"] == 0 and sum(counts["label"]) == 16
+    assert record["features"]["a"][-1] == 1  # the huge integer: invalid
+    assert sum(record["features"]["a"][:-2]) == 4

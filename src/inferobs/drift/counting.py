@@ -61,7 +61,7 @@ class _Numeric:
             return
         try:
             x = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # text; an integer past float's range
             self.counts[self.invalid] += 1
             return
         if not math.isfinite(x):
@@ -107,7 +107,7 @@ class _ClassScores:
     def add(self, vector: Any) -> None:
         try:
             values = list(map(float, vector))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             self.invalid += 1
             return
         if len(values) != self.width:
@@ -156,6 +156,22 @@ class _Window:
         self.by_name: _Plan = [(name, *c) for name, c in zip(self.features, columns, strict=True)]
         self.by_index: _Plan = [(n, *c) for n, c in enumerate(columns)]
         self.observations = 0
+
+
+def _plain(value: Any) -> Any:
+    """A numpy array, pandas Series or DataFrame as lists (a frame as its rows); else as is."""
+    if value.__class__ is list:
+        return value
+    if hasattr(value, "columns") and hasattr(value, "to_numpy"):  # a DataFrame: its rows
+        return value.to_numpy().tolist()
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+def _vector(value: Any) -> bool:
+    """Whether an item of a batch is itself a row or vector (a list, a tuple, an array)."""
+    return isinstance(value, (list, tuple)) or (
+        hasattr(value, "tolist") and getattr(value, "ndim", 0) >= 1
+    )
 
 
 def _column(counter: _Numeric | _Categorical | _ClassScores) -> _Column:
@@ -222,13 +238,11 @@ class DriftWindows:
         return len(rows)
 
     def _prediction_rows(self, prediction: Any) -> list[Any]:
-        value = prediction
-        if value.__class__ is not list and hasattr(value, "tolist"):
-            value = value.tolist()
+        value = _plain(prediction)
         if isinstance(self._kind, ClassScores):
-            # a vector is one prediction; a list of vectors, a batch
-            if isinstance(value, (list, tuple)) and value and isinstance(value[0], (list, tuple)):
-                return list(value)
+            # a vector is one prediction; a list of vectors (arrays too), a batch
+            if isinstance(value, (list, tuple)) and value and _vector(value[0]):
+                return [_plain(v) for v in value]
             return [value]
         if isinstance(value, (list, tuple)):
             return list(value)
@@ -260,9 +274,13 @@ class DriftWindows:
             return records
         if to_dict is not None:  # a pandas Series: one row
             return [to_dict()]
-        value = features.tolist() if hasattr(features, "tolist") else features
-        if isinstance(value, (list, tuple)) and value and isinstance(value[0], (list, tuple, dict)):
-            return list(value)
+        value = _plain(features)
+        if (
+            isinstance(value, (list, tuple))
+            and value
+            and (_vector(value[0]) or isinstance(value[0], dict))
+        ):
+            return [_plain(v) for v in value]
         return [value]
 
     @property
