@@ -385,7 +385,7 @@ def test_with_no_windows_the_page_says_how_to_count_them() -> None:
     page = Page(render_drift_html(answer))
     said = "".join(page.preamble)
     assert "0 windows from 0 instances" in said
-    assert "call obs.observe_prediction" in said
+    assert "obs.observe_prediction" in said
     assert not [s for s in page.sections if s.plots]
 
 
