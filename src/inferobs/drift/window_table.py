@@ -136,6 +136,8 @@ class WindowTable:
         """One table of several sources' windows, their groups matched by value."""
         if not tables:
             return cls.empty(baseline)
+        if len(tables) == 1:  # one source, the usual case: no copy of its matrix
+            return tables[0]
         index: dict[Group, int] = {}
         remapped = []
         for table in tables:
