@@ -20,15 +20,17 @@ rerun only measures.
 
 Each measurement is the real CLI in a fresh interpreter, ``obs report --drift
 --source STORE --baseline FILE --format json`` (``--window`` each of
-``--periods``), from start to exit: wall time and the child's own peak
-resident memory (`os.wait4`). Medians of ``--rounds``; the stores and periods
-are interleaved in random order each round.
+``--periods``), from start to exit: wall time, and peak resident memory
+(GNU time's, or the child's own from `os.wait4` where there is no
+/usr/bin/time). Medians of ``--rounds``; the stores and periods are
+interleaved in random order each round.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -56,6 +58,7 @@ SHIFT_DAYS = 3
 CLASSES = [f"c{i}" for i in range(10)]
 START_NS = 1_793_491_200 * 10**9  # 2026-11-01 00:00 UTC: a fixed month, so the cache holds
 MISSING = 0.002  # share of values that are None or NaN
+GNU_TIME = "/usr/bin/time"
 
 Shares = npt.NDArray[np.float64]
 Counts = list[list[int]]  # per window, its counts for one column
@@ -185,8 +188,11 @@ def copy_store(full: str, folder: str, where: str) -> None:
     connection.close()
 
 
-def stores(days: int, instances: int, prediction: str) -> dict[str, tuple[str, int, float]]:
-    """The stores measured, made if not cached: name -> (folder, instances, days)."""
+def stores(
+    days: int, instances: int, prediction: str, *, smaller: bool = True
+) -> dict[str, tuple[str, int, float]]:
+    """The stores measured, made if not cached: name -> (folder, instances, days); the full
+    one, and with ``smaller`` those copied out of it."""
     tag = f"{prediction}-layout{store.STORE_SCHEMA_VERSION}"
     full = os.path.join(CACHE, f"{tag}-{instances}x{days}d")
     out: dict[str, tuple[str, int, float]] = {"full": (full, instances, days)}
@@ -194,16 +200,23 @@ def stores(days: int, instances: int, prediction: str) -> dict[str, tuple[str, i
         shutil.rmtree(full, ignore_errors=True)
         os.makedirs(full)
         began = time.perf_counter()
-        write_store(full, days, instances, prediction)
+        # in a process of its own: this one stays small, and its memory out of the figures
+        writer = multiprocessing.get_context("spawn").Process(
+            target=write_store, args=(full, days, instances, prediction)
+        )
+        writer.start()
+        writer.join()
+        if writer.exitcode:
+            raise SystemExit(f"writing the store {full} failed")
         open(os.path.join(full, ".ready"), "w").close()
         print(f"wrote {full} in {time.perf_counter() - began:.0f} s", file=sys.stderr)
     per_day = 86_400 * 10**9
-    smaller = {
+    parts = {
         "1/4 of the days": (instances, days / 4),
         "1/2 of the days": (instances, days / 2),
         "1/2 of the instances": (instances // 2, days),
     }
-    for name, (kept, span) in smaller.items():
+    for name, (kept, span) in parts.items() if smaller else ():
         folder = f"{full}-{kept}x{span:g}d"
         since = START_NS + int((days - span) * per_day)
         where = (
@@ -219,24 +232,36 @@ def stores(days: int, instances: int, prediction: str) -> dict[str, tuple[str, i
 
 
 def measure(folder: str, period: str) -> tuple[float, float, dict[str, object]]:
-    """One fresh `obs report --drift`: seconds, peak resident MB, and what it answered."""
+    """One fresh `obs report --drift`: seconds, peak resident MB, and what it answered.
+
+    The peak comes from GNU time where there is one: a child of this process
+    would report this process's own peak too (Linux counts the memory a
+    process had before its exec into its maximum).
+    """
     obs = os.path.join(os.path.dirname(sys.executable), "obs")
     out_path = os.path.join(folder, f"report-{period}.json")
+    peak_path = os.path.join(folder, "peak-kb")
     command = [obs, "report", "--drift", "--source", folder, "--format", "json"]
     command += ["--baseline", os.path.join(folder, "baseline.json"), "--window", period]
+    if os.path.exists(GNU_TIME):
+        command = [GNU_TIME, "--format", "%M", "--output", peak_path, *command]
     env = {k: v for k, v in os.environ.items() if not k.startswith("INFEROBS_")}
     with open(out_path, "w") as out:
         began = time.perf_counter()
         child = subprocess.Popen(command, stdout=out, stderr=subprocess.PIPE, env=env)
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - began
-    child.returncode = os.waitstatus_to_exitcode(status)
-    errors = child.stderr.read().decode() if child.stderr else ""
-    if child.returncode not in (0, 3):  # 3: an alert rule fired, as the shift means it to
-        raise SystemExit(f"obs report failed ({child.returncode}): {errors}")
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 3):  # 3: an alert rule fired, as the shift means it to
+        errors = child.stderr.read().decode() if child.stderr else ""
+        raise SystemExit(f"obs report failed ({code}): {errors}")
+    peak_kb = float(usage.ru_maxrss)
+    if os.path.exists(GNU_TIME):
+        with open(peak_path) as handle:
+            peak_kb = float(handle.read().split()[-1])
     with open(out_path) as handle:
         answer: dict[str, object] = json.load(handle)
-    return seconds, usage.ru_maxrss / 1024, answer
+    return seconds, peak_kb / 1024, answer
 
 
 def windows_in(folder: str) -> int:
@@ -256,9 +281,7 @@ def main() -> None:
     parser.add_argument("--periods", nargs="+", default=["1h", "5m"])
     parser.add_argument("--only-full", action="store_true", help="measure the full store only")
     args = parser.parse_args()
-    found = stores(args.days, args.instances, args.prediction)
-    if args.only_full:
-        found = {"full": found["full"]}
+    found = stores(args.days, args.instances, args.prediction, smaller=not args.only_full)
     cases = [(name, period) for name in found for period in args.periods]
     results: dict[tuple[str, str], list[tuple[float, float]]] = {case: [] for case in cases}
     answers: dict[tuple[str, str], dict[str, object]] = {}

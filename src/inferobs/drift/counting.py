@@ -207,6 +207,7 @@ class DriftWindows:
         self.window_s = window_s
         self._clock = clock or time.time
         self._kind = baseline.prediction[1]
+        self._vectors = isinstance(self._kind, ClassScores)  # a prediction is a vector
         self._names = list(baseline.features)
         self._open: _Window | None = None
         self._closed: list[dict[str, Any]] = []
@@ -231,6 +232,11 @@ class DriftWindows:
         """Count one prediction, or a batch of them; how many were counted."""
         window = self._window()
         counter = window.prediction
+        one = self._vectors and prediction.__class__ is list and prediction
+        if one and not _vector(prediction[0]):
+            counter.add(prediction)  # one probability vector: no batch to unpack
+            window.observations += 1
+            return 1
         rows = self._prediction_rows(prediction)
         for row in rows:
             counter.add(row)
@@ -239,7 +245,7 @@ class DriftWindows:
 
     def _prediction_rows(self, prediction: Any) -> list[Any]:
         value = _plain(prediction)
-        if isinstance(self._kind, ClassScores):
+        if self._vectors:
             # a vector is one prediction; a list of vectors (arrays too), a batch
             if isinstance(value, (list, tuple)) and value and _vector(value[0]):
                 return [_plain(v) for v in value]
@@ -252,6 +258,10 @@ class DriftWindows:
         """Count one row (a dict, a pandas row, a 1-D array in the baseline's feature
         order) or a batch (a DataFrame, a 2-D array, a list of rows); how many rows."""
         window = self._window()
+        if features.__class__ is dict:  # one row, by name: straight to its columns
+            _count_row(features.get, window.by_name)
+            window.observations += 1
+            return 1
         rows = self._feature_rows(features)
         width = len(self._names)
         for row in rows:
