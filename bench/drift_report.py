@@ -20,10 +20,12 @@ rerun only measures.
 
 Each measurement is the real CLI in a fresh interpreter, ``obs report --drift
 --source STORE --baseline FILE --format json`` (``--window`` each of
-``--periods``), from start to exit: wall time, and peak resident memory
-(GNU time's, or the child's own from `os.wait4` where there is no
-/usr/bin/time). Medians of ``--rounds``; the stores and periods are
-interleaved in random order each round.
+``--periods``), from start to exit: wall time, user and system CPU time
+(system time is mostly the kernel handing over fresh memory, which on a
+virtual machine can be most of the run), and peak resident memory (GNU
+time's, or the child's own from `os.wait4` where there is no /usr/bin/time).
+Medians of ``--rounds``; the stores and periods are interleaved in random
+order each round.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -231,12 +233,22 @@ def stores(
     return out
 
 
-def measure(folder: str, period: str) -> tuple[float, float, dict[str, object]]:
-    """One fresh `obs report --drift`: seconds, peak resident MB, and what it answered.
+class Run(NamedTuple):
+    """One `obs report --drift`: wall, user and system seconds, and peak resident MB."""
+
+    seconds: float
+    user_s: float
+    system_s: float
+    peak_mb: float
+
+
+def measure(folder: str, period: str) -> tuple[Run, dict[str, object]]:
+    """One fresh `obs report --drift`, and what it answered.
 
     The peak comes from GNU time where there is one: a child of this process
     would report this process's own peak too (Linux counts the memory a
-    process had before its exec into its maximum).
+    process had before its exec into its maximum). User and system time are
+    the child's with its own children, as `os.wait4` gives them.
     """
     obs = os.path.join(os.path.dirname(sys.executable), "obs")
     out_path = os.path.join(folder, f"report-{period}.json")
@@ -261,7 +273,7 @@ def measure(folder: str, period: str) -> tuple[float, float, dict[str, object]]:
             peak_kb = float(handle.read().split()[-1])
     with open(out_path) as handle:
         answer: dict[str, object] = json.load(handle)
-    return seconds, peak_kb / 1024, answer
+    return Run(seconds, usage.ru_utime, usage.ru_stime, peak_kb / 1024), answer
 
 
 def windows_in(folder: str) -> int:
@@ -283,37 +295,36 @@ def main() -> None:
     args = parser.parse_args()
     found = stores(args.days, args.instances, args.prediction, smaller=not args.only_full)
     cases = [(name, period) for name in found for period in args.periods]
-    results: dict[tuple[str, str], list[tuple[float, float]]] = {case: [] for case in cases}
+    results: dict[tuple[str, str], list[Run]] = {case: [] for case in cases}
     answers: dict[tuple[str, str], dict[str, object]] = {}
     for _ in range(args.rounds):
         for case in random.sample(cases, len(cases)):
-            seconds, peak, answers[case] = measure(found[case[0]][0], case[1])
-            results[case].append((seconds, peak))
+            run, answers[case] = measure(found[case[0]][0], case[1])
+            results[case].append(run)
     full = found["full"][0]
     size = os.path.getsize(os.path.join(full, "records.db")) / 2**20
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     print(f"full store: {windows_in(full):,} windows, {size:,.0f} MB ({full})")
     print()
-    print("| store | instances | days | windows | --window | s | peak MB | findings | alert |")
+    print("| store | instances | days | windows | --window | s | user s | system s | peak MB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, period in cases:
         folder, instances, days = found[name]
-        seconds = statistics.median(r[0] for r in results[name, period])
-        peak = statistics.median(r[1] for r in results[name, period])
-        answer = answers[name, period]
-        findings = answer.get("findings")
-        count = len(findings) if isinstance(findings, list) else 0
+        runs = results[name, period]
+        seconds, user, system, peak = (statistics.median(f) for f in zip(*runs, strict=True))
         print(
             f"| {name} | {instances} | {days:g} | {windows_in(folder):,} | {period} | "
-            f"{seconds:.2f} | {peak:,.0f} | {count} | {answer.get('alert')} |"
+            f"{seconds:.2f} | {user:.2f} | {system:.2f} | {peak:,.0f} |"
         )
     print()
-    print(
-        "rounds:",
-        json.dumps(
-            {f"{n} {p}": [[round(s, 2), round(m)] for s, m in r] for (n, p), r in results.items()}
-        ),
-    )
+    for (name, period), answer in answers.items():
+        findings = answer.get("findings")
+        count = len(findings) if isinstance(findings, list) else 0
+        print(f"{name}, {period}: {count} findings, alert: {answer.get('alert')}")
+    rounds = {
+        f"{n} {p}": [[round(x, 2) for x in run] for run in r] for (n, p), r in results.items()
+    }
+    print("rounds (s, user s, system s, peak MB):", json.dumps(rounds))
 
 
 if __name__ == "__main__":
