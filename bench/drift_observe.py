@@ -265,7 +265,8 @@ def main() -> None:
     print("|---|---|---|")
     kept = medians["whylogs kept", "kept"]
     for key, name in ROWS.items():
-        print(f"| {name} | {medians[key]:,.1f} | {kept / medians[key]:,.0f} |")
+        ratio = "-" if key[0].startswith("whylogs") else f"{kept / medians[key]:,.0f}"
+        print(f"| {name} | {medians[key]:,.1f} | {ratio} |")
     print()
     print(
         "rounds:", json.dumps({f"{s} {f}": [round(v, 1) for v in t] for (s, f), t in times.items()})
