@@ -25,6 +25,7 @@ from inferobs.drift.statistics import psi
 from inferobs.record import Invocation
 
 from .helpers import Context, ManualClock
+from .test_drift_counting import anything
 
 RNG = np.random.default_rng(3)
 
@@ -203,20 +204,6 @@ def test_a_bad_baseline_from_the_environment_is_a_fault_and_the_handler_runs(
     assert "missing.json: cannot be read" in faults[0]["message"]
 
 
-anything = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=5)
-    | st.binary(max_size=5),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
-    ),
-    max_leaves=12,
-)
-
-
 class Hostile:
     """An object that fails whatever is asked of it."""
 
@@ -290,6 +277,18 @@ def test_the_instance_local_psi_is_the_analyzers_psi_of_one_window(baseline: Pat
     assert local["age"] == pytest.approx(psi(age.proportions, [5, 0, 9, 1, 2]), abs=1e-6)
 
 
+def printed_windows(code: str, baseline: Path) -> list[dict[str, Any]]:
+    """The drift windows a Python script (given the baseline's path) printed, once it ended."""
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), str(baseline)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines() if DRIFT_EVENT in line]
+
+
 HANDLER = """
 import sys, time
 import inferobs as obs
@@ -327,14 +326,7 @@ def test_sigterm_flushes_the_open_window_then_ends_the_process(baseline: Path) -
 
 def test_a_normal_exit_flushes_the_open_window(baseline: Path) -> None:
     code = HANDLER.replace("time.sleep(60)", "")
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), str(baseline)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    windows = [json.loads(line) for line in done.stdout.splitlines() if DRIFT_EVENT in line]
+    windows = printed_windows(code, baseline)
     assert [w["observations"] for w in windows] == [2]
 
 
@@ -389,14 +381,7 @@ os.waitpid(child, 0)
 
 
 def test_a_forked_child_counts_only_what_it_saw(baseline: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(FORKED), str(baseline)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    windows = [json.loads(line) for line in done.stdout.splitlines() if DRIFT_EVENT in line]
+    windows = printed_windows(FORKED, baseline)
     assert sorted(w["observations"] for w in windows) == [1, 10]  # not 11 and 10
 
 
@@ -419,14 +404,7 @@ if __name__ == "__main__":
 
 
 def test_pool_workers_deliver_their_windows(baseline: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(POOL), str(baseline)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    windows = [json.loads(line) for line in done.stdout.splitlines() if DRIFT_EVENT in line]
+    windows = printed_windows(POOL, baseline)
     assert sum(w["observations"] for w in windows) == 40
 
 

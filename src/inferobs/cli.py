@@ -27,7 +27,7 @@ import click
 
 from . import __version__
 from .analyze.cost_render import COST_FORMATS
-from .analyze.render import FORMATS
+from .analyze.render import FORMATS, counted
 from .cli_costs import CostRequest, Finite, cost_options
 from .cli_drift import DriftRequest, check_alert, drift_options, load_rules_option
 from .config import Settings
@@ -357,9 +357,9 @@ def _read(
         whole = sum(problem.location in paths for problem in reading.problems)
         unread = [(len(reading.problems) - whole, "record"), (whole, "source")]
         click.echo(
-            f"warning: {' and '.join(_counted(*part) for part in unread if part[0])} "
+            f"warning: {' and '.join(counted(*part) for part in unread if part[0])} "
             "could not be read; "
-            f"reporting the {_counted(reading.count(), 'record')} read",
+            f"reporting the {counted(reading.count(), 'record')} read",
             err=True,
         )
     for loss in reading.losses:  # records that never reached the store: the report is short
@@ -420,11 +420,6 @@ def _progress(stream: TextIO) -> Iterator[Callable[[int, int, str], None] | None
 def _name(source: str) -> str:
     """A source as the bar names it: its last part, so the bar fits a line."""
     return os.path.basename(source.rstrip(os.sep)) or source
-
-
-def _counted(number: int, noun: str) -> str:
-    """``1 record``, ``2 records``."""
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 @main.command()

@@ -12,7 +12,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from .render import Section, render_report
+from .render import Section, counted, render_report
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def drift_sections(answer: dict[str, Any]) -> tuple[list[Section], list[str]]:
     if fired is not None:
         sections.append(fired)
     lines.append(
-        f"{_counted(answer['windows'], 'window')} from {_counted(answer['instances'], 'instance')}"
+        f"{counted(answer['windows'], 'window')} from {counted(answer['instances'], 'instance')}"
         + (
             f"; {answer['other_baseline_windows']:,} windows of other baselines left out"
             if answer["other_baseline_windows"]
@@ -152,10 +152,6 @@ def _fired(findings: list[dict[str, Any]]) -> list[list[str]]:
         ]
         for (level, rule, subject, arm), found in ordered
     ]
-
-
-def _counted(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _duration(seconds: float) -> str:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMATS",
     "Section",
+    "counted",
     "encodable",
     "operations_section",
     "render_report",
@@ -64,6 +65,11 @@ def encodable(text: str, encoding: str | None) -> str:
     """
     encoding = encoding or "utf-8"
     return text.encode(encoding, "backslashreplace").decode(encoding)
+
+
+def counted(number: int, noun: str) -> str:
+    """``1 record``, ``2,048 records``."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _ms(value: float | None) -> str:
