@@ -214,3 +214,15 @@ def test_a_baseline_nested_too_deeply_is_an_error_not_a_traceback(tmp_path: Path
     result = run("--drift", "--source", str(tmp_path), "--baseline", str(deep))
     assert result.exit_code == ExitCode.ERROR  # type: ignore[attr-defined]
     assert "nested too deeply" in result.output  # type: ignore[attr-defined]
+
+
+def test_windows_of_another_baseline_give_no_coverage_figure(
+    tmp_path: Path, baseline: Path
+) -> None:
+    store, _ = serve(tmp_path, baseline, shift=0.0)
+    other = tmp_path / "other.json"
+    Baseline.from_frame({"label": ["x", "y"] * 50}, prediction="label").save(str(other))
+    result = run("--drift", "--source", str(store), "--baseline", str(other), "--format", "json")
+    answer = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert answer["windows"] == 0 and answer["other_baseline_windows"] > 0
+    assert answer["coverage"] is None  # not 0 %: those observations went to another baseline

@@ -85,9 +85,13 @@ def operations_by_rule(frames: Frames, rules: list[Rule]) -> dict[float, list[di
 
 
 def _coverage(frames: Frames, windows: Any) -> dict[str, Any] | None:
-    """Observations delivered in windows against observations the invocations say they made."""
+    """Observations delivered in windows against observations the invocations say they made.
+
+    None where it means nothing: no invocation says it counted, or some windows
+    were counted against another baseline (the invocations do not say which).
+    """
     made = 0
-    if frames.count():
+    if frames.count() and not windows.other:
         ((total,),) = frames.db.execute(
             "SELECT coalesce(sum(drift_observations), 0) FROM invocations"
         ).fetchall()
