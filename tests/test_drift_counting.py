@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from typing import Any
 
 import numpy as np
@@ -182,3 +183,75 @@ def test_batches_of_arrays_and_frames_count_every_row() -> None:
     assert counts["invalid"] == 0 and sum(counts["label"]) == 16
     assert record["features"]["a"][-1] == 1  # the huge integer: invalid
     assert sum(record["features"]["a"][:-2]) == 4
+
+
+def _bin_one(edges: list[float], value: Any) -> int | str:
+    """Where one value belongs, decided alone: the meaning the blocks must keep."""
+    if value is None:
+        return "missing"
+    try:
+        x = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return "invalid"
+    return bisect_left(edges, x) if math.isfinite(x) else "missing"
+
+
+numbers = (
+    st.floats(allow_nan=True, allow_infinity=True)
+    | st.floats(min_value=-3, max_value=3)
+    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.sampled_from([10**400, None, "tall", True])
+)
+
+
+@given(
+    rows=st.lists(st.lists(numbers, min_size=2, max_size=2), max_size=300),
+    scores=st.lists(st.lists(st.floats(min_value=0, max_value=1), min_size=3, max_size=3)),
+    data=st.data(),
+)
+def test_rows_binned_a_block_at_a_time_land_where_each_value_alone_would(
+    rows: list[list[Any]], scores: list[list[float]], data: st.DataObject
+) -> None:
+    """Rows of finite numbers wait in blocks that are binned a column at a time; what the
+    window says must be what binning each value on its own gives, values on an edge,
+    rows with a bad value and blocks cut anywhere (a window closed mid-block) included."""
+    built = Baseline.from_frame(
+        {
+            "p": list(RNG.dirichlet([1, 1, 1], 300)),
+            "a": RNG.normal(size=300),
+            "b": RNG.normal(size=300),
+        },
+        prediction="p",
+        features=["a", "b"],
+        bins=5,
+        classes=["x", "y", "z"],
+    )
+    edges = {name: list(built.features[name].edges) for name in ("a", "b")}  # type: ignore[union-attr]
+    on_edges = [[edges["a"][k], edges["b"][k]] for k in range(len(edges["a"]))]
+    rows = rows * data.draw(st.integers(min_value=1, max_value=8)) + on_edges  # blocks fill
+    clock = Clock(0.0)
+    windows = DriftWindows(built, 60, clock=clock)
+    cut = data.draw(st.integers(min_value=0, max_value=len(rows)))
+    for n, row in enumerate(rows):
+        if n == cut:
+            clock.now = 60.0  # the next observation closes the window
+        if n % 2:
+            windows.observe_features(row)
+        else:
+            windows.observe_features(dict(zip(("a", "b"), row, strict=True)))
+    windows.observe_prediction(scores)
+    records = windows.take_closed(flush=True)
+    for place, name in enumerate(("a", "b")):
+        expected = [0] * (len(edges[name]) + 3)
+        for row in rows:
+            where = _bin_one(edges[name], row[place])
+            slot = {"missing": -2, "invalid": -1}.get(where, where)  # type: ignore[call-overload]
+            expected[slot] += 1
+        assert merge([r["features"][name] for r in records]).tolist() == expected
+    score_edges = [list(s.edges) for s in built.prediction[1].scores]  # type: ignore[union-attr]
+    for k, column in enumerate(score_edges):
+        expected = [0] * (len(column) + 3)
+        for vector in scores:
+            expected[bisect_left(column, vector[k])] += 1
+        found = merge([r["prediction"]["p"]["scores"][k] for r in records]).tolist()
+        assert found == expected

@@ -454,3 +454,18 @@ def test_arms_seen_once_are_not_held_forever(baseline: Path) -> None:
         clock.advance(1000)
     assert drift.monitor is not None
     assert len(drift.monitor._arms) <= 61  # the arms of the last minute, at most
+
+
+def test_what_is_observed_after_set_model_counts_for_the_arm_it_names(baseline: Path) -> None:
+    sink = Sink()
+    obs.configure(exporters=[sink], baseline=str(baseline), drift_every_invocation=True)
+
+    @obs.instrument(model="pets", variant="A")
+    def handler(event: Any, context: Any) -> None:
+        obs.observe_prediction("cat")
+        obs.set_model(variant="shadow")  # the handler routes to another model
+        obs.observe_prediction(["dog", "dog"])
+
+    handler({}, None)
+    arms = {w["variant"]: w["prediction"]["p"][:2] for w in sink.windows}
+    assert arms == {"A": [1, 0], "shadow": [0, 2]}

@@ -67,6 +67,7 @@ class Call:
         "cold_start",
         "detailed",
         "drift_observations",
+        "drift_windows",
         "error_exc",
         "error_stage",
         "faults",
@@ -132,6 +133,7 @@ class Call:
         self.error_stage: str | None = None
         self.faults = 0
         self.drift_observations = 0  # predictions and feature rows counted for drift
+        self.drift_windows: Any = None  # its model arm's drift windows, once it has counted
         self.armed = False  # a timeout watchdog holds it
         self.closed = False  # its record is written: later stage time is nobody's
 
@@ -303,6 +305,7 @@ def set_model(
             fault("set_model", f"set_model {field} must be a string; got {type(given).__name__}")
             text = _text(given)
         setattr(call, field, text[:MAX_TAG_TEXT])
+        call.drift_windows = None  # another arm: what comes next counts into its windows
 
 
 def observe_input(value: object) -> None:

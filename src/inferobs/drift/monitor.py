@@ -83,6 +83,14 @@ class Monitor:
         self._forked = True
 
     def _windows(self, call: Call) -> DriftWindows:
+        """The call's model arm's windows: looked up once per call, kept on the call.
+
+        Called under the lock. An arm dropped since (idle, or flushed with
+        the settings it counted under) is retired, and the call looks again.
+        """
+        windows: DriftWindows | None = call.drift_windows
+        if windows is not None and not windows.retired:
+            return windows
         arm = (call.runtime, call.model, call.model_version, call.variant)
         windows = self._arms.get(arm)
         if windows is None:
@@ -91,6 +99,7 @@ class Monitor:
                 self.baseline, self.settings.drift_window, clock=lambda: wall_ns() / 1e9
             )
             self._arms[arm] = windows
+        call.drift_windows = windows
         return windows
 
     def discard(self, runtime: Runtime) -> int:
@@ -99,17 +108,22 @@ class Monitor:
         lost = 0
         with self._lock:
             for arm in [arm for arm in self._arms if arm[0] is runtime]:
-                lost += sum(w["observations"] for w in self._arms.pop(arm).take_closed(flush=True))
+                windows = self._arms.pop(arm)
+                windows.retired = True
+                lost += sum(w["observations"] for w in windows.take_closed(flush=True))
         return lost
+
+    # An invocation counts into the window its start falls in, as the analyzer
+    # places its record: one clock read per invocation, none per observation.
 
     def observe_prediction(self, call: Call, prediction: Any) -> None:
         with self._lock:
-            counted = self._windows(call).observe_prediction(prediction)
+            counted = self._windows(call).observe_prediction(prediction, call.start_wall / 1e9)
         call.drift_observations += counted
 
     def observe_features(self, call: Call, features: Any) -> None:
         with self._lock:
-            counted = self._windows(call).observe_features(features)
+            counted = self._windows(call).observe_features(features, call.start_wall / 1e9)
         call.drift_observations += counted
 
     def closed(
@@ -141,6 +155,7 @@ class Monitor:
                     out.append(self._record(arm, window))
                 if windows.idle:  # an arm seen once holds nothing: memory stays bounded
                     del self._arms[arm]
+                    windows.retired = True
             if now_s is not None:
                 step = self.settings.drift_window
                 self._due = (now_s // step + 1) * step
