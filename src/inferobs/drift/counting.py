@@ -12,9 +12,10 @@ it. A bisect per value costs about three times as much on CPython, and this is
 what keeps a 10-class vector and 20 features within the handler's budget
 (docs/benchmarks.md). Both give the same bin: a value ``x`` falls in bin ``i``
 when ``edges[i-1] < x <= edges[i]`` (an integer in a row of floats is compared
-exactly, which differs from rounding it first only past 2**53). A row with anything else in it is counted
-value by value through the column's ``add``. Blocks are binned before a window
-is exported, so a record never misses a value.
+exactly, which differs from rounding it first only past 2**53). A row with
+anything else in it is counted value by value through the column's ``add``.
+Blocks are binned before a window is exported, so a record never misses a
+value.
 
 Each column's counts are one list: its bins, then its extra buckets
 
