@@ -185,15 +185,16 @@ def test_batches_of_arrays_and_frames_count_every_row() -> None:
     assert sum(record["features"]["a"][:-2]) == 4
 
 
-def _bin_one(edges: list[float], value: Any) -> int | str:
-    """Where one value belongs, decided alone: the meaning the blocks must keep."""
+def _bin_one(edges: list[float], value: Any) -> int:
+    """Where one value belongs, decided alone: the meaning the blocks must keep (the
+    last two places are missing and invalid)."""
     if value is None:
-        return "missing"
+        return -2
     try:
         x = float(value)
     except (TypeError, ValueError, OverflowError):
-        return "invalid"
-    return bisect_left(edges, x) if math.isfinite(x) else "missing"
+        return -1
+    return bisect_left(edges, x) if math.isfinite(x) else -2
 
 
 numbers = (
@@ -244,9 +245,7 @@ def test_rows_binned_a_block_at_a_time_land_where_each_value_alone_would(
     for place, name in enumerate(("a", "b")):
         expected = [0] * (len(edges[name]) + 3)
         for row in rows:
-            where = _bin_one(edges[name], row[place])
-            slot = {"missing": -2, "invalid": -1}.get(where, where)  # type: ignore[call-overload]
-            expected[slot] += 1
+            expected[_bin_one(edges[name], row[place])] += 1
         assert merge([r["features"][name] for r in records]).tolist() == expected
     score_edges = [list(s.edges) for s in built.prediction[1].scores]  # type: ignore[union-attr]
     for k, column in enumerate(score_edges):
