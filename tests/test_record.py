@@ -34,6 +34,7 @@ def full() -> Invocation:
         init_ms=310.2,
         stages={"preprocess": 1.0, "inference": 9.0, "inference/forward": 8.0},
         unstaged_ms=2.5,
+        stage_starts={"preprocess": 0.2, "inference": 2.0},
         input={"kind": "ndarray", "shape": [1, 20], "dtype": "float32"},
         status="error",
         error_type="Timeout",

@@ -82,6 +82,7 @@ class Call:
         "runtime",
         "sample_rate",
         "settings",
+        "stage_starts",
         "stages",
         "start_mono",
         "start_wall",
@@ -125,6 +126,7 @@ class Call:
         else:
             self.sample_rate, self.detailed = rate, _random() < rate
         self.stages: dict[str, int] = {}
+        self.stage_starts: dict[str, int] = {}  # first entry, ns after the start: for traces
         self.top_level_ns = 0  # time in top-level stages, for unstaged_ms
         self.open_stages: list[Frame] = []
         self.tags: dict[str, Any] = {}

@@ -38,11 +38,12 @@ except ImportError:  # Windows: no peak-RSS figure
 class _Exporters:
     """The exporters for the settings in force, resolved once per settings object."""
 
-    __slots__ = ("exporters", "settings")
+    __slots__ = ("exporters", "settings", "traced")
 
     def __init__(self) -> None:
         self.settings: Settings | None = None
         self.exporters: list[Exporter] = []
+        self.traced = False  # an exporter draws stages on a timeline: records say when
 
     def get(self, settings: Settings) -> list[Exporter]:
         if settings is not self.settings:
@@ -55,6 +56,7 @@ class _Exporters:
                 fault("exporters", f"{exc}; writing JSON lines to stdout instead")
                 exporters = resolve(["stdout"])
             self.exporters, self.settings = exporters, settings
+            self.traced = any(getattr(e, "traces_stages", False) for e in exporters)
         return self.exporters
 
 
@@ -252,6 +254,8 @@ def _build(
             out["stages"] = _stages(call, running)
         if running is None:
             out["unstaged_ms"] = max(duration_ns - call.top_level_ns, 0) // 1000 / 1000
+        if call.stage_starts and _exporters.get(call.settings) and _exporters.traced:
+            out["stage_starts"] = {p: ns // 1000 / 1000 for p, ns in call.stage_starts.items()}
         if call.input is not None:
             out["input"] = call.input
     if call.drift_observations:

@@ -57,6 +57,11 @@ FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "variant": ((str,), "the deployment arm: `A`, `B`, `shadow`, ..."),
     "stages": ((dict,), "stage name -> milliseconds, in order of first entry; nested as `a/b`"),
     "unstaged_ms": ((int, float), "handler time outside any top-level stage"),
+    "stage_starts": (
+        (dict,),
+        "stage name -> milliseconds from the start to its first entry; only when a "
+        "tracing exporter (`aws.xray`) is configured",
+    ),
     "input": ((dict,), "the input's summary: kind, shape, dtype, sizes; never values"),
     "drift_observations": (
         (int,),
@@ -132,6 +137,7 @@ class Invocation(dict):  # type: ignore[type-arg]
         init_ms: float | None
         stages: dict[str, float]
         unstaged_ms: float | None
+        stage_starts: dict[str, float]
         input: dict[str, Any] | None
         status: str
         error_type: str | None
@@ -193,11 +199,12 @@ class Invocation(dict):  # type: ignore[type-arg]
             raise RecordError(f"kind={values['kind']!r}: expected one of {', '.join(KINDS)}")
         if values.get("status", "ok") not in STATUSES:
             raise RecordError(f"status={values['status']!r}: expected one of {', '.join(STATUSES)}")
-        for name, value in values.get("stages", {}).items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise RecordError(f"stages.{name}={value!r}: expected milliseconds")
-            if not isfinite(value):
-                raise RecordError(f"stages.{name}={_json_word(value)}: {_FINITE}")
+        for field in ("stages", "stage_starts"):
+            for name, value in values.get(field, {}).items():
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise RecordError(f"{field}.{name}={value!r}: expected milliseconds")
+                if not isfinite(value):
+                    raise RecordError(f"{field}.{name}={_json_word(value)}: {_FINITE}")
         return cls(**values)
 
     @classmethod
@@ -316,9 +323,9 @@ _DEFAULTS: dict[str, Any] = {
     "sdk_faults": 0,
     "drift_observations": 0,
 }
-_MAPPINGS = frozenset({"stages", "input", "tags"})
+_MAPPINGS = frozenset({"stages", "stage_starts", "input", "tags"})
 _READ_AS = {**_REQUIRED, **_DEFAULTS}
-_READ_AS_EMPTY = frozenset({"stages", "tags"})
+_READ_AS_EMPTY = frozenset({"stages", "stage_starts", "tags"})
 
 
 def _empty(name: str, value: Any) -> bool:

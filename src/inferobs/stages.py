@@ -65,9 +65,11 @@ class stage:
         if parent is not None and not parent[1].closed:  # the usual case, inline: it is hot
             call = parent[1]
             path = self.name if parent[0] is None else f"{parent[2]}/{self.name}"
+            now = call.monotonic()
             if path not in call.stages:
                 call.stages[path] = 0
-            frame: Frame = (self, call, path, call.monotonic(), parent)
+                call.stage_starts[path] = now - call.start_mono
+            frame: Frame = (self, call, path, now, parent)
         else:
             adopted = self._attach()
             if adopted is None:
@@ -98,9 +100,11 @@ class stage:
         else:
             call = parent[1]
             path = self.name if parent[0] is None else f"{parent[2]}/{self.name}"
+        now = call.monotonic()
         if path not in call.stages:
             call.stages[path] = 0
-        return (self, call, path, call.monotonic(), parent)
+            call.stage_starts[path] = now - call.start_mono
+        return (self, call, path, now, parent)
 
     def __exit__(
         self,
