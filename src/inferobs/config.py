@@ -299,9 +299,12 @@ def _check_exporters(exporters: object) -> tuple[str | Exporter, ...]:
         if isinstance(item, str):
             if not item:
                 raise ConfigError("exporters: an exporter name is empty")
-        elif not callable(getattr(item, "export", None)):
+        elif not callable(getattr(item, "export", None)) and not callable(
+            getattr(item, "line_members", None)
+        ):
             raise ConfigError(
-                f"exporters: {item!r} is neither an exporter name nor an object with export()"
+                f"exporters: {item!r} is neither an exporter name nor an object with "
+                "export() (or line_members(), riding on the JSON line)"
             )
     return tuple(exporters)
 

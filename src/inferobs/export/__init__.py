@@ -1,9 +1,16 @@
 """Where records go: the `Exporter` protocol and the lookup of exporters by name.
 
-Built-in exporters are imported directly by name, so the cold path never scans
-installed packages; only a name that is not built in is looked up in the
-``inferobs.exporters`` entry-point group, where third-party and per-backend
-exporter distributions register.
+Our own exporters, built in or in their backend's distribution under
+exporters/, are imported directly by name, so the cold path never scans
+installed packages (reading every distribution's metadata costs
+milliseconds); one whose distribution is not installed is an error naming
+the package to install. Only a name we do not know is looked up in the
+``inferobs.exporters`` entry-point group, where third-party exporters
+register.
+
+An exporter that rides on the JSON line (a `inferobs.export.lines.Rider`,
+such as CloudWatch EMF) is given to the line exporter, which is added if it
+was not asked for: its backend reads that line, and a record stays one line.
 """
 
 from __future__ import annotations
@@ -14,12 +21,17 @@ if TYPE_CHECKING:
 
     from .base import Exporter
 
-__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "Exporter", "resolve"]
+__all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "OURS", "Exporter", "resolve"]
 
 ENTRY_POINT_GROUP = "inferobs.exporters"
 BUILTIN = {
     "stdout": "inferobs.export.lines:LineExporter",
     "store": "inferobs.export.store:StoreExporter",
+}
+# our exporters in their backend's own distribution: name -> (target, distribution)
+OURS = {
+    "aws.emf": ("inferobs_aws.emf:EMFExporter", "inferobs-aws"),
+    "aws.xray": ("inferobs_aws.xray:XRayExporter", "inferobs-aws"),
 }
 
 
@@ -37,11 +49,14 @@ def resolve(exporters: Iterable[str | Exporter], *, create: bool = True) -> list
         if not isinstance(item, str):
             out.append(item)
             continue
-        target = BUILTIN.get(item)
         try:
-            factory = _load(target) if target else _entry_point(item)
+            factory = _factory(item)
             if create:
                 out.append(factory())
+            else:
+                check = getattr(factory, "check", None)
+                if callable(check):  # its settings from the environment, checked now
+                    check()
         except ConfigError:
             raise
         except Exception as exc:
@@ -49,7 +64,43 @@ def resolve(exporters: Iterable[str | Exporter], *, create: bool = True) -> list
             raise ConfigError(
                 f"exporters: {item!r} could not be created ({type(exc).__name__})"
             ) from exc
-    return out
+    return _riders_on_the_line(out) if create else out
+
+
+def _factory(name: str) -> type[Exporter]:
+    from ..config import ConfigError
+
+    target = BUILTIN.get(name)
+    if target is not None:
+        return _load(target)
+    ours = OURS.get(name)
+    if ours is None:
+        return _entry_point(name)
+    target, distribution = ours
+    try:
+        return _load(target)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] != target.split(".")[0]:
+            raise  # the package is there but something it imports is not
+        raise ConfigError(
+            f"exporters: {name!r} is in the {distribution} package, which is not "
+            f"installed: pip install {distribution}"
+        ) from None
+
+
+def _riders_on_the_line(exporters: list[Exporter]) -> list[Exporter]:
+    from .lines import LineExporter
+
+    riders = tuple(e for e in exporters if callable(getattr(e, "line_members", None)))
+    if not riders:
+        return exporters
+    rest = [e for e in exporters if e not in riders]
+    line = next((e for e in rest if isinstance(e, LineExporter)), None)
+    if line is None:
+        line = LineExporter()
+        rest.insert(0, line)
+    line.riders = riders  # type: ignore[assignment]
+    return rest
 
 
 def _load(target: str) -> type[Exporter]:
@@ -67,7 +118,9 @@ def _entry_point(name: str) -> type[Exporter]:
     found = entry_points(group=ENTRY_POINT_GROUP, name=name)
     for point in found:
         return point.load()  # type: ignore[no-any-return]
-    known = sorted(set(BUILTIN) | {p.name for p in entry_points(group=ENTRY_POINT_GROUP)})
+    known = sorted(
+        set(BUILTIN) | set(OURS) | {p.name for p in entry_points(group=ENTRY_POINT_GROUP)}
+    )
     raise ConfigError(
         f"exporters: no exporter named {name!r}; available: {', '.join(known)} "
         f"(install the package that provides it)"

@@ -1,12 +1,14 @@
-"""The `Exporter` protocol, kept apart because defining a Protocol imports typing."""
+"""The `Exporter` and `Rider` protocols, kept apart because defining a Protocol imports
+typing."""
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from ..record import Invocation
 
-__all__ = ["Exporter"]
+__all__ = ["Exporter", "Rider"]
 
 
 @runtime_checkable
@@ -25,3 +27,17 @@ class Exporter(Protocol):
     """
 
     def export(self, record: Invocation) -> None: ...
+
+
+class Rider(Protocol):
+    """An exporter whose backend reads the JSON line itself (CloudWatch EMF), riding on it.
+
+    The line exporter adds what these return to each line, so a record stays
+    one line: the JSON members to add, already encoded and without braces
+    (``"a":1,"b":2``), or ``""`` for nothing. The line is written whatever
+    they raise.
+    """
+
+    def line_members(self, record: Mapping[str, Any]) -> str: ...
+
+    def window_members(self, window: Mapping[str, Any]) -> str: ...

@@ -3,6 +3,13 @@
 On Lambda this line on stdout is what CloudWatch Logs ingests and what the
 analyzer reads back. It is built with the standard library's C JSON encoder on
 the handler's thread, written in one call and flushed before the handler returns.
+
+Exporters whose backend reads the log line itself (CloudWatch's Embedded
+Metric Format) ride on it instead of writing lines of their own: a *rider*
+(`inferobs.export.base.Rider`) gives members to add to the line (``line_members(record)``, and
+``window_members(window)`` for drift window lines), so a record is still one
+line. A record is encoded once however many exporters want its JSON
+(`encoded`).
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ if TYPE_CHECKING:
     from typing import Any, TextIO
 
     from ..record import Invocation
+    from .base import Rider
 
-__all__ = ["LineExporter", "encode"]
+__all__ = ["LineExporter", "encode", "encoded"]
 
 
 def _make_encoder() -> Callable[[Mapping[str, Any]], str]:
@@ -53,32 +61,74 @@ def encode(record: Mapping[str, Any]) -> str:
     return _encode(record)
 
 
+_last: tuple[object, str] = (None, "")  # the record encoded last, and its JSON
+
+
+def encoded(record: Mapping[str, Any]) -> str:
+    """`encode`, shared: the line and the store both want each record's JSON, and the
+    second asks for the record the first has just encoded. Records are not changed
+    once exported, so the object's identity is the key."""
+    global _last
+    last = _last
+    if last[0] is record:
+        return last[1]
+    text = _encode(record)
+    _last = (record, text)
+    return text
+
+
 class LineExporter:
     """Writes each record as a JSON line to a text stream and flushes it.
 
     Without a stream it writes to whatever ``sys.stdout`` is at write time,
     because runtimes and test harnesses replace it after import (the Lambda
     runtime wraps it unbuffered). Lines from concurrent invocations never
-    interleave: each is written under a lock in a single call.
+    interleave: each is written under a lock in a single call. ``riders``
+    add their members to every line (`inferobs.export.base.Rider`).
     """
 
-    __slots__ = ("_lock", "_stream")
+    __slots__ = ("_lock", "_stream", "riders")
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, riders: tuple[Rider, ...] = ()) -> None:
         self._stream = stream
         self._lock = allocate_lock()
+        self.riders = riders
 
     def export(self, record: Invocation | dict[str, Any]) -> None:
-        line = _encode(record) + "\n"
+        line = encoded(record)
+        for rider in self.riders:
+            line = _with(line, rider, rider.line_members, record)
+        self._write(line)
+
+    def export_window(self, window: dict[str, Any]) -> None:
+        """A drift window record: a line of its own, written like an invocation's."""
+        line = _encode(window)
+        for rider in self.riders:
+            line = _with(line, rider, rider.window_members, window)
+        self._write(line)
+
+    def _write(self, line: str) -> None:
         stream = self._stream or sys.stdout
+        line += "\n"
         with self._lock:
             stream.write(line)
             if stream.__class__ not in _FLUSHES_ITSELF:
                 stream.flush()
 
-    def export_window(self, window: dict[str, Any]) -> None:
-        """A drift window record: a line of its own, written like an invocation's."""
-        self.export(window)
+
+def _with(
+    line: str, rider: Rider, members: Callable[[Mapping[str, Any]], str], data: Mapping[str, Any]
+) -> str:
+    """The line with a rider's members added before its closing brace; as it was if the
+    rider fails (counted as a fault: the record itself is never lost)."""
+    try:
+        extra = members(data)
+    except Exception as exc:
+        from ..context import fault
+
+        fault("export", f"exporter {type(rider).__name__} failed", exc)
+        return line
+    return f"{line[:-1]},{extra}}}" if extra else line
 
 
 def _flushes_itself() -> frozenset[type]:

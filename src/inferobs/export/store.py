@@ -39,7 +39,7 @@ from math import isfinite
 
 from ..context import fault
 from ..runtime import ends_without_exit_hooks
-from .lines import encode
+from .lines import encode, encoded
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -388,7 +388,7 @@ def _row(record: Invocation) -> Row:
         record.instance_id,
         1 if record.cold_start else 0,
         record.duration_ms,
-        encode(record),
+        encoded(record),
     )
 
 
