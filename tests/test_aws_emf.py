@@ -296,3 +296,46 @@ def test_the_real_runtimes_error_and_timeout_lines_carry_their_metrics() -> None
         (failed,) = fn.wait_for_records(1)
     assert_emf(failed)
     assert failed["errors"] == 1 and failed["error_type"] == "ModelError"
+
+
+BASE = {"schema": 1, "event": "inferobs.invocation", "start": 1_800_000_000_123_456_789}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"kind": "invocation", "status": "ok", "duration_ms": 3.5},
+        {
+            "kind": "invocation",
+            "status": "ok",
+            "duration_ms": 9.25,
+            "cold_start": True,
+            "init_ms": 812.5,
+            "stages": {"preprocess": 0.5, "inference": 7.0, "inference/forward": 6.5},
+            "input": {"kind": "ndarray", "shape": [2, 3], "nbytes": 48},
+            "max_rss_mb": 210.4,
+            "function": "scorer",
+            "model": "m",
+        },
+        {"kind": "invocation", "status": "error", "duration_ms": 1.0, "error_type": "KeyError"},
+        {"kind": "timeout", "status": "error", "duration_ms": 2900.0, "stages": {"a": 1.0}},
+        {"kind": "invocation", "status": "ok", "duration_ms": 1.0, "input": {"nbytes": True}},
+        {"kind": "warmup", "status": "ok", "duration_ms": 0.2},
+    ],
+)
+def test_the_line_carries_exactly_the_metric_tables_points(fields: dict[str, Any]) -> None:
+    """The EMF writer is specialised for speed; what it writes must be the table's."""
+    from inferobs.export.metrics import invocation_points
+
+    record = {**BASE, **fields}
+    stream = io.StringIO()
+    export.lines.LineExporter(stream, riders=(EMFExporter(),)).export(record)
+    line = json.loads(stream.getvalue())
+    points = invocation_points(record)
+    if not points:
+        assert "_aws" not in line
+        return
+    assert assert_emf(line) == [name for name, _, _ in points]
+    assert {name: line[name] for name, _, _ in points} == {n: v for n, _, v in points}
+    units = {m["Name"]: m["Unit"] for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units == {name: unit for name, unit, _ in points}

@@ -547,3 +547,28 @@ def test_skip_warmups_answers_without_running_the_handler() -> None:
     assert handler({"text": "hi"}, Context("r-1")) == "ran"
     assert calls == [{"text": "hi"}]
     assert [(r.kind, r.id) for r in sink.records] == [("warmup", "w-1"), ("invocation", "r-1")]
+
+
+def test_peak_memory_is_on_cold_error_and_timeout_lines_and_once_a_second_otherwise() -> None:
+    """Reading it costs a tenth of a warm call; it only grows, so a line a second keeps
+    its maximum, and the lines that matter most always carry it."""
+    sink = collecting()
+    clock = ManualClock()
+
+    @obs.instrument(runtime=obs.Runtime(environ={}, clock=clock))
+    def handler(event: Any, context: Any) -> None:
+        if event == "fail":
+            raise ValueError("bad")
+
+    for event in ["ok", "ok", "ok", "fail", "ok"]:
+        try:
+            handler(event, None)
+        except ValueError:
+            pass
+        clock.advance(300)
+    clock.advance(1000)
+    handler("ok", None)
+    carried = ["max_rss_mb" in r for r in sink.dicts()]
+    # the cold start; 300 and 600 ms later no; the error yes; 300 ms after it no; a
+    # second and more after it yes
+    assert carried == [True, False, False, True, False, True]

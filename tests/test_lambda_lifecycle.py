@@ -50,7 +50,7 @@ def test_n_invocations_give_n_lines_with_one_cold_start(on_demand: LocalLambda) 
         assert list(record["stages"]) == ["preprocess", "inference"]
         assert record["input"] == {"kind": "list", "n_items": 2, "shape": [2], "dtype": "float"}
         assert record["trace_id"].startswith("1-")
-        assert record["max_rss_mb"] > 5
+    assert first["max_rss_mb"] > 5  # a cold start's line always says it
 
 
 def test_idle_wait_before_first_request_is_not_init_and_not_cold() -> None:

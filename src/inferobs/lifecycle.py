@@ -35,6 +35,22 @@ except ImportError:  # Windows: no peak-RSS figure
     getrusage = None  # type: ignore[assignment]
 
 
+# Peak RSS is read on cold-start, error and timeout lines, and otherwise at most this
+# often: it only grows, so a line a second keeps its maximum, and getrusage (a
+# 16-field result built per call) was a tenth of a warm invocation's overhead.
+RSS_INTERVAL_NS = 1_000_000_000
+
+
+class _RSS:
+    __slots__ = ("due",)
+
+    def __init__(self) -> None:
+        self.due = 0  # no line before this (runtime monotonic ns) needs the figure
+
+
+_rss = _RSS()
+
+
 class _Exporters:
     """The exporters for the settings in force, resolved once per settings object."""
 
@@ -264,7 +280,10 @@ def _build(
         out["tags"] = call.tags if running is None else dict(call.tags)
     if call.sample_rate != 1.0:
         out["sample_rate"] = call.sample_rate
-    if getrusage is not None:
+    if getrusage is not None and (
+        call.cold_start or status == "error" or call.start_mono >= _rss.due or running is not None
+    ):
+        _rss.due = call.start_mono + RSS_INTERVAL_NS
         out["max_rss_mb"] = getrusage(RUSAGE_SELF).ru_maxrss * 10 // _RSS_DIVISOR / 10
     if call.faults:
         out["sdk_faults"] = call.faults

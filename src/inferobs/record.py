@@ -72,7 +72,11 @@ FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
         (int, float),
         "probability that this line carries detail (stages, input); absent means 1",
     ),
-    "max_rss_mb": ((int, float), "peak resident memory of the process so far, MiB"),
+    "max_rss_mb": (
+        (int, float),
+        "peak resident memory of the process so far, MiB; on cold-start, error and timeout "
+        "lines, and otherwise on at most one line a second",
+    ),
     "sdk_faults": ((int,), "internal inferobs faults during this invocation (absent when 0)"),
     "platform": ((str,), "`aws_lambda`, or `local` off-cloud (`cloud.platform`)"),
     "service": ((str,), "the application name from settings; absent means the function's"),

@@ -25,7 +25,8 @@ directives of at most 100 each, in the same document; nothing is dropped
 unless its name is longer than CloudWatch allows, and that is a fault.
 
 The directive part of ``_aws`` depends only on which dimensions and metrics
-a line has, so it is encoded once per such shape and reused.
+a line has, so it is encoded once per such shape (with the names of the
+members to add) and only the timestamp and the values are written per line.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from typing import Any
+
+    # how a shape of line is written: the _aws member's start, what follows its timestamp
+    # (a %-template for the values), which points fill it, and whether a dimension
+    # value was refused
+    _Shape = tuple[str, str, tuple[int, ...], bool]
 
 __all__ = ["DIMENSION_FIELDS", "EMFExporter"]
 
@@ -102,7 +108,8 @@ class EMFExporter:
         if resolution not in (1, 60):
             raise ConfigError(f"EMF resolution={resolution!r}: expected 60, or 1 (high resolution)")
         self.resolution = resolution
-        self._shapes: dict[tuple[Any, ...], str] = {}
+        self._keys = tuple(dict.fromkeys(key for keys in self.dimensions for key in keys))
+        self._shapes: dict[tuple[Any, ...], _Shape] = {}
 
     @classmethod
     def check(cls) -> None:
@@ -110,47 +117,93 @@ class EMFExporter:
         cls()
 
     def line_members(self, record: Mapping[str, Any]) -> str:
-        return self._members(record, invocation_points(record), record["start"])
+        kind = record.get("kind")
+        if kind == "warmup":
+            return ""  # nobody's request: no metrics (`invocation_points` gives none)
+        stages = record.get("stages") or {}
+        summary = record.get("input")
+        size = summary.get("nbytes") if summary else None
+        sized = size.__class__ is int
+        key = (
+            tuple(map(record.get, self._keys)),
+            tuple(stages),
+            "init_ms" in record,
+            "max_rss_mb" in record,
+            sized,
+        )
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._new_shape(key, record, invocation_points(record))
+        head, template, _, refused = shape
+        if refused:
+            fault("emf_dimension", "a dimension value CloudWatch refuses was left out")
+        # the values of the members the line lacks, in the table's order: coldstarts,
+        # errors, timeouts, the stages, input_bytes (tests hold this to invocation_points)
+        values = (
+            1 if record.get("cold_start") else 0,
+            1 if record.get("status") == "error" else 0,
+            1 if kind == "timeout" else 0,
+            *stages.values(),
+        )
+        if sized:
+            values += (size,)
+        return f"{head}{record['start'] // 1_000_000}{template % values}"
 
     def window_members(self, window: Mapping[str, Any]) -> str:
-        return self._members(window, window_points(window), window["window_start"])
-
-    def _members(
-        self, line: Mapping[str, Any], points: list[tuple[str, str, float]], start_ns: int
-    ) -> str:
+        points = window_points(window)
         if not points:
             return ""
-        sets = self._sets_for(line)
-        names = tuple((name, unit) for name, unit, _ in points)
-        key = (sets, names)
-        directives = self._shapes.get(key)
-        if directives is None:
-            directives = self._directives(sets, names)
-            if len(self._shapes) >= _SHAPES_KEPT:
-                self._shapes.clear()
-            self._shapes[key] = directives
-        if not directives:
-            return ""
-        parts = [f'"_aws":{{"Timestamp":{start_ns // 1_000_000},"CloudWatchMetrics":{directives}}}']
-        for name, _, value in points:
-            if name not in line and len(name) <= MAX_METRIC_NAME:
-                parts.append(f"{_quote(name)}:{value!r}")
-        return ",".join(parts)
+        key = (tuple(map(window.get, self._keys)), tuple(p[0] for p in points))
+        return self._write(key, window, points, window["window_start"])
 
-    def _sets_for(self, line: Mapping[str, Any]) -> tuple[tuple[str, ...], ...]:
-        """The configured sets, keeping the keys this line has a usable value for."""
-        out: list[tuple[str, ...]] = []
-        for dimension_set in self.dimensions:
-            kept = tuple(key for key in dimension_set if _usable(key, line.get(key)))
-            if kept not in out:
-                out.append(kept)
-        return tuple(out)
-
-    def _directives(
-        self, sets: tuple[tuple[str, ...], ...], names: tuple[tuple[str, str], ...]
+    def _write(
+        self,
+        key: tuple[Any, ...],
+        line: Mapping[str, Any],
+        points: list[tuple[str, str, float]],
+        start_ns: int,
     ) -> str:
+        """The members for a line of ``key``'s shape: the ``_aws`` member, encoded once
+        per shape but for its timestamp, then the values the line does not hold yet."""
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = self._new_shape(key, line, points)
+        head, template, places, refused = shape
+        if refused:
+            fault("emf_dimension", "a dimension value CloudWatch refuses was left out")
+        if not head:
+            return ""
+        values = tuple([points[place][2] for place in places])
+        return f"{head}{start_ns // 1_000_000}{template % values}"
+
+    def _new_shape(
+        self, key: tuple[Any, ...], line: Mapping[str, Any], points: list[tuple[str, str, float]]
+    ) -> _Shape:
+        shape = self._shape(line, points)
+        if len(self._shapes) >= _SHAPES_KEPT:
+            self._shapes.clear()
+        self._shapes[key] = shape
+        return shape
+
+    def _shape(self, line: Mapping[str, Any], points: list[tuple[str, str, float]]) -> _Shape:
+        sets = []
+        refused = False
+        for dimension_set in self.dimensions:
+            kept = []
+            for key in dimension_set:
+                value = line.get(key)
+                if value is None:
+                    continue
+                if _usable(value):
+                    kept.append(key)
+                else:
+                    refused = True
+            if kept not in sets:
+                sets.append(kept)
         definitions = []
-        for name, unit in names:
+        places = []
+        members = []
+        for place, (name, unit, _) in enumerate(points):
             if len(name) > MAX_METRIC_NAME:
                 fault("emf_metric", f"a metric name is over {MAX_METRIC_NAME} characters: not sent")
                 continue
@@ -158,30 +211,34 @@ class EMFExporter:
             if self.resolution == 1:
                 definition["StorageResolution"] = 1
             definitions.append(definition)
+            if name == "invocations":  # always 1: written into the template
+                members.append(f",{_quote(name)}:1")
+            elif name not in line:  # duration_ms and the like are the line's own members
+                places.append(place)
+                members.append(f",{_quote(name).replace('%', '%%')}:%r")
+        if not definitions:
+            return "", "", (), refused
         directives = [
             {
                 "Namespace": self.namespace,
-                "Dimensions": [list(s) for s in sets],
+                "Dimensions": sets,
                 "Metrics": definitions[at : at + MAX_METRICS],
             }
             for at in range(0, len(definitions), MAX_METRICS)
         ]
-        return encode(directives) if directives else ""  # type: ignore[arg-type]
+        template = ',"CloudWatchMetrics":' + encode(directives).replace("%", "%%") + "}"  # type: ignore[arg-type]
+        return '"_aws":{"Timestamp":', template + "".join(members), tuple(places), refused
 
 
-def _usable(key: str, value: object) -> bool:
-    if value is None:
-        return False
-    if (
+def _usable(value: object) -> bool:
+    """Whether CloudWatch takes ``value`` as a dimension value."""
+    return (
         isinstance(value, str)
         and 0 < len(value) <= MAX_DIMENSION_VALUE
         and value.isascii()
         and value.isprintable()
         and not value.isspace()
-    ):
-        return True
-    fault("emf_dimension", f"a {key} value CloudWatch refuses as a dimension: left out")
-    return False
+    )
 
 
 def _check_namespace(namespace: object) -> str:
