@@ -339,3 +339,15 @@ def test_the_line_carries_exactly_the_metric_tables_points(fields: dict[str, Any
     assert {name: line[name] for name, _, _ in points} == {n: v for n, _, v in points}
     units = {m["Name"]: m["Unit"] for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert units == {name: unit for name, unit, _ in points}
+
+
+def test_the_documented_metric_table_is_the_one_exporters_use() -> None:
+    from pathlib import Path
+
+    from inferobs.export.metrics import METRICS
+
+    text = (Path(__file__).parent.parent / "docs" / "exporters.md").read_text(encoding="utf-8")
+    for metric in METRICS:
+        otel = f"`{metric.otel}`" if metric.otel else "-"
+        row = f"| `{metric.name}` | {metric.unit} | {otel} | {metric.description} |"
+        assert row in text, row
