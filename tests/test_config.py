@@ -20,7 +20,7 @@ from .helpers import collecting, echo
         ({"sample_rate": "half"}, "sample_rate='half': expected a number"),
         ({"enabled": "yes"}, "enabled='yes': expected True or False"),
         ({"exporters": "stdout"}, "exporters='stdout': expected a list"),
-        ({"exporters": ["nope"]}, "no exporter named 'nope'; available: stdout"),
+        ({"exporters": ["nope"]}, "no exporter named 'nope'; available: aws.emf, aws.xray, stdout"),
         ({"exporters": [object()]}, "neither an exporter name nor an object with export()"),
         ({"input_max_depth": 2.5}, "input_max_depth=2.5: expected a whole number"),
         ({"timeout_margin_ms": -1}, "timeout_margin_ms=-1: expected a number between 0"),
