@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _socket
 import json
 import re
 import socket
@@ -311,15 +312,15 @@ def test_a_dead_or_unknown_daemon_never_reaches_the_handler(
 
     before = faults_seen().get("xray_address", 0)
     resolved: list[str] = []
-    real = socket.getaddrinfo
+    real = _socket.getaddrinfo
 
-    def no_such_host(host: str, *args: Any, **kwargs: Any) -> Any:
-        if host == "xray-daemon.invalid":  # answered here: no query leaves the machine
-            resolved.append(host)
+    def no_such_host(host: bytes, *args: Any, **kwargs: Any) -> Any:
+        if host == b"xray-daemon.invalid":  # answered here: no query leaves the machine
+            resolved.append(host.decode())
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return real(host, *args, **kwargs)
 
-    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    monkeypatch.setattr(_socket, "getaddrinfo", no_such_host)
     monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", "xray-daemon.invalid:2000")
     obs.configure(exporters=["aws.xray"])
     handler = staged(ManualClock())

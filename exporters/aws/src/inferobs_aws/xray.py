@@ -37,8 +37,10 @@ every function with active tracing, and needs nothing from the SDK.
 
 from __future__ import annotations
 
+# The C module, not `socket`: socket.py imports enum and more, ~2.5 ms of cold start
+# for names this exporter does not use.
+import _socket
 import os
-import socket  # imported with the exporter, at init: the first request does not pay for it
 import sys
 from _thread import allocate_lock
 
@@ -80,7 +82,7 @@ class XRayExporter:
         if address is None:
             address = os.environ.get(ENV_ADDRESS) or DEFAULT_ADDRESS
         self.host, self.port = _udp_address(address)
-        self._socket: socket.socket | None = None
+        self._socket: _socket.socket | None = None
         self._target: Any = None  # the daemon's resolved socket address
         self._unusable = False  # the address could not be resolved: nothing is sent
         self._lock = allocate_lock()
@@ -125,7 +127,7 @@ class XRayExporter:
                 fault("xray_send", "a trace document could not be sent to the X-Ray daemon", exc)
                 return
 
-    def _open(self) -> socket.socket | None:
+    def _open(self) -> _socket.socket | None:
         """The exporter's non-blocking UDP socket, made on first use; None if it cannot be.
 
         A host name is resolved once, here: a name that does not resolve is a
@@ -135,10 +137,11 @@ class XRayExporter:
             if self._socket is not None or self._unusable:
                 return self._socket
             try:
-                family, _, _, _, target = socket.getaddrinfo(
-                    self.host, self.port, type=socket.SOCK_DGRAM
+                # the host as bytes: a str would load the idna codec (~1 ms) to encode it
+                family, _, _, _, target = _socket.getaddrinfo(
+                    self.host.encode("ascii", "replace"), self.port, 0, _socket.SOCK_DGRAM
                 )[0]
-                sock = socket.socket(family, socket.SOCK_DGRAM)
+                sock = _socket.socket(family, _socket.SOCK_DGRAM)
                 sock.setblocking(False)
             except OSError as exc:
                 self._unusable = True
