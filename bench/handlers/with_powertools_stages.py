@@ -1,5 +1,3 @@
-# mypy: disallow-untyped-decorators=False
-# (Powertools is installed only in the benchmark's own environment: its decorators are untyped here)
 """Powertools Logger + Metrics emitting inferobs's EMF figures, the stages timed by hand.
 
 Powertools has no stage timer, so the handler times its three stages with

@@ -1,5 +1,3 @@
-# mypy: disallow-untyped-decorators=False
-# (Powertools is installed only in the benchmark's own environment: its decorators are untyped here)
 """Powertools Logger + Metrics + Tracer: the stage metrics, and an X-Ray subsegment per stage.
 
 `@tracer.capture_lambda_handler` opens the handler's subsegment (and

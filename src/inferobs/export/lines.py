@@ -96,15 +96,15 @@ class LineExporter:
 
     def export(self, record: Invocation | dict[str, Any]) -> None:
         line = encoded(record)
-        for rider in self.riders:
-            line = _with(line, rider, rider.line_members, record)
+        if self.riders:
+            line = _with_riders(line, self.riders, "line_members", record)
         self._write(line)
 
     def export_window(self, window: dict[str, Any]) -> None:
         """A drift window record: a line of its own, written like an invocation's."""
         line = _encode(window)
-        for rider in self.riders:
-            line = _with(line, rider, rider.window_members, window)
+        if self.riders:
+            line = _with_riders(line, self.riders, "window_members", window)
         self._write(line)
 
     def _write(self, line: str) -> None:
@@ -116,19 +116,20 @@ class LineExporter:
                 stream.flush()
 
 
-def _with(
-    line: str, rider: Rider, members: Callable[[Mapping[str, Any]], str], data: Mapping[str, Any]
-) -> str:
-    """The line with a rider's members added before its closing brace; as it was if the
-    rider fails (counted as a fault: the record itself is never lost)."""
-    try:
-        extra = members(data)
-    except Exception as exc:
-        from ..context import fault
+def _with_riders(line: str, riders: tuple[Rider, ...], method: str, data: Mapping[str, Any]) -> str:
+    """The line with the riders' members added before its closing brace; a rider that
+    fails adds nothing (counted as a fault: the record itself is never lost)."""
+    for rider in riders:
+        try:
+            extra = getattr(rider, method)(data)
+        except Exception as exc:
+            from ..context import fault
 
-        fault("export", f"exporter {type(rider).__name__} failed", exc)
-        return line
-    return f"{line[:-1]},{extra}}}" if extra else line
+            fault("export", f"exporter {type(rider).__name__} failed", exc)
+            continue
+        if extra:
+            line = f"{line[:-1]},{extra}}}"
+    return line
 
 
 def _flushes_itself() -> frozenset[type]:
