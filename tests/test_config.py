@@ -20,7 +20,10 @@ from .helpers import collecting, echo
         ({"sample_rate": "half"}, "sample_rate='half': expected a number"),
         ({"enabled": "yes"}, "enabled='yes': expected True or False"),
         ({"exporters": "stdout"}, "exporters='stdout': expected a list"),
-        ({"exporters": ["nope"]}, "no exporter named 'nope'; available: aws.emf, aws.xray, stdout"),
+        (
+            {"exporters": ["nope"]},
+            "no exporter named 'nope'; available: aws.emf, aws.xray",
+        ),
         ({"exporters": [object()]}, "neither an exporter name nor an object with export()"),
         ({"input_max_depth": 2.5}, "input_max_depth=2.5: expected a whole number"),
         ({"timeout_margin_ms": -1}, "timeout_margin_ms=-1: expected a number between 0"),
@@ -153,6 +156,7 @@ def test_environment_sets_every_option(monkeypatch: pytest.MonkeyPatch, tmp_path
         "INFEROBS_STORE_PATH": "/tmp/store",
         "INFEROBS_PROACTIVE_INIT_S": "5",
         "INFEROBS_TIMEOUT_MARGIN_MS": "0",
+        "INFEROBS_FLUSH_DEADLINE_MS": "20",
         "INFEROBS_INPUT_MAX_DEPTH": "2",
         "INFEROBS_INPUT_MAX_ITEMS": "10",
         "INFEROBS_INPUT_KEYS": "user_id_hash",
@@ -180,6 +184,7 @@ def test_environment_sets_every_option(monkeypatch: pytest.MonkeyPatch, tmp_path
         10,
     )
     assert settings.input_keys == ("user_id_hash",)
+    assert settings.flush_deadline_ms == 20.0
     assert (settings.baseline, settings.drift_window, settings.drift_every_invocation) == (
         baseline,
         3600.0,

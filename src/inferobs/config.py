@@ -80,6 +80,10 @@ class Settings:
         environment ahead of demand), so it is not a cold start.
     timeout_margin_ms: the watchdog writes the ``timeout`` record this long
         before the platform deadline; 0 turns the watchdog off.
+    flush_deadline_ms: how long, at most, the end of an invocation waits for
+        network exporters to send what they batched (never more than a tenth
+        of the time the invocation has left); what is not sent by then goes
+        with the next invocation's flush.
     input_max_depth: how deep nested inputs are summarised.
     input_max_items: how many elements a summary may visit, whatever the input's size.
     input_keys: dict keys whose text input summaries may write, besides the
@@ -102,6 +106,7 @@ class Settings:
         "drift_window",
         "enabled",
         "exporters",
+        "flush_deadline_ms",
         "input_keys",
         "input_max_depth",
         "input_max_items",
@@ -121,6 +126,7 @@ class Settings:
         "store_path": "INFEROBS_STORE_PATH",
         "proactive_init_s": "INFEROBS_PROACTIVE_INIT_S",
         "timeout_margin_ms": "INFEROBS_TIMEOUT_MARGIN_MS",
+        "flush_deadline_ms": "INFEROBS_FLUSH_DEADLINE_MS",
         "input_max_depth": "INFEROBS_INPUT_MAX_DEPTH",
         "input_max_items": "INFEROBS_INPUT_MAX_ITEMS",
         "input_keys": "INFEROBS_INPUT_KEYS",
@@ -136,6 +142,7 @@ class Settings:
     store_path: str
     proactive_init_s: float
     timeout_margin_ms: float
+    flush_deadline_ms: float
     input_max_depth: int
     input_max_items: int
     input_keys: tuple[str, ...]
@@ -153,6 +160,7 @@ class Settings:
         store_path: str = ".inferobs",
         proactive_init_s: float = 10.0,
         timeout_margin_ms: float = 50.0,
+        flush_deadline_ms: float = 50.0,
         input_max_depth: int = 4,
         input_max_items: int = 2048,
         input_keys: tuple[str, ...] | list[str] | frozenset[str] = (),
@@ -177,6 +185,11 @@ class Settings:
             self,
             "timeout_margin_ms",
             _number(timeout_margin_ms, "timeout_margin_ms", 0.0, 60_000.0),
+        )
+        set_(
+            self,
+            "flush_deadline_ms",
+            _number(flush_deadline_ms, "flush_deadline_ms", 0.0, 10_000.0),
         )
         set_(self, "input_max_depth", _integer(input_max_depth, "input_max_depth", 0, 64))
         set_(self, "input_max_items", _integer(input_max_items, "input_max_items", 1, 1_000_000))

@@ -65,6 +65,7 @@ class Call:
         "armed",
         "closed",
         "cold_start",
+        "deadline",
         "detailed",
         "drift_observations",
         "drift_windows",
@@ -136,6 +137,7 @@ class Call:
         self.faults = 0
         self.drift_observations = 0  # predictions and feature rows counted for drift
         self.drift_windows: Any = None  # its model arm's drift windows, once it has counted
+        self.deadline: float | None = None  # the platform's, time.monotonic() seconds
         self.armed = False  # a timeout watchdog holds it
         self.closed = False  # its record is written: later stage time is nobody's
 

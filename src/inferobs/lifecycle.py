@@ -54,11 +54,12 @@ _rss = _RSS()
 class _Exporters:
     """The exporters for the settings in force, resolved once per settings object."""
 
-    __slots__ = ("exporters", "settings", "traced")
+    __slots__ = ("exporters", "flushers", "settings", "traced")
 
     def __init__(self) -> None:
         self.settings: Settings | None = None
         self.exporters: list[Exporter] = []
+        self.flushers: list[Any] = []  # network exporters: sent before the handler returns
         self.traced = False  # an exporter draws stages on a timeline: records say when
 
     def get(self, settings: Settings) -> list[Exporter]:
@@ -73,6 +74,7 @@ class _Exporters:
                 exporters = resolve(["stdout"])
             self.exporters, self.settings = exporters, settings
             self.traced = any(getattr(e, "traces_stages", False) for e in exporters)
+            self.flushers = [e for e in exporters if callable(getattr(e, "flush_by", None))]
         return self.exporters
 
 
@@ -105,6 +107,9 @@ def _expire(call: object) -> None:
             windows = monitor.closed(flush=True, wait_s=0.005)  # the handler may be counting
             if windows:
                 _export_windows(windows, call.settings)
+        # half the margin at most: the line is written, the platform kills at the deadline
+        margin_s = call.settings.timeout_margin_ms / 2000
+        _flush_network(call.settings, time.monotonic() + margin_s, call.deadline)
     except Exception as exc:
         fault("timeout_record", "the timeout record could not be written", exc)
 
@@ -167,10 +172,11 @@ class Recorder:
             )
             margin = settings.timeout_margin_ms
             # no deadline, or one already inside the margin (a test double's 0): no watchdog
-            if margin and remaining_ms is not None and remaining_ms > margin:
-                deadline = time.monotonic() + (remaining_ms - margin) / 1000
-                (_the_watchdog or _watchdog()).arm(call, deadline)
-                call.armed = True
+            if remaining_ms is not None:
+                call.deadline = time.monotonic() + remaining_ms / 1000
+                if margin and remaining_ms > margin:
+                    (_the_watchdog or _watchdog()).arm(call, call.deadline - margin / 1000)
+                    call.armed = True
             here = _scope.get()  # an invocation opened inside another runs within it
             _in_flight[call] = here[1] if here is not None and not here[1].closed else None
             return call
@@ -210,6 +216,11 @@ class Recorder:
                     _export_windows(windows, call.settings)
             except Exception as exc:
                 fault("drift_window", "closed drift windows could not be exported", exc)
+        if _exporters.flushers:
+            settings = call.settings
+            _flush_network(
+                settings, time.monotonic() + settings.flush_deadline_ms / 1000, call.deadline
+            )
 
 
 def leave(token: Token[Frame | None]) -> Frame | None:
@@ -349,6 +360,26 @@ def _export_windows(windows: list[dict[str, Any]], settings: Settings) -> None:
                 export_window(window)
             except Exception as exc:
                 fault("export", f"exporter {type(exporter).__name__} failed", exc)
+
+
+def _flush_network(settings: Settings, until: float, deadline: float | None) -> None:
+    """Have the network exporters send what they batched, waiting until ``until`` at most,
+    and never more than a tenth of the time left before the platform's ``deadline``.
+
+    The process may be frozen once the handler returns; what is not sent by
+    then goes with the next invocation's flush (`inferobs.export.sending`).
+    """
+    if deadline is not None:
+        now = time.monotonic()
+        until = min(until, now + max(deadline - now, 0.0) / 10)
+    for exporter in _exporters.get(settings):
+        flush_by = getattr(exporter, "flush_by", None)
+        if flush_by is None:
+            continue
+        try:
+            flush_by(until)
+        except Exception as exc:
+            fault("export", f"exporter {type(exporter).__name__} could not flush", exc)
 
 
 def _register_restore_hook(runtime: Runtime) -> None:

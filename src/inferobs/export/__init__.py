@@ -32,6 +32,9 @@ BUILTIN = {
 OURS = {
     "aws.emf": ("inferobs_aws.emf:EMFExporter", "inferobs-aws"),
     "aws.xray": ("inferobs_aws.xray:XRayExporter", "inferobs-aws"),
+    "otlp": ("inferobs_otlp:OTLPExporter", "inferobs-otlp"),
+    "gcp": ("inferobs_gcp:CloudMonitoringExporter", "inferobs-gcp"),
+    "azure": ("inferobs_azure:AzureMonitorExporter", "inferobs-azure"),
 }
 
 
@@ -118,12 +121,17 @@ def _entry_point(name: str) -> type[Exporter]:
     found = entry_points(group=ENTRY_POINT_GROUP, name=name)
     for point in found:
         return point.load()  # type: ignore[no-any-return]
-    known = sorted(
-        set(BUILTIN) | set(OURS) | {p.name for p in entry_points(group=ENTRY_POINT_GROUP)}
-    )
+    from importlib.util import find_spec
+
+    missing = {n: d for n, (t, d) in OURS.items() if find_spec(t.split(":")[0]) is None}
+    installed = set(BUILTIN) | {n for n in OURS if n not in missing}
+    installed |= {p.name for p in entry_points(group=ENTRY_POINT_GROUP)}
+    absent = ", ".join(f"{n} ({d})" for n, d in sorted(missing.items()))
+    if absent:
+        absent = f"; in packages not installed: {absent}"
     raise ConfigError(
-        f"exporters: no exporter named {name!r}; available: {', '.join(known)} "
-        f"(install the package that provides it)"
+        f"exporters: no exporter named {name!r}; available: {', '.join(sorted(installed))}"
+        f"{absent} (install the package that provides it)"
     )
 
 

@@ -23,7 +23,10 @@ class Exporter(Protocol):
 
     An exporter that also takes drift windows defines ``export_window(window:
     dict)``, called the same way with each closed window record (docs/drift.md);
-    one without it is never given any.
+    one without it is never given any. A network exporter queues in ``export``
+    and defines ``flush_by(deadline)``, called at the end of every invocation
+    with an absolute ``time.monotonic()`` deadline it must not wait past
+    (`inferobs.export.sending.BatchSender` does both halves).
     """
 
     def export(self, record: Invocation) -> None: ...
