@@ -1,0 +1,235 @@
+"""A record's spans: the invocation's, one per stage, their times, attributes and parent.
+
+Standard library only at import; the OpenTelemetry objects are made by the
+two functions at the end, which run on the sending thread. Attributes that
+describe the environment (function, region, instance) are the resource's in
+OpenTelemetry's conventions: `environment` gives them, `invocation` what
+changes per call. Exception messages never become attributes, only types.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+__all__ = ["Node", "Parent", "environment", "invocation", "layout", "parent_now"]
+
+# (trace id, span id, sampled, is the handler's own OpenTelemetry span)
+Parent = tuple[int, int, bool, bool]
+# (name, index of the parent node or -1, start ns, end ns, failed)
+Node = tuple[str, int, int, int, bool]
+
+X_RAY_HEADER = "_X_AMZN_TRACE_ID"
+_CLOUDS = {  # the record's platform -> (cloud.provider, cloud.platform)
+    "aws_lambda": ("aws", "aws_lambda"),
+    "gcp_cloud_functions": ("gcp", "gcp_cloud_functions"),
+    "gcp_cloud_run": ("gcp", "gcp_cloud_run"),
+    "azure_functions": ("azure", "azure_functions"),
+}
+_REGIONS = ("AWS_REGION", "GOOGLE_CLOUD_REGION", "REGION_NAME")
+MIB = 1 << 20
+
+
+def parent_now() -> Parent | None:
+    """Where this invocation's span belongs, read on the handler's thread while it runs.
+
+    The handler's current OpenTelemetry span when there is one (only looked
+    for when the handler's code imported OpenTelemetry); else, on Lambda with
+    active tracing, the platform's segment from the X-Ray trace header, whose
+    ids are OpenTelemetry's in another spelling; else nowhere.
+    """
+    api = sys.modules.get("opentelemetry.trace")
+    if api is not None:
+        context = api.get_current_span().get_span_context()
+        if context.is_valid:
+            return context.trace_id, context.span_id, context.trace_flags.sampled, True
+    header = os.environ.get(X_RAY_HEADER)
+    if header:
+        fields = dict(part.partition("=")[::2] for part in header.split(";"))
+        root = fields.get("Root", "").split("-")
+        try:
+            if len(root) == 3 and root[0] == "1":
+                trace_id, span_id = int(root[1] + root[2], 16), int(fields.get("Parent", ""), 16)
+                if trace_id and span_id:
+                    return trace_id, span_id, fields.get("Sampled") == "1", False
+        except ValueError:  # not hex: a header we cannot join
+            pass
+    return None
+
+
+def trace_id_of(record: Mapping[str, Any]) -> int:
+    """The record's own trace id where it is one OpenTelemetry can carry; else a new one."""
+    text = record.get("trace_id") or ""
+    parts = text.split("-")
+    if len(parts) == 3 and parts[0] == "1":  # X-Ray: 1-<8 hex>-<24 hex>
+        text = parts[1] + parts[2]
+    if len(text) == 32:
+        try:
+            found = int(text, 16)
+        except ValueError:
+            found = 0
+        if found:
+            return found
+    return int.from_bytes(os.urandom(16), "big") or 1
+
+
+def layout(record: Mapping[str, Any]) -> list[Node]:
+    """The invocation's node first, then one per stage in order of first entry.
+
+    A stage starts at its first entry and lasts its total time, kept inside its
+    parent; one with no start follows its previous sibling, and one with no
+    time (still running at a timeout) lasts to its parent's end. A stage whose
+    parent was not recorded hangs from the invocation. The stage an error or
+    timeout hit, and those around it, are marked failed.
+    """
+    begin = record["start"]
+    end = begin + round(record["duration_ms"] * 1e6)
+    failed = record.get("status") == "error" or record.get("kind") == "timeout"
+    failed_stage = record.get("error_stage") if failed else None
+    nodes: list[Node] = [
+        (record.get("model") or record.get("function") or "handler", -1, begin, end, failed)
+    ]
+    stages = record.get("stages") or {}
+    starts = record.get("stage_starts") or {}
+    index = {"": 0}
+    laid_until: dict[int, int] = {}  # under each node, where its last child ended
+    for path in {**starts, **stages}:
+        above, _, name = path.rpartition("/")
+        holder = index.get(above, 0)
+        _, _, low, high, _ = nodes[holder]
+        offset = starts.get(path)
+        first = begin + round(offset * 1e6) if offset is not None else laid_until.get(holder, low)
+        first = min(max(first, low), high)
+        ms = stages.get(path)
+        last = high if ms is None else min(first + round(max(ms, 0) * 1e6), high)
+        hit = failed_stage is not None and (
+            path == failed_stage or failed_stage.startswith(f"{path}/")
+        )
+        index[path] = len(nodes)
+        nodes.append((name, holder, first, last, hit))
+        laid_until[holder] = last
+    return nodes
+
+
+def invocation(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The invocation span's own attributes (OpenTelemetry FaaS names where there are)."""
+    out: dict[str, Any] = {
+        "faas.trigger": "other",
+        "faas.coldstart": bool(record.get("cold_start")),
+    }
+    for field, name in (
+        ("id", "faas.invocation_id"),
+        ("model", "inferobs.model"),
+        ("model_version", "inferobs.model_version"),
+        ("variant", "inferobs.variant"),
+    ):
+        value = record.get(field)
+        if value is not None:
+            out[name] = value
+    if record.get("kind") == "timeout":
+        out["error.type"] = "timeout"
+    elif record.get("status") == "error":
+        out["error.type"] = record.get("error_type") or "_OTHER"
+    return out
+
+
+def environment(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What the record says of where it ran, as resource attributes; constant per process."""
+    out: dict[str, Any] = {}
+    cloud = _CLOUDS.get(record.get("platform") or "")
+    if cloud is not None:
+        out["cloud.provider"], out["cloud.platform"] = cloud
+    region = next((os.environ[v] for v in _REGIONS if os.environ.get(v)), None)
+    if region:
+        out["cloud.region"] = region
+    for field, name in (
+        ("function", "faas.name"),
+        ("version", "faas.version"),
+        ("instance_id", "faas.instance"),
+    ):
+        value = record.get(field)
+        if value is not None:
+            out[name] = value
+    memory = record.get("memory_mb")
+    if memory:
+        out["faas.max_memory"] = memory * MIB  # bytes, as the convention counts it
+    service = record.get("service") or record.get("function")
+    if service and not os.environ.get("OTEL_SERVICE_NAME"):
+        out["service.name"] = service
+    return out
+
+
+def readable(
+    record: Mapping[str, Any], parent: Parent | None, resource: Any, scope: Any
+) -> list[Any]:
+    """The record's spans as the SDK's finished spans, for an OTLP span exporter."""
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+    sampled = TraceFlags(TraceFlags.SAMPLED)
+    trace_id = parent[0] if parent else trace_id_of(record)
+    above = (
+        SpanContext(trace_id, parent[1], is_remote=not parent[3], trace_flags=sampled)
+        if parent
+        else None
+    )
+    # under the handler's own span ours is one step of its work; else it is the invocation
+    kind = SpanKind.INTERNAL if parent and parent[3] else SpanKind.SERVER
+    nodes = layout(record)
+    ids = os.urandom(8 * len(nodes))
+    contexts: list[Any] = []
+    spans = []
+    for at, (name, holder, start, end, failed) in enumerate(nodes):
+        span_id = int.from_bytes(ids[8 * at : 8 * at + 8], "big") or 1
+        context = SpanContext(trace_id, span_id, is_remote=False, trace_flags=sampled)
+        contexts.append(context)
+        spans.append(
+            ReadableSpan(
+                name,
+                context=context,
+                parent=contexts[holder] if holder >= 0 else above,
+                resource=resource,
+                attributes=invocation(record) if holder < 0 else None,
+                kind=kind if holder < 0 else SpanKind.INTERNAL,
+                status=Status(StatusCode.ERROR) if failed else Status(StatusCode.UNSET),
+                start_time=start,
+                end_time=end,
+                instrumentation_scope=scope,
+            )
+        )
+    return spans
+
+
+def through(
+    tracer: Any, record: Mapping[str, Any], parent: Parent | None, extra: dict[str, Any]
+) -> None:
+    """The record's spans started and ended through the handler's own tracer, so its
+    processors export them; ``extra`` (the environment) goes on the invocation span,
+    since the resource is theirs."""
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags
+
+    context = None
+    if parent is not None:
+        flags = TraceFlags(TraceFlags.SAMPLED if parent[2] else TraceFlags.DEFAULT)
+        above = SpanContext(parent[0], parent[1], is_remote=not parent[3], trace_flags=flags)
+        context = trace.set_span_in_context(NonRecordingSpan(above))
+    kind = SpanKind.INTERNAL if parent and parent[3] else SpanKind.SERVER
+    opened: list[Any] = []
+    for name, holder, start, end, failed in layout(record):
+        if holder < 0:
+            span = tracer.start_span(
+                name, context, kind, {**extra, **invocation(record)}, start_time=start
+            )
+        else:
+            inside = trace.set_span_in_context(opened[holder])
+            span = tracer.start_span(name, inside, start_time=start)
+        if failed:
+            span.set_status(StatusCode.ERROR)
+        opened.append(span)
+        span.end(end)

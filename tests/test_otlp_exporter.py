@@ -1,0 +1,618 @@
+"""OTLP: spans and metrics reach gRPC and HTTP receivers on loopback, built on the official
+service definitions; a receiver that fails in any way never reaches the handler."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc  # type: ignore[import-untyped]
+import pytest
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+import inferobs as obs
+from inferobs.context import faults_seen
+from inferobs_otlp import OTLPExporter
+
+from .helpers import ManualClock
+
+START_NS = ManualClock().wall
+ROOT = "1-5759e988-bd862e3fe1be46a994272793"
+PARENT = "53995c3f42cd8ad8"
+PROTOCOLS = ["grpc", "http/protobuf"]
+DEADLINE_MS = 50
+SLACK_S = 0.5  # machines are noisy: the bound is the deadline plus this, never tighter
+
+
+class Receiver:
+    """What an OTLP receiver was sent, and how it answers: ``fail`` (a gRPC status code or
+    an HTTP status) for the next ``failures`` requests, after ``delay_s``."""
+
+    def __init__(self) -> None:
+        self.traces: list[trace_service_pb2.ExportTraceServiceRequest] = []
+        self.metrics: list[metrics_service_pb2.ExportMetricsServiceRequest] = []
+        self.headers: list[dict[str, str]] = []
+        self.fail: Any = None
+        self.failures = 0
+        self.delay_s = 0.0
+        self.changed = threading.Condition()
+        self.endpoint = ""
+
+    def take(self, request: Any, headers: dict[str, str]) -> Any:
+        """The failure to answer with, or None once the request is kept."""
+        time.sleep(self.delay_s)
+        with self.changed:
+            if self.failures:
+                self.failures -= 1
+                return self.fail
+            if isinstance(request, trace_service_pb2.ExportTraceServiceRequest):
+                self.traces.append(request)
+            else:
+                self.metrics.append(request)
+            self.headers.append(headers)
+            self.changed.notify_all()
+        return None
+
+    def wait(self, what: Callable[[], bool]) -> None:
+        with self.changed:
+            assert self.changed.wait_for(what, timeout=10)
+
+    def spans(self, count: int) -> list[tuple[dict[str, Any], Any]]:
+        """The first ``count`` spans, each with its resource's attributes."""
+
+        def found() -> list[tuple[dict[str, Any], Any]]:
+            return [
+                (attributes(rs.resource.attributes), span)
+                for request in self.traces
+                for rs in request.resource_spans
+                for ss in rs.scope_spans
+                for span in ss.spans
+            ]
+
+        self.wait(lambda: len(found()) >= count)
+        return found()[:count]
+
+    def points(self, name: str, at_least: int = 1) -> list[Any]:
+        """Every data point of metric ``name`` received so far, once there are some."""
+
+        def found() -> list[Any]:
+            out = []
+            for request in self.metrics:
+                for rm in request.resource_metrics:
+                    for sm in rm.scope_metrics:
+                        for metric in sm.metrics:
+                            if metric.name == name:
+                                kind = metric.WhichOneof("data")
+                                out.extend(getattr(metric, kind).data_points)
+            return out
+
+        self.wait(lambda: len(found()) >= at_least)
+        return found()
+
+    def metric(self, name: str) -> Any:
+        self.points(name)
+        for request in self.metrics:
+            for rm in request.resource_metrics:
+                for sm in rm.scope_metrics:
+                    for metric in sm.metrics:
+                        if metric.name == name:
+                            return metric
+        raise AssertionError(name)
+
+
+def attributes(pairs: Any) -> dict[str, Any]:
+    out = {}
+    for pair in pairs:
+        kind = pair.value.WhichOneof("value")
+        out[pair.key] = getattr(pair.value, kind)
+    return out
+
+
+def serve_grpc(receiver: Receiver) -> Callable[[], None]:
+    class Traces(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:
+            return answer(request, context, trace_service_pb2.ExportTraceServiceResponse())
+
+    class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:
+            return answer(request, context, metrics_service_pb2.ExportMetricsServiceResponse())
+
+    def answer(request: Any, context: Any, ok: Any) -> Any:
+        failure = receiver.take(request, dict(context.invocation_metadata()))
+        if failure is not None:
+            context.abort(failure, "receiver says no")
+        return ok
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)  # type: ignore[no-untyped-call]
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    receiver.endpoint = f"http://127.0.0.1:{port}"
+    return lambda: server.stop(0)
+
+
+def serve_http(receiver: Receiver) -> Callable[[], None]:
+    kinds: dict[str, Any] = {
+        "/v1/traces": trace_service_pb2.ExportTraceServiceRequest,
+        "/v1/metrics": metrics_service_pb2.ExportMetricsServiceRequest,
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            kind = kinds.get(self.path)
+            if kind is None or self.headers["Content-Type"] != "application/x-protobuf":
+                self.send_response(404)
+                self.end_headers()
+                return
+            failure = receiver.take(kind.FromString(body), dict(self.headers.items()))
+            self.send_response(failure or 200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+            self.wfile.write(b"")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    receiver.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return stop
+
+
+@pytest.fixture(autouse=True)
+def no_otel_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's own OpenTelemetry settings are not the test's."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("OTEL_") or name in ("_X_AMZN_TRACE_ID", "AWS_REGION"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "300")  # ms, as the specification says
+
+
+def start(protocol: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Receiver, Callable[[], None]]:
+    receiver = Receiver()
+    stop = (serve_grpc if protocol == "grpc" else serve_http)(receiver)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    return receiver, stop
+
+
+@pytest.fixture(params=PROTOCOLS)
+def receiver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    found, stop = start(request.param, monkeypatch)
+    yield found
+    stop()
+
+
+def staged(clock: ManualClock, model: str | None = "resnet") -> Callable[[Any, Any], str]:
+    """A handler with three stages, one nested, each a known number of ms long; ``"fail"``
+    makes the nested one raise."""
+
+    @obs.instrument(
+        model=model,
+        model_version="v2",
+        runtime=obs.Runtime(
+            environ={
+                "AWS_LAMBDA_FUNCTION_NAME": "fn",
+                "AWS_LAMBDA_FUNCTION_VERSION": "7",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+                "AWS_LAMBDA_LOG_STREAM_NAME": "2026/12/03/[7]abc",
+            },
+            clock=clock,
+        ),
+    )
+    def handler(event: Any, context: Any) -> str:
+        with obs.stage("preprocess"):
+            clock.advance(2)
+        with obs.stage("inference"):
+            clock.advance(3)
+            with obs.stage("forward"):
+                clock.advance(4)
+                if event == "fail":
+                    raise ValueError("secret input 42")
+        with obs.stage("postprocess"):
+            clock.advance(0.5)
+        clock.advance(5)
+        return "done"
+
+    return handler
+
+
+def test_an_invocation_is_a_span_with_one_child_per_stage(receiver: Receiver) -> None:
+    obs.configure(exporters=["otlp"])
+    assert staged(ManualClock())({}, None) == "done"
+    spans = receiver.spans(5)
+    resource, top = spans[0]
+    by_name = {span.name: span for _, span in spans}
+    assert set(by_name) == {"resnet", "preprocess", "inference", "forward", "postprocess"}
+    top = by_name["resnet"]
+    assert top.parent_span_id == b"" and top.kind == top.SPAN_KIND_SERVER
+    assert attributes(top.attributes) == {
+        "faas.trigger": "other",
+        "faas.coldstart": True,
+        "inferobs.model": "resnet",
+        "inferobs.model_version": "v2",
+    }
+    assert resource["service.name"] == resource["faas.name"] == "fn"
+    assert resource["faas.version"] == "7" and resource["faas.max_memory"] == 512 << 20
+    assert resource["cloud.provider"] == "aws" and resource["cloud.platform"] == "aws_lambda"
+    assert resource["faas.instance"].startswith("2026/12/03/[7]abc")
+    assert top.status.code == top.status.STATUS_CODE_UNSET
+
+    def times(span: Any) -> tuple[float, float]:
+        return (span.start_time_unix_nano - START_NS) / 1e6, (
+            span.end_time_unix_nano - START_NS
+        ) / 1e6
+
+    assert times(top) == (0, 14.5)
+    assert {name: times(span) for name, span in by_name.items() if span is not top} == {
+        "preprocess": (0, 2),
+        "inference": (2, 9),
+        "forward": (5, 9),
+        "postprocess": (9, 9.5),
+    }
+    for name in ("preprocess", "inference", "postprocess"):
+        assert by_name[name].parent_span_id == top.span_id
+    assert by_name["forward"].parent_span_id == by_name["inference"].span_id
+    assert len({span.trace_id for span in by_name.values()}) == 1
+    assert len({span.span_id for span in by_name.values()}) == 5
+
+
+def test_latencies_are_histograms_in_seconds_and_counts_are_process_totals(
+    receiver: Receiver,
+) -> None:
+    obs.configure(exporters=["otlp"])
+    handler = staged(ManualClock())
+    handler({}, None)
+    (duration,) = receiver.points("faas.invoke_duration")
+    assert receiver.metric("faas.invoke_duration").unit == "s"
+    assert (duration.count, duration.sum) == (1, pytest.approx(0.0145))
+    assert sum(duration.bucket_counts) == 1 and duration.explicit_bounds[0] == 0.005
+    assert attributes(duration.attributes) == {
+        "inferobs.model": "resnet",
+        "inferobs.model_version": "v2",
+    }
+    stages = {
+        attributes(p.attributes)["stage"]: p.sum
+        for p in receiver.points("inferobs.stage.duration", 4)
+    }
+    assert stages == pytest.approx(
+        {"preprocess": 0.002, "inference": 0.007, "inference/forward": 0.004, "postprocess": 0.0005}
+    )
+    (coldstarts,) = receiver.points("faas.coldstarts")
+    assert coldstarts.as_int == 1 or coldstarts.as_double == 1
+    sums = receiver.metric("faas.invocations").sum
+    assert sums.is_monotonic and sums.aggregation_temporality == 2  # cumulative
+    assert receiver.metric("faas.invocations").unit == "{invocation}"
+
+    handler({}, None)
+    invocations = receiver.points("faas.invocations", 2)
+    assert [p.as_double or p.as_int for p in invocations] == [1, 2]  # totals since the start
+    assert invocations[0].start_time_unix_nano == invocations[1].start_time_unix_nano
+    coldstarts = receiver.points("faas.coldstarts", 2)[-1]
+    assert (coldstarts.as_double or coldstarts.as_int) == 1  # the second was warm
+    assert receiver.points("faas.invoke_duration", 2)[-1].count == 2
+
+
+def test_delta_temporality_sends_each_interval_on_its_own(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")
+    obs.configure(exporters=["otlp"])
+    handler = staged(ManualClock())
+    handler({}, None)
+    receiver.points("faas.invocations")
+    handler({}, None)
+    first, second = receiver.points("faas.invocations", 2)
+    assert (first.as_double or first.as_int) == (second.as_double or second.as_int) == 1
+    assert second.start_time_unix_nano >= first.time_unix_nano
+    assert receiver.metric("faas.invoke_duration").histogram.aggregation_temporality == 1
+
+
+def test_an_error_marks_the_spans_with_the_exception_type_only(receiver: Receiver) -> None:
+    obs.configure(exporters=["otlp"])
+    with pytest.raises(ValueError, match="secret input 42"):
+        staged(ManualClock())("fail", None)
+    spans = {span.name: span for _, span in receiver.spans(4)}
+    assert attributes(spans["resnet"].attributes)["error.type"] == "ValueError"
+    failed = {
+        name for name, span in spans.items() if span.status.code == span.status.STATUS_CODE_ERROR
+    }
+    assert failed == {"resnet", "inference", "forward"}
+    assert all(b"secret" not in r.SerializeToString() for r in receiver.traces)
+    (errors,) = receiver.points("faas.errors")
+    assert (errors.as_double or errors.as_int) == 1
+
+
+def test_the_span_joins_the_x_ray_segment_lambda_opened(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    obs.configure(exporters=["otlp"])
+    handler = staged(ManualClock())
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={ROOT};Parent={PARENT};Sampled=1")
+    handler({}, None)
+    _, top = receiver.spans(1)[0]
+    assert top.trace_id.hex() == "5759e988bd862e3fe1be46a994272793"
+    assert top.parent_span_id.hex() == PARENT
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={ROOT};Parent={PARENT};Sampled=0")
+    handler({}, None)
+    receiver.points("faas.invocations", 2)  # the second call's metrics came, its spans did not
+    assert len(receiver.spans(5)) == 5 and len(receiver.traces) == 1
+
+
+def test_a_drift_window_sends_each_columns_psi_as_a_gauge(receiver: Receiver) -> None:
+    exporter = OTLPExporter()
+    exporter.export_window({"model": "resnet", "instance_psi": {"age": 0.12, "income": 0.3}})
+    exporter.flush()
+    found = {
+        attributes(p.attributes)["column"]: p.as_double
+        for p in receiver.points("inferobs.drift.psi", 2)
+    }
+    assert found == {"age": 0.12, "income": 0.3}
+    assert receiver.metric("inferobs.drift.psi").WhichOneof("data") == "gauge"
+
+
+def test_signal_variables_and_headers_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Traces over HTTP to one receiver, metrics over gRPC to another, each with its headers."""
+    traces, stop_http = start("http/protobuf", monkeypatch)
+    metrics, stop_grpc = start("grpc", monkeypatch)
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")  # both overridden
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces.endpoint + "/v1/traces")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", metrics.endpoint)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=shared")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-api-key=traces")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_INSECURE", "true")
+        obs.configure(exporters=["otlp"])
+        staged(ManualClock())({}, None)
+        assert len(traces.spans(5)) == 5
+        metrics.points("faas.invocations")
+        assert traces.headers[0]["x-api-key"] == "traces"
+        assert metrics.headers[0]["x-api-key"] == "shared"
+        assert not traces.metrics and not metrics.traces
+    finally:
+        stop_http()
+        stop_grpc()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "thrift"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "-5"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "sometimes"),
+    ],
+)
+def test_a_setting_out_of_range_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(obs.ConfigError, match=variable):
+        obs.configure(exporters=["otlp"])
+
+
+def test_the_handlers_own_providers_export_our_spans_and_metrics(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Joining: ours become children of the handler's current span, go through its
+    processors and its metric reader, and nothing goes to our receiver."""
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    theirs = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(theirs))
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    # what trace.set_tracer_provider does, undone after the test (it allows one per process)
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    monkeypatch.setattr(metrics, "get_meter_provider", lambda: meters)
+    exporter = OTLPExporter()
+    obs.configure(exporters=[exporter])
+    handler = staged(ManualClock())
+    with provider.get_tracer("user").start_as_current_span("user-handler") as outer:
+        assert handler({}, None) == "done"
+    assert exporter.flush()
+    spans = {span.name: span for span in theirs.get_finished_spans()}
+    assert set(spans) == {
+        "user-handler",
+        "resnet",
+        "preprocess",
+        "inference",
+        "forward",
+        "postprocess",
+    }
+    ours = spans["resnet"]
+    assert ours.parent is not None and ours.parent.span_id == outer.get_span_context().span_id
+    assert ours.context.trace_id == outer.get_span_context().trace_id
+    inner = spans["forward"].parent
+    assert inner is not None and inner.span_id == spans["inference"].context.span_id
+    assert ours.attributes is not None and ours.attributes["faas.name"] == "fn"
+    data = reader.get_metrics_data()
+    assert data is not None
+    found: dict[str, Any] = {
+        m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+    }
+    assert found["faas.invocations"].data.data_points[0].value == 1
+    assert found["faas.invoke_duration"].data.data_points[0].sum == pytest.approx(0.0145)
+    assert not receiver.traces and not receiver.metrics
+
+
+# The fault matrix: each with the real OTLP exporters, each handler call timed.
+
+
+def refused(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nobody listens there now
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+    return lambda: None
+
+
+def black_hole(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """A TCP listener that accepts connections and never reads or answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    monkeypatch.setenv(
+        "OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{listener.getsockname()[1]}"
+    )
+
+    def stop() -> None:
+        listener.close()
+        for connection in accepted:
+            connection.close()
+
+    return stop
+
+
+def failing(grpc_code: grpc.StatusCode, http_status: int) -> Callable[..., Callable[[], None]]:
+    def make(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+        receiver, stop = start(protocol, monkeypatch)
+        receiver.fail = grpc_code if protocol == "grpc" else http_status
+        receiver.failures = 10**6
+        return stop
+
+    return make
+
+
+def malformed(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """A port no TCP can have: the configuration reads, and every send fails."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:99999")
+    return lambda: None
+
+
+def raising(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    _, stop = start(protocol, monkeypatch)
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+
+    def broken(self: Any, spans: Any, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("exporter bug")
+
+    monkeypatch.setattr(Grpc if protocol == "grpc" else Http, "export", broken)
+    return stop
+
+
+FAULTS = {
+    "refused": refused,
+    "black_hole": black_hole,
+    "unavailable_503": failing(grpc.StatusCode.UNAVAILABLE, 503),
+    "exhausted_429": failing(grpc.StatusCode.RESOURCE_EXHAUSTED, 429),
+    "malformed_endpoint": malformed,
+    "exporter_raises": raising,
+}
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_a_failing_receiver_never_reaches_the_handler(
+    monkeypatch: pytest.MonkeyPatch, protocol: str, fault: str
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+    stop = FAULTS[fault](protocol, monkeypatch)
+    try:
+        exporter = OTLPExporter()
+        obs.configure(exporters=[exporter], flush_deadline_ms=DEADLINE_MS)
+        before = faults_seen().get("export", 0)
+        handler = staged(ManualClock())
+        events: list[Any] = [{}, "fail", {}]
+        for event in events:
+            began = time.monotonic()
+            if event == "fail":
+                with pytest.raises(ValueError, match="secret input 42"):
+                    handler(event, None)
+            else:
+                assert handler(event, None) == "done"
+            assert time.monotonic() - began < DEADLINE_MS / 1000 + SLACK_S
+        sender = exporter._sender
+        give_up = time.monotonic() + 15
+        while sender.dropped < 1 and time.monotonic() < give_up:
+            exporter.flush()
+            time.sleep(0.05)
+        assert sender.dropped >= 1
+        assert faults_seen().get("export", 0) > before
+    finally:
+        stop()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_slow_receiver_costs_one_deadline_and_still_gets_everything(
+    monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "5000")
+    receiver, stop = start(protocol, monkeypatch)
+    receiver.delay_s = 0.3
+    try:
+        exporter = OTLPExporter()
+        obs.configure(exporters=[exporter], flush_deadline_ms=DEADLINE_MS)
+        handler = staged(ManualClock())
+        for _ in range(3):
+            began = time.monotonic()
+            assert handler({}, None) == "done"
+            assert time.monotonic() - began < DEADLINE_MS / 1000 + SLACK_S
+        assert len(receiver.spans(15)) == 15
+        receiver.wait(
+            lambda: sum(p.count for p in receiver.points("faas.invoke_duration")[-1:]) == 3
+        )
+        assert exporter._sender.dropped == 0
+    finally:
+        stop()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_what_was_dropped_is_sent_as_the_dropped_metric(
+    monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    receiver, stop = start(protocol, monkeypatch)
+    receiver.fail = grpc.StatusCode.UNAVAILABLE if protocol == "grpc" else 503
+    receiver.failures = 1  # the first request (the first batch's spans) is refused
+    try:
+        exporter = OTLPExporter()
+        obs.configure(exporters=[exporter])
+        handler = staged(ManualClock())
+        handler({}, None)
+        exporter.flush()
+        assert exporter._sender.dropped == 1
+        handler({}, None)
+        exporter.flush()
+        (dropped,) = receiver.points("inferobs.dropped")
+        assert (dropped.as_double or dropped.as_int) == 1
+        # cumulative totals lost nothing: the refused batch's invocation is counted too
+        assert (receiver.points("faas.invocations")[-1].as_double or 0) in (1, 2)
+    finally:
+        stop()
