@@ -572,3 +572,41 @@ def test_peak_memory_is_on_cold_error_and_timeout_lines_and_once_a_second_otherw
     # the cold start; 300 and 600 ms later no; the error yes; 300 ms after it no; a
     # second and more after it yes
     assert carried == [True, False, False, True, False, True]
+
+
+def test_the_line_is_the_records_json_though_its_environment_part_is_encoded_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The builder encodes the per-call fields and appends the environment's fields
+    encoded once per environment; the line must still be exactly the record."""
+    import json
+
+    from inferobs.export.store import StoreExporter
+
+    seen: list[Any] = []
+
+    class Keep(StoreExporter):
+        def export(self, record: Any) -> None:
+            seen.append(record)
+
+    obs.configure(exporters=["stdout", Keep(".unused", batch_size=1)])
+    runtime = obs.Runtime(
+        environ={
+            "AWS_LAMBDA_FUNCTION_NAME": 'scorer "v2"',
+            "AWS_LAMBDA_FUNCTION_VERSION": "7",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "2048",
+        }
+    )
+
+    @obs.instrument(runtime=runtime, model="m\u00e9")
+    def handler(event: Any, context: Any) -> None:
+        with obs.stage("inference"):
+            pass
+
+    handler({}, Context("r1"))
+    handler({}, Context("r2"))
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and len(seen) == 2
+    for line, record in zip(lines, seen, strict=True):
+        assert json.loads(line) == dict(record)
+        assert line == json.dumps(dict(record), separators=(",", ":"))

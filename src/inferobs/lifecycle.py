@@ -18,6 +18,7 @@ from .runtime import SNAP_START, Runtime
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from contextvars import Token
     from typing import Any
 
@@ -54,13 +55,15 @@ _rss = _RSS()
 class _Exporters:
     """The exporters for the settings in force, resolved once per settings object."""
 
-    __slots__ = ("exporters", "flushers", "settings", "traced")
+    __slots__ = ("exporters", "flushers", "json", "settings", "traced")
 
     def __init__(self) -> None:
         self.settings: Settings | None = None
         self.exporters: list[Exporter] = []
         self.flushers: list[Any] = []  # network exporters: sent before the handler returns
         self.traced = False  # an exporter draws stages on a timeline: records say when
+        # an exporter writes the record's JSON (`encoded`): the encoder, and how to prime it
+        self.json: tuple[Callable[[Any], str], Callable[[Any, str], None]] | None = None
 
     def get(self, settings: Settings) -> list[Exporter]:
         if settings is not self.settings:
@@ -75,6 +78,11 @@ class _Exporters:
             self.exporters, self.settings = exporters, settings
             self.traced = any(getattr(e, "traces_stages", False) for e in exporters)
             self.flushers = [e for e in exporters if callable(getattr(e, "flush_by", None))]
+            self.json = None
+            if any(getattr(e, "writes_json", False) for e in exporters):
+                from .export.lines import _encode, primed
+
+                self.json = (_encode, primed)
         return self.exporters
 
 
@@ -298,8 +306,27 @@ def _build(
         out["max_rss_mb"] = getrusage(RUSAGE_SELF).ru_maxrss * 10 // _RSS_DIVISOR / 10
     if call.faults:
         out["sdk_faults"] = call.faults
-    out.update(_environment(call.runtime, call.settings))
+    _append_environment(out, call)
     return out
+
+
+def _append_environment(out: Invocation, call: Call) -> None:
+    """The environment's constant fields, last; where the line or the store will want
+    the record's JSON, it is made now from the per-call fields and the environment's
+    encoding, made once per environment (`inferobs.export.lines.encoded` gives it)."""
+    environment = _environment(call.runtime, call.settings)
+    json = _exporters.json
+    if json is None:
+        out.update(environment.fields)
+        return
+    encode, primed = json
+    body = encode(out)
+    out.update(environment.fields)
+    tail = environment.tail
+    if tail is None:
+        fields = environment.fields
+        tail = environment.tail = f",{encode(fields)[1:]}" if fields else "}"
+    primed(out, body[:-1] + tail)
 
 
 def _stages(call: Call, running: list[str] | None) -> dict[str, float]:
@@ -311,19 +338,21 @@ def _stages(call: Call, running: list[str] | None) -> dict[str, float]:
 
 
 class _Environments:
-    """The constant tail of every record, per (runtime, settings) pair."""
+    """The constant tail of every record, per (runtime, settings) pair: its fields, and
+    the same encoded once as the end of a JSON line."""
 
-    __slots__ = ("fields", "key")
+    __slots__ = ("fields", "key", "tail")
 
     def __init__(self) -> None:
         self.key: tuple[Runtime, Settings] | None = None
         self.fields: dict[str, Any] = {}
+        self.tail: str | None = None  # the fields as the end of a JSON line, once asked for
 
 
 _environments = _Environments()
 
 
-def _environment(runtime: Runtime, settings: Settings) -> dict[str, Any]:
+def _environment(runtime: Runtime, settings: Settings) -> _Environments:
     cache = _environments
     key = cache.key
     if key is None or key[0] is not runtime or key[1] is not settings:
@@ -337,8 +366,9 @@ def _environment(runtime: Runtime, settings: Settings) -> dict[str, Any]:
             "instance_id": runtime.instance_id,
         }
         cache.fields = {k: v for k, v in values.items() if v is not None}
+        cache.tail = None
         cache.key = (runtime, settings)
-    return cache.fields
+    return cache
 
 
 def _export(record: Invocation, settings: Settings) -> None:

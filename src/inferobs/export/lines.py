@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ..record import Invocation
     from .base import Rider
 
-__all__ = ["LineExporter", "encode", "encoded"]
+__all__ = ["LineExporter", "encode", "encoded", "primed"]
 
 
 def _make_encoder() -> Callable[[Mapping[str, Any]], str]:
@@ -77,6 +77,13 @@ def encoded(record: Mapping[str, Any]) -> str:
     return text
 
 
+def primed(record: Mapping[str, Any], text: str) -> None:
+    """Say what `encoded` will give for ``record``: the record builder encodes its
+    per-call fields and appends the environment's, encoded once per environment."""
+    global _last
+    _last = (record, text)
+
+
 class LineExporter:
     """Writes each record as a JSON line to a text stream and flushes it.
 
@@ -88,6 +95,8 @@ class LineExporter:
     """
 
     __slots__ = ("_lock", "_stream", "riders")
+
+    writes_json = True  # the record builder primes `encoded` for it
 
     def __init__(self, stream: TextIO | None = None, riders: tuple[Rider, ...] = ()) -> None:
         self._stream = stream

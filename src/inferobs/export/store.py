@@ -440,6 +440,8 @@ class StoreExporter:
     problems are faults (`inferobs.context.fault`), described once on stderr.
     """
 
+    writes_json = True  # the record builder primes `encoded` for it
+
     def __init__(
         self,
         path: str | None = None,
