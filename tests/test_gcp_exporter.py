@@ -56,7 +56,9 @@ class Monitoring:
 
     def __init__(self) -> None:
         self.requests: list[Any] = []
-        self.descriptors: list[Any] = []
+        self.descriptors: list[Any] = []  # every one created
+        self.project_descriptors: dict[str, Any] = {}  # what the project has, by type
+        self.lists = 0
         self.failure: grpc.StatusCode | None = None
         self.delay = 0.0
         self.lock = threading.Lock()
@@ -70,6 +72,11 @@ class Monitoring:
                             self.create_time_series,
                             request_deserializer=monitoring_v3.CreateTimeSeriesRequest.deserialize,
                             response_serializer=empty_pb2.Empty.SerializeToString,
+                        ),
+                        "ListMetricDescriptors": grpc.unary_unary_rpc_method_handler(
+                            self.list_metric_descriptors,
+                            request_deserializer=monitoring_v3.ListMetricDescriptorsRequest.deserialize,
+                            response_serializer=monitoring_v3.ListMetricDescriptorsResponse.serialize,
                         ),
                         "CreateMetricDescriptor": grpc.unary_unary_rpc_method_handler(
                             self.create_metric_descriptor,
@@ -97,7 +104,15 @@ class Monitoring:
         assert request.name == f"projects/{PROJECT}"
         with self.lock:
             self.descriptors.append(request.metric_descriptor)
+            self.project_descriptors[request.metric_descriptor.type] = request.metric_descriptor
         return request.metric_descriptor
+
+    def list_metric_descriptors(self, request: Any, context: grpc.ServicerContext) -> Any:
+        assert request.filter == f'metric.type = starts_with("{PREFIX}")'
+        with self.lock:
+            self.lists += 1
+            found = [d for t, d in self.project_descriptors.items() if t.startswith(PREFIX)]
+        return monitoring_v3.ListMetricDescriptorsResponse(metric_descriptors=found)
 
     def series(self) -> dict[Series, list[Any]]:
         """Every series written, with its points in the order they came."""
@@ -254,6 +269,24 @@ def test_invocations_become_per_instance_cumulative_series_and_descriptors_once(
     assert by_type[PREFIX + "duration_ms"].unit == "ms"
 
 
+def test_descriptors_are_created_once_per_project_not_per_instance(
+    monitoring: Monitoring,
+) -> None:
+    old = metric_pb2.MetricDescriptor(
+        type=PREFIX + "errors", metric_kind="CUMULATIVE", value_type="INT64"
+    )  # there already, but without the labels we write: described again
+    monitoring.project_descriptors[old.type] = old
+    for instance in ("instance-a", "instance-b"):  # two processes, one after the other
+        exporter = exporter_for(monitoring.port, Wall())
+        exporter.export(Invocation(start=0, duration_ms=5.0, instance_id=instance))
+        assert exporter.flush_by(time.monotonic() + 5)
+    assert monitoring.lists == 2  # each process asked once
+    created = [d.type for d in monitoring.descriptors]
+    assert len(created) == len(set(created))
+    assert PREFIX + "errors" in created
+    assert {ts.metric.type for ts in monitoring.requests[1].time_series} <= set(created)
+
+
 def test_instances_never_share_a_series(monitoring: Monitoring) -> None:
     wall = Wall()
     exporter = exporter_for(monitoring.port, wall)
@@ -327,6 +360,51 @@ def test_a_drift_windows_psi_is_a_gauge_per_column(monitoring: Monitoring) -> No
     point = monitoring.latest("drift/psi", column="age")
     assert point.value.double_value == 0.25
     assert not point.interval.HasField("start_time")
+
+
+class Gate:
+    """The official client, held shut: its first call waits until the gate opens."""
+
+    def __init__(self, inner: monitoring_v3.MetricServiceClient) -> None:
+        self.inner = inner
+        self.entered = threading.Event()
+        self.open = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.entered.set()
+            self.open.wait()
+            return method(*args, **kwargs)
+
+        return call
+
+
+def test_points_held_past_a_day_are_counted_not_sent_and_the_totals_carry_on(
+    monitoring: Monitoring,
+) -> None:
+    wall = Wall()
+    gate = Gate(client(monitoring.port))
+    exporter = CloudMonitoringExporter(PROJECT, period_s=PERIOD_S, client=gate, clock=wall)
+
+    def invocation() -> None:
+        exporter.export(Invocation(start=0, duration_ms=5.0, instance_id="i-1"))
+        exporter.flush_by(time.monotonic())  # queued, not waited for
+
+    invocation()
+    assert gate.entered.wait(5)  # the first write is in flight, held
+    wall.advance(PERIOD_S)
+    invocation()  # its points wait in the queue...
+    wall.advance(25 * 3600)  # ...while the process is frozen for a day
+    gate.open.set()
+    drained(exporter.sender)
+    (written,) = monitoring.requests  # the first write only: the second was too old to send
+    held = len(written.time_series) - 1  # its series but `dropped`
+    invocation()
+    drained(exporter.sender)
+    assert monitoring.latest("dropped").value.int64_value == held
+    assert monitoring.latest("invocations").value.int64_value == 3
 
 
 def test_importing_the_package_loads_no_google_library() -> None:

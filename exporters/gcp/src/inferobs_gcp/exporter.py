@@ -139,7 +139,7 @@ class CloudMonitoringExporter:
         if not points:
             return
         with self._lock:
-            resource = self._resource or (
+            resource = self._resource = self._resource or (
                 self.namespace or "unknown",
                 "unknown",
                 window.get("instance_id") or _PROCESS_ID,
@@ -171,16 +171,17 @@ class CloudMonitoringExporter:
 
     def _cut(self) -> None:
         """Snapshots of the series whose last point is at least a period old."""
+        if self._resource is None:
+            return  # nothing exported yet: nothing to send, nothing dropped
         dropped = self.sender.take_dropped()
         now = self._clock()
         due = []
         with self._lock:
             dropped += self._unsent
             self._unsent = 0
-            if self._resource is not None:
-                key: Key = (DROPPED, self._resource, ())
-                if dropped or key not in self._series:
-                    self._add(key, dropped)
+            key: Key = (DROPPED, self._resource, ())
+            if dropped or key not in self._series:
+                self._add(key, dropped)
             for key in self._dirty.copy():
                 last = self._ends.get(key)
                 if last is not None and now - last < self._period_ns:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from .catalog import Kind
     from .series import Snapshot
 
 __all__ = ["MAX_AGE_NS", "Writer", "descriptor"]
@@ -57,7 +58,7 @@ class Writer:
         self.location = location
         self.timeout_s = timeout_s
         self.clock = clock
-        self.described: set[str] = set()  # metric names whose descriptor this process created
+        self.described: set[str] | None = None  # metrics the project has as we describe them
 
     def write(self, batch: list[Snapshot]) -> int:
         """Write the batch in one call; how many points were too old to send.
@@ -71,12 +72,7 @@ class Writer:
             newest[snapshot.key] = snapshot
         oldest = self.clock() - MAX_AGE_NS
         fresh = [s for s in newest.values() if s.end_ns >= oldest]
-        for metric in {s.key[0] for s in fresh} - self.described:
-            self.client.create_metric_descriptor(
-                name=self.name, metric_descriptor=descriptor(metric),
-                retry=None, timeout=self.timeout_s,
-            )  # fmt: skip
-            self.described.add(metric)
+        self._describe({s.key[0] for s in fresh})
         if fresh:
             self.client.create_time_series(
                 name=self.name,
@@ -85,6 +81,34 @@ class Writer:
                 timeout=self.timeout_s,
             )
         return len(newest) - len(fresh)
+
+    def _describe(self, metrics: set[str]) -> None:
+        """Create the descriptors of ``metrics`` the project lacks (or has without our labels).
+
+        The project's inferobs descriptors are listed once per process (one
+        call, where asking for each would be one per metric on every cold
+        start); a descriptor is created only where it is missing or lacks a
+        label we write, so a project's descriptors are created once, not once
+        per instance.
+        """
+        if self.described is None:
+            listed = self.client.list_metric_descriptors(
+                request={"name": self.name, "filter": f'metric.type = starts_with("{PREFIX}")'},
+                retry=None,
+                timeout=self.timeout_s,
+            )
+            self.described = {
+                d.type.removeprefix(PREFIX)
+                for d in listed
+                if d.type.removeprefix(PREFIX) in METRICS
+                and _matches(d, METRICS[d.type.removeprefix(PREFIX)])
+            }
+        for metric in sorted(metrics - self.described):
+            self.client.create_metric_descriptor(
+                name=self.name, metric_descriptor=descriptor(metric),
+                retry=None, timeout=self.timeout_s,
+            )  # fmt: skip
+            self.described.add(metric)
 
     def _series(self, snapshot: Snapshot) -> monitoring_v3.TimeSeries:
         metric, (namespace, job, task_id), labels = snapshot.key
@@ -133,6 +157,15 @@ def descriptor(metric: str) -> metric_pb2.MetricDescriptor:
         description=kind.description,
         display_name=f"inferobs {metric}",
         labels=[label_pb2.LabelDescriptor(key=key, value_type="STRING") for key in kind.labels],
+    )
+
+
+def _matches(found: Any, kind: Kind) -> bool:
+    """Whether a descriptor the project has takes our points: kind, type and every label."""
+    return (
+        metric_pb2.MetricDescriptor.MetricKind.Name(found.metric_kind) == kind.metric_kind
+        and metric_pb2.MetricDescriptor.ValueType.Name(found.value_type) == kind.value_type
+        and set(kind.labels) <= {label.key for label in found.labels}
     )
 
 
