@@ -1,0 +1,587 @@
+"""Azure Monitor: what the real SDK exporters post to an ingestion endpoint on loopback, and a
+handler's answer and time untouched whatever that endpoint does."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+import inferobs as obs
+from inferobs.config import ConfigError
+from inferobs.context import faults_seen
+from inferobs.export.metrics import STAGE_PREFIX, invocation_points
+from inferobs.record import Invocation
+from inferobs_azure import AzureMonitorExporter
+from inferobs_azure.settings import SDK_OFF, STATSBEAT
+
+from .helpers import Context, ManualClock
+
+KEY = "00000000-0000-0000-0000-000000000000"
+TRACK_PATHS = ("/v2.1/track", "/v2/track")  # where the SDK posts its envelopes
+DEADLINE_MS = 50
+SLACK_S = 0.5  # machines are noisy: added latency is held to the deadline plus this
+ROOT = "1-5759e988-bd862e3fe1be46a994272793"
+LAMBDA = {
+    "AWS_LAMBDA_FUNCTION_NAME": "classify",
+    "AWS_LAMBDA_FUNCTION_VERSION": "7",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+}
+HOST = ("FUNCTIONS_WORKER_RUNTIME", "WEBSITE_SITE_NAME")
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class Receiver:
+    """Stands where Application Insights ingests: takes the SDK's track requests on loopback,
+    answering with ``status`` after ``delay_s``; any other request is kept as unexpected."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[dict[str, Any]] = []
+        self.unexpected: list[str] = []
+        self.status = 200
+        self.delay_s = 0.0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path not in TRACK_PATHS:
+                    receiver.unexpected.append(f"POST {self.path}")
+                    self._answer(404, {})
+                    return
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                items = json.loads(body)
+                time.sleep(receiver.delay_s)
+                status = receiver.status
+                if status == 200:
+                    receiver.envelopes.extend(items)
+                self._answer(
+                    status,
+                    {
+                        "itemsReceived": len(items),
+                        "itemsAccepted": len(items) if status == 200 else 0,
+                        "errors": [],
+                    },
+                )
+
+            def do_GET(self) -> None:
+                receiver.unexpected.append(f"GET {self.path}")
+                self._answer(404, {})
+
+            def _answer(self, status: int, document: dict[str, Any]) -> None:
+                out = json.dumps(document).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_port
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def of(self, base_type: str) -> list[dict[str, Any]]:
+        """The envelopes' ``baseData`` of one type, with the envelope's tags as ``tags``."""
+        return [
+            {**e["data"]["baseData"], "tags": e["tags"]}
+            for e in self.envelopes
+            if e["data"]["baseType"] == base_type
+        ]
+
+    def metrics(self) -> list[tuple[str, float, dict[str, str]]]:
+        """(name, value, customDimensions) of every metric item received."""
+        return [
+            (point["name"], point["value"], data.get("properties", {}))
+            for data in self.of("MetricData")
+            for point in data["metrics"]
+        ]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def connection_string(port: int) -> str:
+    return f"InstrumentationKey={KEY};IngestionEndpoint=http://127.0.0.1:{port}/"
+
+
+# every socket connection and name lookup this module's tests make, as (event, host)
+_SEEN: list[tuple[str, Any]] | None = None
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    seen = _SEEN
+    if seen is None:
+        return
+    if event == "socket.getaddrinfo":
+        seen.append((event, args[0]))
+    elif event == "socket.connect" and isinstance(args[1], tuple):  # not a Unix socket
+        seen.append((event, args[1][0]))
+
+
+sys.addaudithook(_audit)  # audit hooks stay for the process; it records only while _SEEN is set
+
+
+@pytest.fixture(scope="module", autouse=True)
+def loopback_only() -> Iterator[list[tuple[str, Any]]]:
+    """Whatever these tests make the SDK do, it reaches for no host but loopback."""
+    global _SEEN
+    seen: list[tuple[str, Any]] = []
+    _SEEN = seen
+    yield seen
+    _SEEN = None
+    hosts = {host.decode() if isinstance(host, bytes) else host for _, host in seen}
+    assert hosts <= LOOPBACK, f"connections beyond loopback: {hosts - LOOPBACK}"
+
+
+@pytest.fixture(autouse=True)
+def sdk_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Azure variables from outside; the ones the exporter sets go again after each test."""
+    for name in (
+        STATSBEAT,
+        *SDK_OFF,
+        *HOST,
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "APPINSIGHTS_INSTRUMENTATIONKEY",
+        "REGION_NAME",
+        "AWS_REGION",
+        "GOOGLE_CLOUD_REGION",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    listener = Receiver()
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", connection_string(listener.port))
+    yield listener
+    listener.close()
+    assert listener.unexpected == []  # nothing but track requests reached it
+
+
+def drained(exporter: AzureMonitorExporter) -> None:
+    """Flush until everything queued has been sent or dropped (the first batch waits for the
+    SDK's import; a flush does not wait on a batch that outran an earlier deadline)."""
+    end = time.monotonic() + 30
+    while not exporter.flush_by(time.monotonic() + 0.5):
+        assert time.monotonic() < end, "the exporter never caught up"
+        time.sleep(0.01)
+
+
+def staged(
+    clock: ManualClock, environ: dict[str, str] | None = None
+) -> Callable[[Any, Any], dict[str, int]]:
+    """A handler with three stages, one nested, each a known number of ms long; ``"fail"``
+    makes the nested one raise."""
+
+    @obs.stage("forward")
+    def forward(fail: bool) -> None:
+        clock.advance(4)
+        if fail:
+            raise ValueError("secret input 42")
+
+    @obs.instrument(
+        model="resnet",
+        model_version="v2",
+        variant="B",
+        runtime=obs.Runtime(environ=LAMBDA if environ is None else environ, clock=clock),
+    )
+    def handler(event: Any, context: Any) -> dict[str, int]:
+        with obs.stage("preprocess"):
+            clock.advance(2)
+        with obs.stage("inference"):
+            clock.advance(3)
+            forward(event == "fail")
+        with obs.stage("postprocess"):
+            clock.advance(0.5)
+        clock.advance(5)
+        return {"answer": 42}
+
+    return handler
+
+
+def configured(**options: Any) -> AzureMonitorExporter:
+    exporter = AzureMonitorExporter(**options)
+    obs.configure(exporters=[exporter], flush_deadline_ms=DEADLINE_MS)
+    return exporter
+
+
+def test_an_invocation_is_a_request_with_a_dependency_per_stage(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=1")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    exporter = configured()
+    clock = ManualClock()
+    assert staged(clock)({}, Context("req-1")) == {"answer": 42}
+    drained(exporter)
+
+    (request,) = receiver.of("RequestData")
+    assert request["name"] == "resnet"
+    assert request["success"] is True
+    assert request["duration"] == "0.00:00:00.015"  # 14.5 ms, rounded
+    assert request["properties"] == {
+        "faas.trigger": "other",
+        "cloud.provider": "aws",
+        "cloud.platform": "aws_lambda",
+        "cloud.region": "eu-west-1",
+        "faas.coldstart": "True",
+        "faas.invocation_id": "req-1",
+        "faas.name": "classify",
+        "faas.version": "7",
+        "faas.instance": request["properties"]["faas.instance"],
+        "faas.max_memory": str(1024 * 1024 * 1024),
+        "inferobs.model": "resnet",
+        "inferobs.model_version": "v2",
+        "inferobs.variant": "B",
+        "inferobs.stage.preprocess_ms": "2.0",
+        "inferobs.stage.inference_ms": "7.0",
+        "inferobs.stage.inference/forward_ms": "4.0",
+        "inferobs.stage.postprocess_ms": "0.5",
+    }
+    tags = request["tags"]
+    assert tags["ai.operation.id"] == ROOT[2:].replace("-", "")  # the X-Ray trace, joined
+    assert (tags["ai.cloud.role"], tags["ai.application.ver"]) == ("classify", "7")
+    assert "ai.operation.parentId" not in tags
+
+    stages = {d["name"]: d for d in receiver.of("RemoteDependencyData")}
+    assert list(stages) == ["preprocess", "inference", "forward", "postprocess"]
+    assert all(d["type"] == "InProc" and d["success"] for d in stages.values())
+    parents = {name: d["tags"]["ai.operation.parentId"] for name, d in stages.items()}
+    assert parents == {
+        "preprocess": request["id"],
+        "inference": request["id"],
+        "forward": stages["inference"]["id"],  # nested as the stages nest
+        "postprocess": request["id"],
+    }
+    assert {d["tags"]["ai.operation.id"] for d in stages.values()} == {tags["ai.operation.id"]}
+    assert stages["forward"]["properties"] == {"inferobs.stage": "inference/forward"}
+    # each stage where it first started, as long as it ran
+    start = {e["data"]["baseData"].get("id"): e["time"] for e in receiver.envelopes}
+    assert start[stages["forward"]["id"]] == "2023-11-14T22:13:20.005000Z"
+    assert stages["forward"]["duration"] == "0.00:00:00.004"
+    assert start[stages["postprocess"]["id"]] == "2023-11-14T22:13:20.009000Z"
+
+
+def test_the_metrics_are_the_tables_with_a_stage_dimension(receiver: Receiver) -> None:
+    exporter = configured()
+    handler = staged(ManualClock())
+    handler({}, Context("req-1"))
+    handler({}, Context("req-2"))
+    drained(exporter)
+
+    got = receiver.metrics()
+    warm = [(name, value, dims) for name, value, dims in got if dims["cold_start"] == "False"]
+    # the second invocation's points: the table's names, the stages as one metric
+    record = {"duration_ms": 14.5, "cold_start": False, "stages": {"preprocess": 2.0}}
+    expected = {n for n, _, _ in invocation_points(record) if not n.startswith(STAGE_PREFIX)}
+    assert {name for name, _, _ in warm} == expected | {"stage_ms"}
+    values = {(name, dims.get("stage")): value for name, value, dims in warm}
+    assert values[("invocations", None)] == 1
+    assert values[("duration_ms", None)] == 14.5
+    assert values[("coldstarts", None)] == 0
+    assert values[("errors", None)] == 0
+    assert values[("stage_ms", "inference/forward")] == 4.0
+    assert values[("stage_ms", "postprocess")] == 0.5
+    dims = {k: v for k, v in warm[0][2].items() if k != "stage"}
+    assert dims == {
+        "function": "classify",
+        "model": "resnet",
+        "model_version": "v2",
+        "variant": "B",
+        "cold_start": "False",
+    }
+    cold = {name: value for name, value, dims in got if dims["cold_start"] == "True"}
+    assert cold["coldstarts"] == 1
+    assert "dropped" not in cold  # nothing was dropped: no such metric
+
+
+@pytest.mark.parametrize(
+    ("host", "choice", "request_kind"),
+    [
+        ({"FUNCTIONS_WORKER_RUNTIME": "python", "WEBSITE_SITE_NAME": "ml-app"}, None, False),
+        ({"WEBSITE_SITE_NAME": "ml-app"}, None, False),
+        ({"FUNCTIONS_WORKER_RUNTIME": "python", "WEBSITE_SITE_NAME": "ml-app"}, "true", True),
+    ],
+    ids=["functions-host", "app-service", "requests-chosen"],
+)
+def test_where_the_host_records_requests_the_invocation_is_a_dependency(
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    host: dict[str, str],
+    choice: str | None,
+    request_kind: bool,
+) -> None:
+    for name, value in host.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("REGION_NAME", "West Europe")
+    if choice is not None:
+        monkeypatch.setenv("INFEROBS_AZURE_REQUESTS", choice)
+    exporter = configured()
+    assert staged(ManualClock(), environ={})({}, None) == {"answer": 42}
+    drained(exporter)
+
+    requests = receiver.of("RequestData")
+    dependencies = {d["name"]: d for d in receiver.of("RemoteDependencyData")}
+    if request_kind:
+        (invocation,) = requests
+    else:
+        assert requests == []  # the host's own request is the only one
+        invocation = dependencies.pop("resnet")
+        assert invocation["type"] == "InProc"
+        assert "ai.operation.parentId" not in invocation["tags"]
+    assert set(dependencies) == {"preprocess", "inference", "forward", "postprocess"}
+    properties = invocation["properties"]
+    assert properties["cloud.region"] == "West Europe"
+    if "FUNCTIONS_WORKER_RUNTIME" in host:
+        assert (properties["cloud.provider"], properties["cloud.platform"]) == (
+            "azure",
+            "azure_functions",
+        )
+    # the app's name, as the host's own telemetry names the cloud role
+    assert invocation["tags"]["ai.cloud.role"] == "ml-app"
+    assert {m[2].get("stage") for m in receiver.metrics() if m[0] == "stage_ms"} == {
+        "preprocess",
+        "inference",
+        "inference/forward",
+        "postprocess",
+    }
+
+
+def test_a_failed_invocation_is_marked_with_its_stage_and_the_exception_type_only(
+    receiver: Receiver,
+) -> None:
+    exporter = configured()
+    handler = staged(ManualClock())
+    with pytest.raises(ValueError, match="secret input 42"):
+        handler("fail", Context("req-1"))
+    drained(exporter)
+
+    assert not any("secret" in json.dumps(e) for e in receiver.envelopes)
+    (request,) = receiver.of("RequestData")
+    assert request["success"] is False
+    assert request["properties"]["inferobs.error_type"] == "ValueError"
+    assert request["properties"]["inferobs.error_stage"] == "inference/forward"
+    outcome = {d["name"]: d["success"] for d in receiver.of("RemoteDependencyData")}
+    # the stage it was raised in and the one around it; the one after never ran
+    assert outcome == {"preprocess": True, "inference": False, "forward": False}
+    errors = [value for name, value, _ in receiver.metrics() if name == "errors"]
+    assert errors == [1]
+
+
+def test_drift_windows_go_as_psi_gauges_and_keep_warm_pings_as_nothing(
+    receiver: Receiver,
+) -> None:
+    exporter = AzureMonitorExporter()
+    exporter.export_window(
+        {
+            "event": "inferobs.drift_window",
+            "function": "classify",
+            "model": "resnet",
+            "instance_id": "i-1",
+            "window_start": 1_800_000_000_000_000_000,
+            "window_end": 1_800_000_060_000_000_000,
+            "instance_psi": {"prediction": 0.31, "age": 0.02},
+        }
+    )
+    exporter.export_window({"event": "inferobs.drift_window", "instance_psi": {}})
+    exporter.export(Invocation(kind="warmup", start=1, duration_ms=0.1, function="classify"))
+    drained(exporter)
+
+    assert receiver.of("RequestData") == []
+    got = receiver.metrics()
+    assert {(name, value) for name, value, _ in got} == {
+        ("drift.psi.prediction", 0.31),
+        ("drift.psi.age", 0.02),
+    }
+    assert got[0][2] == {"function": "classify", "model": "resnet"}
+    assert receiver.envelopes[0]["time"] == "2027-01-15T08:00:00Z"  # the window's start
+    assert receiver.envelopes[0]["tags"]["ai.cloud.roleInstance"] == "i-1"
+
+
+def test_the_sdks_own_telemetry_stays_off_and_nothing_else_is_contacted(
+    receiver: Receiver, loopback_only: list[tuple[str, Any]]
+) -> None:
+    before = {t.ident for t in threading.enumerate()}
+    exporter = configured()
+    handler = staged(ManualClock())
+    for n in range(3):
+        handler({}, Context(f"req-{n}"))
+    drained(exporter)
+
+    assert os.environ[STATSBEAT] == "true"  # the SDK's own switch, set before its exporters
+    assert all(os.environ[name] == value for name, value in SDK_OFF.items())
+    # no statsbeat, settings poller or SDK-stats reader threads: only the sender's (and the
+    # receiver's, one per connection)
+    started = {t.name for t in threading.enumerate() if t.ident not in before}
+    assert {n for n in started if not n.endswith("(process_request_thread)")} <= {"inferobs-azure"}
+    assert len(receiver.of("RequestData")) == 3
+    assert {host for _, host in loopback_only} <= LOOPBACK
+    from azure.monitor.opentelemetry.exporter.statsbeat._state import is_statsbeat_enabled
+
+    assert not is_statsbeat_enabled()  # type: ignore[no-untyped-call]  # as the SDK decides
+
+
+def test_statsbeat_is_the_users_to_turn_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", connection_string(9))
+    AzureMonitorExporter(statsbeat=True)
+    assert STATSBEAT not in os.environ
+    monkeypatch.setenv("INFEROBS_AZURE_STATSBEAT", "true")
+    AzureMonitorExporter()
+    assert STATSBEAT not in os.environ
+    monkeypatch.setenv(STATSBEAT, "false")  # the SDK's own variable, set by the user, stands
+    monkeypatch.delenv("INFEROBS_AZURE_STATSBEAT")
+    AzureMonitorExporter()
+    assert os.environ[STATSBEAT] == "false"
+
+
+def test_bad_settings_are_refused_at_configure_time_without_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(ConfigError, match="APPLICATIONINSIGHTS_CONNECTION_STRING is not set"):
+        obs.configure(exporters=["azure"])
+    secret = "InstrumentationKey=not-a-uuid-secret;IngestionEndpoint=http://127.0.0.1:9/"
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", secret)
+    with pytest.raises(ConfigError, match="must be a UUID") as caught:
+        obs.configure(exporters=["azure"])
+    assert "secret" not in str(caught.value)
+    for bad in (
+        f"InstrumentationKey={KEY};",
+        f"InstrumentationKey={KEY};IngestionEndpoint=ftp://x",
+    ):
+        with pytest.raises(ConfigError):
+            AzureMonitorExporter(bad)
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", connection_string(9))
+    monkeypatch.setenv("INFEROBS_AZURE_REQUESTS", "sometimes")
+    with pytest.raises(ConfigError, match="INFEROBS_AZURE_REQUESTS"):
+        obs.configure(exporters=["azure"])
+    with pytest.raises(ConfigError, match="timeout_s"):
+        AzureMonitorExporter(timeout_s=0)
+
+
+# The fault matrix: each with the real SDK, a short deadline and a short request timeout.
+
+
+def invoke_timed(handler: Callable[[Any, Any], Any], count: int) -> None:
+    """Call the handler ``count`` times: its answer unchanged, each call within the deadline
+    (plus slack: the handler itself takes no time)."""
+    for n in range(count):
+        start = time.monotonic()
+        assert handler({}, Context(f"req-{n}")) == {"answer": 42}
+        assert time.monotonic() - start < DEADLINE_MS / 1000 + SLACK_S
+
+
+def refused_port() -> int:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port: int = probe.getsockname()[1]
+    probe.close()  # nothing listens there now: connections are refused
+    return port
+
+
+def test_a_refused_connection_costs_the_handler_nothing_and_is_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", connection_string(refused_port()))
+    exporter = configured(timeout_s=0.3)
+    faults = faults_seen().get("export", 0)
+    invoke_timed(staged(ManualClock()), 3)
+    drained(exporter)
+    assert exporter.sender.dropped == 3
+    assert faults_seen()["export"] > faults
+
+
+def test_a_black_hole_costs_one_deadline_and_its_batches_are_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(16)  # accepts connections (the kernel does), never reads or answers
+    try:
+        port = hole.getsockname()[1]
+        monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", connection_string(port))
+        exporter = configured(timeout_s=0.3)
+        invoke_timed(staged(ManualClock()), 4)
+        drained(exporter)  # each POST gave up after its timeout_s
+        assert exporter.sender.dropped == 4
+    finally:
+        hole.close()
+
+
+def test_a_slow_backend_gets_everything_after_the_handler_has_answered(
+    receiver: Receiver,
+) -> None:
+    receiver.delay_s = 0.3  # six deadlines
+    exporter = configured(timeout_s=5)
+    invoke_timed(staged(ManualClock()), 3)
+    drained(exporter)
+    assert exporter.sender.dropped == 0
+    assert len(receiver.of("RequestData")) == 3
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_refused_batches_are_dropped_counted_and_reported_as_dropped(
+    receiver: Receiver, status: int
+) -> None:
+    receiver.status = status
+    exporter = configured(timeout_s=2)
+    handler = staged(ManualClock())
+    invoke_timed(handler, 2)
+    drained(exporter)
+    assert receiver.envelopes == []
+    assert exporter.sender.dropped == 2  # refused, not retried: newer data goes next
+    receiver.status = 200  # it takes data again: the count goes with the next batch
+    invoke_timed(handler, 1)
+    drained(exporter)
+    assert [value for name, value, _ in receiver.metrics() if name == "dropped"] == [2]
+    assert len(receiver.of("RequestData")) == 1
+
+
+def test_an_exporter_that_raises_costs_the_handler_nothing_and_is_counted(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
+
+    def broken(self: Any, spans: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the SDK")
+
+    monkeypatch.setattr(AzureMonitorTraceExporter, "export", broken)
+    exporter = configured()
+    faults = faults_seen().get("export", 0)
+    invoke_timed(staged(ManualClock()), 2)
+    drained(exporter)
+    assert exporter.sender.dropped == 2
+    assert faults_seen()["export"] > faults
+
+
+def test_a_connection_string_spoilt_at_run_time_costs_the_handler_nothing(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exporter = configured(connection_string=connection_string(receiver.port))
+    # the SDK reads the variable as well as the string it is given, when its exporters are
+    # made: on the first send, after the exporter was checked and made
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", "this is not a connection string")
+    invoke_timed(staged(ManualClock()), 2)
+    drained(exporter)
+    assert exporter.sender.dropped == 2
+    assert receiver.envelopes == []
+    # mended, the next invocation goes (the SDK's exporters are made again) with the count
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", connection_string(receiver.port))
+    invoke_timed(staged(ManualClock()), 1)
+    drained(exporter)
+    assert len(receiver.of("RequestData")) == 1
+    assert [value for name, value, _ in receiver.metrics() if name == "dropped"] == [2]
