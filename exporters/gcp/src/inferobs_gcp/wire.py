@@ -89,20 +89,24 @@ class Writer:
         call, where asking for each would be one per metric on every cold
         start); a descriptor is created only where it is missing or lacks a
         label we write, so a project's descriptors are created once, not once
-        per instance.
+        per instance. Where listing fails (an identity allowed to create but
+        not to list), this process creates the descriptors it writes.
         """
         if self.described is None:
-            listed = self.client.list_metric_descriptors(
-                request={"name": self.name, "filter": f'metric.type = starts_with("{PREFIX}")'},
-                retry=None,
-                timeout=self.timeout_s,
-            )
-            self.described = {
-                d.type.removeprefix(PREFIX)
-                for d in listed
-                if d.type.removeprefix(PREFIX) in METRICS
-                and _matches(d, METRICS[d.type.removeprefix(PREFIX)])
-            }
+            try:
+                listed = self.client.list_metric_descriptors(
+                    request={"name": self.name, "filter": f'metric.type = starts_with("{PREFIX}")'},
+                    retry=None,
+                    timeout=self.timeout_s,
+                )
+                self.described = {
+                    d.type.removeprefix(PREFIX)
+                    for d in listed
+                    if d.type.removeprefix(PREFIX) in METRICS
+                    and _matches(d, METRICS[d.type.removeprefix(PREFIX)])
+                }
+            except Exception:  # not allowed to list, or no answer: create what we write
+                self.described = set()
         for metric in sorted(metrics - self.described):
             self.client.create_metric_descriptor(
                 name=self.name, metric_descriptor=descriptor(metric),
