@@ -18,9 +18,12 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 
 import inferobs as obs
 from inferobs.context import faults_seen
+from inferobs.record import Invocation
 from inferobs_otlp import OTLPExporter
 
 from .helpers import ManualClock
+from .test_aws_xray import staged
+from .test_lambda_lifecycle import function
 
 START_NS = ManualClock().wall
 ROOT = "1-5759e988-bd862e3fe1be46a994272793"
@@ -199,45 +202,29 @@ def receiver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     stop()
 
 
-def staged(clock: ManualClock, model: str | None = "resnet") -> Callable[[Any, Any], str]:
-    """A handler with three stages, one nested, each a known number of ms long; ``"fail"``
-    makes the nested one raise."""
+def resnet() -> Callable[[Any, Any], str]:
+    """The handler of the X-Ray tests: stages preprocess 0-2 ms, inference 2-9 ms with
+    forward 5-9 ms inside it, postprocess 9-9.5 ms, 14.5 ms in all; ``"fail"`` makes
+    forward raise."""
+    return staged(ManualClock(), model="resnet", model_version="v2")
 
-    @obs.instrument(
-        model=model,
-        model_version="v2",
-        runtime=obs.Runtime(
-            environ={
-                "AWS_LAMBDA_FUNCTION_NAME": "fn",
-                "AWS_LAMBDA_FUNCTION_VERSION": "7",
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-                "AWS_LAMBDA_LOG_STREAM_NAME": "2026/12/03/[7]abc",
-            },
-            clock=clock,
-        ),
-    )
-    def handler(event: Any, context: Any) -> str:
-        with obs.stage("preprocess"):
-            clock.advance(2)
-        with obs.stage("inference"):
-            clock.advance(3)
-            with obs.stage("forward"):
-                clock.advance(4)
-                if event == "fail":
-                    raise ValueError("secret input 42")
-        with obs.stage("postprocess"):
-            clock.advance(0.5)
-        clock.advance(5)
-        return "done"
 
-    return handler
+def timed(handler: Callable[[Any, Any], str], events: list[Any]) -> None:
+    """Each call returns or raises what the handler does, within the flush deadline."""
+    for event in events:
+        began = time.monotonic()
+        if event == "fail":
+            with pytest.raises(ValueError, match="secret input 42"):
+                handler(event, None)
+        else:
+            assert handler(event, None) == "done"
+        assert time.monotonic() - began < DEADLINE_MS / 1000 + SLACK_S
 
 
 def test_an_invocation_is_a_span_with_one_child_per_stage(receiver: Receiver) -> None:
     obs.configure(exporters=["otlp"])
-    assert staged(ManualClock())({}, None) == "done"
+    assert resnet()({}, None) == "done"
     spans = receiver.spans(5)
-    resource, top = spans[0]
     by_name = {span.name: span for _, span in spans}
     assert set(by_name) == {"resnet", "preprocess", "inference", "forward", "postprocess"}
     top = by_name["resnet"]
@@ -248,10 +235,6 @@ def test_an_invocation_is_a_span_with_one_child_per_stage(receiver: Receiver) ->
         "inferobs.model": "resnet",
         "inferobs.model_version": "v2",
     }
-    assert resource["service.name"] == resource["faas.name"] == "fn"
-    assert resource["faas.version"] == "7" and resource["faas.max_memory"] == 512 << 20
-    assert resource["cloud.provider"] == "aws" and resource["cloud.platform"] == "aws_lambda"
-    assert resource["faas.instance"].startswith("2026/12/03/[7]abc")
     assert top.status.code == top.status.STATUS_CODE_UNSET
 
     def times(span: Any) -> tuple[float, float]:
@@ -277,7 +260,7 @@ def test_latencies_are_histograms_in_seconds_and_counts_are_process_totals(
     receiver: Receiver,
 ) -> None:
     obs.configure(exporters=["otlp"])
-    handler = staged(ManualClock())
+    handler = resnet()
     handler({}, None)
     (duration,) = receiver.points("faas.invoke_duration")
     assert receiver.metric("faas.invoke_duration").unit == "s"
@@ -300,6 +283,7 @@ def test_latencies_are_histograms_in_seconds_and_counts_are_process_totals(
     assert sums.is_monotonic and sums.aggregation_temporality == 2  # cumulative
     assert receiver.metric("faas.invocations").unit == "{invocation}"
 
+    handler({"inferobs": "warmup"}, None)  # a keep-warm ping is nobody's request: not counted
     handler({}, None)
     invocations = receiver.points("faas.invocations", 2)
     assert [p.as_double or p.as_int for p in invocations] == [1, 2]  # totals since the start
@@ -307,6 +291,15 @@ def test_latencies_are_histograms_in_seconds_and_counts_are_process_totals(
     coldstarts = receiver.points("faas.coldstarts", 2)[-1]
     assert (coldstarts.as_double or coldstarts.as_int) == 1  # the second was warm
     assert receiver.points("faas.invoke_duration", 2)[-1].count == 2
+    receiver.spans(10)
+    sent = [
+        s
+        for r in receiver.traces
+        for rs in r.resource_spans
+        for ss in rs.scope_spans
+        for s in ss.spans
+    ]
+    assert len(sent) == 10  # five for each of the two requests, none for the ping
 
 
 def test_delta_temporality_sends_each_interval_on_its_own(
@@ -314,7 +307,7 @@ def test_delta_temporality_sends_each_interval_on_its_own(
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")
     obs.configure(exporters=["otlp"])
-    handler = staged(ManualClock())
+    handler = resnet()
     handler({}, None)
     receiver.points("faas.invocations")
     handler({}, None)
@@ -327,7 +320,7 @@ def test_delta_temporality_sends_each_interval_on_its_own(
 def test_an_error_marks_the_spans_with_the_exception_type_only(receiver: Receiver) -> None:
     obs.configure(exporters=["otlp"])
     with pytest.raises(ValueError, match="secret input 42"):
-        staged(ManualClock())("fail", None)
+        resnet()("fail", None)
     spans = {span.name: span for _, span in receiver.spans(4)}
     assert attributes(spans["resnet"].attributes)["error.type"] == "ValueError"
     failed = {
@@ -343,7 +336,7 @@ def test_the_span_joins_the_x_ray_segment_lambda_opened(
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     obs.configure(exporters=["otlp"])
-    handler = staged(ManualClock())
+    handler = resnet()
     monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={ROOT};Parent={PARENT};Sampled=1")
     handler({}, None)
     _, top = receiver.spans(1)[0]
@@ -381,7 +374,7 @@ def test_signal_variables_and_headers_are_honoured(monkeypatch: pytest.MonkeyPat
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-api-key=traces")
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_INSECURE", "true")
         obs.configure(exporters=["otlp"])
-        staged(ManualClock())({}, None)
+        resnet()({}, None)
         assert len(traces.spans(5)) == 5
         metrics.points("faas.invocations")
         assert traces.headers[0]["x-api-key"] == "traces"
@@ -390,6 +383,49 @@ def test_signal_variables_and_headers_are_honoured(monkeypatch: pytest.MonkeyPat
     finally:
         stop_http()
         stop_grpc()
+
+
+RECORD = Invocation(
+    start=START_NS,
+    duration_ms=3.0,
+    platform="aws_lambda",
+    function="fn",
+    version="7",
+    memory_mb=512,
+    instance_id="2026/12/03/[7]abc",
+)
+
+
+def test_where_it_ran_is_the_resource(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    exporter = OTLPExporter()
+    exporter.export(RECORD)
+    exporter.flush()
+    resource, _ = receiver.spans(1)[0]
+    assert {k: v for k, v in resource.items() if k.split(".")[0] in ("cloud", "faas")} == {
+        "cloud.provider": "aws",
+        "cloud.platform": "aws_lambda",
+        "cloud.region": "eu-west-1",
+        "faas.name": "fn",
+        "faas.version": "7",
+        "faas.instance": "2026/12/03/[7]abc",
+        "faas.max_memory": 512 << 20,
+    }
+    assert resource["service.name"] == "fn"
+
+
+def test_the_users_resource_attributes_win_over_the_records(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod,faas.version=blue")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "ranker")
+    exporter = OTLPExporter()
+    exporter.export(RECORD)
+    exporter.flush()
+    resource, _ = receiver.spans(1)[0]
+    assert resource["deployment.environment"] == "prod"
+    assert (resource["faas.version"], resource["service.name"]) == ("blue", "ranker")
+    assert resource["faas.name"] == "fn"
 
 
 @pytest.mark.parametrize(
@@ -432,7 +468,7 @@ def test_the_handlers_own_providers_export_our_spans_and_metrics(
     monkeypatch.setattr(metrics, "get_meter_provider", lambda: meters)
     exporter = OTLPExporter()
     obs.configure(exporters=[exporter])
-    handler = staged(ManualClock())
+    handler = resnet()
     with provider.get_tracer("user").start_as_current_span("user-handler") as outer:
         assert handler({}, None) == "done"
     assert exporter.flush()
@@ -450,7 +486,14 @@ def test_the_handlers_own_providers_export_our_spans_and_metrics(
     assert ours.context.trace_id == outer.get_span_context().trace_id
     inner = spans["forward"].parent
     assert inner is not None and inner.span_id == spans["inference"].context.span_id
-    assert ours.attributes is not None and ours.attributes["faas.name"] == "fn"
+    assert ours.attributes is not None and ours.attributes["inferobs.model"] == "resnet"
+    with provider.get_tracer("user").start_as_current_span("user-handler-2") as outer:
+        exporter.export(RECORD)
+    exporter.flush()
+    (direct,) = [s for s in theirs.get_finished_spans() if s.name == "fn"]
+    assert direct.parent is not None and direct.parent.span_id == outer.get_span_context().span_id
+    # their resource is theirs: where it ran goes on our span
+    assert direct.attributes is not None and direct.attributes["faas.name"] == "fn"
     data = reader.get_metrics_data()
     assert data is not None
     found: dict[str, Any] = {
@@ -549,16 +592,7 @@ def test_a_failing_receiver_never_reaches_the_handler(
         exporter = OTLPExporter()
         obs.configure(exporters=[exporter], flush_deadline_ms=DEADLINE_MS)
         before = faults_seen().get("export", 0)
-        handler = staged(ManualClock())
-        events: list[Any] = [{}, "fail", {}]
-        for event in events:
-            began = time.monotonic()
-            if event == "fail":
-                with pytest.raises(ValueError, match="secret input 42"):
-                    handler(event, None)
-            else:
-                assert handler(event, None) == "done"
-            assert time.monotonic() - began < DEADLINE_MS / 1000 + SLACK_S
+        timed(resnet(), [{}, "fail", {}])
         sender = exporter._sender
         give_up = time.monotonic() + 15
         while sender.dropped < 1 and time.monotonic() < give_up:
@@ -580,11 +614,7 @@ def test_a_slow_receiver_costs_one_deadline_and_still_gets_everything(
     try:
         exporter = OTLPExporter()
         obs.configure(exporters=[exporter], flush_deadline_ms=DEADLINE_MS)
-        handler = staged(ManualClock())
-        for _ in range(3):
-            began = time.monotonic()
-            assert handler({}, None) == "done"
-            assert time.monotonic() - began < DEADLINE_MS / 1000 + SLACK_S
+        timed(resnet(), [{}, {}, {}])
         assert len(receiver.spans(15)) == 15
         receiver.wait(
             lambda: sum(p.count for p in receiver.points("faas.invoke_duration")[-1:]) == 3
@@ -604,7 +634,7 @@ def test_what_was_dropped_is_sent_as_the_dropped_metric(
     try:
         exporter = OTLPExporter()
         obs.configure(exporters=[exporter])
-        handler = staged(ManualClock())
+        handler = resnet()
         handler({}, None)
         exporter.flush()
         assert exporter._sender.dropped == 1
@@ -614,5 +644,31 @@ def test_what_was_dropped_is_sent_as_the_dropped_metric(
         assert (dropped.as_double or dropped.as_int) == 1
         # cumulative totals lost nothing: the refused batch's invocation is counted too
         assert (receiver.points("faas.invocations")[-1].as_double or 0) in (1, 2)
+    finally:
+        stop()
+
+
+@pytest.mark.timeout(60)
+def test_under_the_lambda_runtime_each_invocation_is_sent_before_the_freeze(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real runtime interface client, over gRPC: spans join the trace Lambda opened."""
+    receiver, stop = start("grpc", monkeypatch)
+    try:
+        with function("ok", env={"INFEROBS_EXPORTERS": "stdout,otlp"}) as fn:
+            ids = [fn.invoke({"values": [i]}).request_id for i in range(3)]
+            records = fn.wait_for_records(3)
+            spans = receiver.spans(9)  # each: the invocation, preprocess, inference
+        tops = [span for _, span in spans if span.name == "m"]
+        assert [attributes(s.attributes)["faas.invocation_id"] for s in tops] == ids
+        assert [attributes(s.attributes)["faas.coldstart"] for s in tops] == [True, False, False]
+        for top, record in zip(tops, records, strict=True):
+            assert (
+                "1-" + top.trace_id.hex()[:8] + "-" + top.trace_id.hex()[8:] == record["trace_id"]
+            )
+            assert top.parent_span_id  # the runtime's segment, from the trace header
+        receiver.wait(lambda: receiver.points("faas.invocations")[-1].as_double == 3)
+        resource = spans[0][0]
+        assert resource["faas.name"] == "test-fn" and resource["faas.max_memory"] == 1024 << 20
     finally:
         stop()

@@ -163,13 +163,20 @@ class OTLPExporter:
             raise NotSent(f"the OTLP receiver did not take the {' and '.join(failed)}")
 
     def _resource(self, record: Mapping[str, Any]) -> Any:
-        """The resource of a record's environment (with ``OTEL_RESOURCE_ATTRIBUTES``), made
-        once per environment: a process has one."""
+        """The resource of a record's environment, made once per environment (a process
+        has one). ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME`` win over what the
+        record says: they are the user's word."""
         attributes = environment(record)
         key = tuple(sorted(attributes.items()))
         found = self._resources.get(key)
         if found is None:
-            found = self._resources[key] = self._resource_type.create(attributes)
+            from opentelemetry.sdk.resources import OTELResourceDetector
+
+            service = record.get("service") or record.get("function")
+            if service:
+                attributes["service.name"] = service
+            found = self._resource_type.create(attributes).merge(OTELResourceDetector().detect())
+            self._resources[key] = found
         return found
 
     def _their_tracer(self) -> Any:

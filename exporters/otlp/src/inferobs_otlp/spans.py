@@ -33,6 +33,14 @@ _CLOUDS = {  # the record's platform -> (cloud.provider, cloud.platform)
 }
 _REGIONS = ("AWS_REGION", "GOOGLE_CLOUD_REGION", "REGION_NAME")
 MIB = 1 << 20
+# the record's field -> its attribute
+_PER_CALL = {
+    "id": "faas.invocation_id",
+    "model": "inferobs.model",
+    "model_version": "inferobs.model_version",
+    "variant": "inferobs.variant",
+}
+_PER_PROCESS = {"function": "faas.name", "version": "faas.version", "instance_id": "faas.instance"}
 
 
 def parent_now() -> Parent | None:
@@ -122,15 +130,7 @@ def invocation(record: Mapping[str, Any]) -> dict[str, Any]:
         "faas.trigger": "other",
         "faas.coldstart": bool(record.get("cold_start")),
     }
-    for field, name in (
-        ("id", "faas.invocation_id"),
-        ("model", "inferobs.model"),
-        ("model_version", "inferobs.model_version"),
-        ("variant", "inferobs.variant"),
-    ):
-        value = record.get(field)
-        if value is not None:
-            out[name] = value
+    _copy(record, _PER_CALL, out)
     if record.get("kind") == "timeout":
         out["error.type"] = "timeout"
     elif record.get("status") == "error":
@@ -147,21 +147,18 @@ def environment(record: Mapping[str, Any]) -> dict[str, Any]:
     region = next((os.environ[v] for v in _REGIONS if os.environ.get(v)), None)
     if region:
         out["cloud.region"] = region
-    for field, name in (
-        ("function", "faas.name"),
-        ("version", "faas.version"),
-        ("instance_id", "faas.instance"),
-    ):
-        value = record.get(field)
-        if value is not None:
-            out[name] = value
+    _copy(record, _PER_PROCESS, out)
     memory = record.get("memory_mb")
     if memory:
         out["faas.max_memory"] = memory * MIB  # bytes, as the convention counts it
-    service = record.get("service") or record.get("function")
-    if service and not os.environ.get("OTEL_SERVICE_NAME"):
-        out["service.name"] = service
     return out
+
+
+def _copy(record: Mapping[str, Any], names: dict[str, str], out: dict[str, Any]) -> None:
+    for field, name in names.items():
+        value = record.get(field)
+        if value is not None:
+            out[name] = value
 
 
 def readable(
