@@ -287,6 +287,16 @@ def test_descriptors_are_created_once_per_project_not_per_instance(
     assert {ts.metric.type for ts in monitoring.requests[1].time_series} <= set(created)
 
 
+def test_a_value_that_is_not_a_number_is_left_out_not_sent(monitoring: Monitoring) -> None:
+    exporter = exporter_for(monitoring.port, Wall())
+    for duration in (5.0, float("nan"), float("inf")):  # a NaN would spoil the mean for good
+        exporter.export(Invocation(start=0, duration_ms=duration, instance_id="i-1"))
+    assert exporter.flush_by(time.monotonic() + 5)
+    distribution = monitoring.latest("duration_ms").value.distribution_value
+    assert (distribution.count, distribution.mean) == (1, 5.0)
+    assert monitoring.latest("invocations").value.int64_value == 3
+
+
 def test_instances_never_share_a_series(monitoring: Monitoring) -> None:
     wall = Wall()
     exporter = exporter_for(monitoring.port, wall)

@@ -29,6 +29,7 @@ LATENCY_BOUNDS: tuple[float, ...] = (
 )  # fmt: skip
 # Bytes: powers of four from 256 B to 1 GiB.
 BYTE_BOUNDS: tuple[float, ...] = tuple(float(4**n) for n in range(4, 16))
+_HUGE = 1e300  # beyond it a value is taken for infinite; NaN fails every comparison
 
 
 class Buckets:
@@ -104,6 +105,8 @@ class Distribution:
         self.squares = 0.0
 
     def add(self, value: float) -> None:
+        if not -_HUGE < value < _HUGE:
+            return  # NaN or infinite: one would spoil the series' mean, and every call after
         self.counts[bisect_right(self.bounds, value)] += 1
         self.n += 1
         delta = value - self.mean
@@ -124,7 +127,8 @@ class Gauge:
         self.latest = 0.0
 
     def add(self, value: float) -> None:
-        self.latest = float(value)
+        if -_HUGE < value < _HUGE:
+            self.latest = float(value)
 
     def value(self) -> Value:
         return self.latest
