@@ -28,6 +28,7 @@ from inferobs_gcp import CloudMonitoringExporter
 from inferobs_gcp.series import LATENCY_BOUNDS
 
 import inferobs as obs
+from inferobs import context
 from inferobs.config import ConfigError
 from inferobs.context import faults_seen
 from inferobs.record import Invocation
@@ -159,6 +160,13 @@ class Wall:
 
     def advance(self, seconds: float) -> None:
         self.now += int(seconds * 1e9)
+
+
+@pytest.fixture(autouse=True)
+def faults_of_our_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The faults these tests cause are kept apart: a fault is described on stderr only
+    the first time its kind happens in a process, and other tests read that first time."""
+    monkeypatch.setattr(context, "_reported", {})
 
 
 @pytest.fixture
