@@ -187,19 +187,29 @@ def no_otel_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "300")  # ms, as the specification says
 
 
-def start(protocol: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Receiver, Callable[[], None]]:
+# what stops the servers a test started, run when it ends
+STOPS: list[Callable[[], None]] = []
+
+
+@pytest.fixture(autouse=True)
+def stop_servers() -> Iterator[None]:
+    yield
+    while STOPS:
+        STOPS.pop()()
+
+
+def start(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Receiver:
+    """A receiver of ``protocol``, where OTEL_EXPORTER_OTLP_* points, until the test ends."""
     receiver = Receiver()
-    stop = (serve_grpc if protocol == "grpc" else serve_http)(receiver)
+    STOPS.append((serve_grpc if protocol == "grpc" else serve_http)(receiver))
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
-    return receiver, stop
+    return receiver
 
 
 @pytest.fixture(params=PROTOCOLS)
-def receiver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
-    found, stop = start(request.param, monkeypatch)
-    yield found
-    stop()
+def receiver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Receiver:
+    return start(request.param, monkeypatch)
 
 
 def resnet() -> Callable[[Any, Any], str]:
@@ -207,6 +217,13 @@ def resnet() -> Callable[[Any, Any], str]:
     forward 5-9 ms inside it, postprocess 9-9.5 ms, 14.5 ms in all; ``"fail"`` makes
     forward raise."""
     return staged(ManualClock(), model="resnet", model_version="v2")
+
+
+def configured() -> OTLPExporter:
+    """inferobs configured with a new OTLP exporter (returned) and the tests' deadline."""
+    exporter = OTLPExporter()
+    obs.configure(exporters=[exporter], flush_deadline_ms=DEADLINE_MS)
+    return exporter
 
 
 def timed(handler: Callable[[Any, Any], str], events: list[Any]) -> None:
@@ -362,27 +379,23 @@ def test_a_drift_window_sends_each_columns_psi_as_a_gauge(receiver: Receiver) ->
 
 def test_signal_variables_and_headers_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
     """Traces over HTTP to one receiver, metrics over gRPC to another, each with its headers."""
-    traces, stop_http = start("http/protobuf", monkeypatch)
-    metrics, stop_grpc = start("grpc", monkeypatch)
-    try:
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")  # both overridden
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces.endpoint + "/v1/traces")
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", metrics.endpoint)
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=shared")
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-api-key=traces")
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_INSECURE", "true")
-        obs.configure(exporters=["otlp"])
-        resnet()({}, None)
-        assert len(traces.spans(5)) == 5
-        metrics.points("faas.invocations")
-        assert traces.headers[0]["x-api-key"] == "traces"
-        assert metrics.headers[0]["x-api-key"] == "shared"
-        assert not traces.metrics and not metrics.traces
-    finally:
-        stop_http()
-        stop_grpc()
+    traces = start("http/protobuf", monkeypatch)
+    metrics = start("grpc", monkeypatch)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")  # both overridden
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces.endpoint + "/v1/traces")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", metrics.endpoint)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=shared")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-api-key=traces")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_INSECURE", "true")
+    obs.configure(exporters=["otlp"])
+    resnet()({}, None)
+    assert len(traces.spans(5)) == 5
+    metrics.points("faas.invocations")
+    assert traces.headers[0]["x-api-key"] == "traces"
+    assert metrics.headers[0]["x-api-key"] == "shared"
+    assert not traces.metrics and not metrics.traces
 
 
 RECORD = Invocation(
@@ -507,16 +520,15 @@ def test_the_handlers_own_providers_export_our_spans_and_metrics(
 # The fault matrix: each with the real OTLP exporters, each handler call timed.
 
 
-def refused(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+def refused(protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()  # nobody listens there now
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
-    return lambda: None
 
 
-def black_hole(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+def black_hole(protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A TCP listener that accepts connections and never reads or answers."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -540,27 +552,25 @@ def black_hole(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], N
         for connection in accepted:
             connection.close()
 
-    return stop
+    STOPS.append(stop)
 
 
-def failing(grpc_code: grpc.StatusCode, http_status: int) -> Callable[..., Callable[[], None]]:
-    def make(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-        receiver, stop = start(protocol, monkeypatch)
+def failing(grpc_code: grpc.StatusCode, http_status: int) -> Callable[..., None]:
+    def make(protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        receiver = start(protocol, monkeypatch)
         receiver.fail = grpc_code if protocol == "grpc" else http_status
         receiver.failures = 10**6
-        return stop
 
     return make
 
 
-def malformed(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+def malformed(protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A port no TCP can have: the configuration reads, and every send fails."""
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:99999")
-    return lambda: None
 
 
-def raising(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-    _, stop = start(protocol, monkeypatch)
+def raising(protocol: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    start(protocol, monkeypatch)
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
 
@@ -568,10 +578,9 @@ def raising(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None
         raise RuntimeError("exporter bug")
 
     monkeypatch.setattr(Grpc if protocol == "grpc" else Http, "export", broken)
-    return stop
 
 
-FAULTS = {
+FAULTS: dict[str, Callable[[str, pytest.MonkeyPatch], None]] = {
     "refused": refused,
     "black_hole": black_hole,
     "unavailable_503": failing(grpc.StatusCode.UNAVAILABLE, 503),
@@ -587,21 +596,17 @@ def test_a_failing_receiver_never_reaches_the_handler(
     monkeypatch: pytest.MonkeyPatch, protocol: str, fault: str
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
-    stop = FAULTS[fault](protocol, monkeypatch)
-    try:
-        exporter = OTLPExporter()
-        obs.configure(exporters=[exporter], flush_deadline_ms=DEADLINE_MS)
-        before = faults_seen().get("export", 0)
-        timed(resnet(), [{}, "fail", {}])
-        sender = exporter._sender
-        give_up = time.monotonic() + 15
-        while sender.dropped < 1 and time.monotonic() < give_up:
-            exporter.flush()
-            time.sleep(0.05)
-        assert sender.dropped >= 1
-        assert faults_seen().get("export", 0) > before
-    finally:
-        stop()
+    FAULTS[fault](protocol, monkeypatch)
+    exporter = configured()
+    before = faults_seen().get("export", 0)
+    timed(resnet(), [{}, "fail", {}])
+    sender = exporter._sender
+    give_up = time.monotonic() + 15
+    while sender.dropped < 1 and time.monotonic() < give_up:
+        exporter.flush()
+        time.sleep(0.05)
+    assert sender.dropped >= 1
+    assert faults_seen().get("export", 0) > before
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -609,43 +614,33 @@ def test_a_slow_receiver_costs_one_deadline_and_still_gets_everything(
     monkeypatch: pytest.MonkeyPatch, protocol: str
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "5000")
-    receiver, stop = start(protocol, monkeypatch)
+    receiver = start(protocol, monkeypatch)
     receiver.delay_s = 0.3
-    try:
-        exporter = OTLPExporter()
-        obs.configure(exporters=[exporter], flush_deadline_ms=DEADLINE_MS)
-        timed(resnet(), [{}, {}, {}])
-        assert len(receiver.spans(15)) == 15
-        receiver.wait(
-            lambda: sum(p.count for p in receiver.points("faas.invoke_duration")[-1:]) == 3
-        )
-        assert exporter._sender.dropped == 0
-    finally:
-        stop()
+    exporter = configured()
+    timed(resnet(), [{}, {}, {}])
+    assert len(receiver.spans(15)) == 15
+    receiver.wait(lambda: sum(p.count for p in receiver.points("faas.invoke_duration")[-1:]) == 3)
+    assert exporter._sender.dropped == 0
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_what_was_dropped_is_sent_as_the_dropped_metric(
     monkeypatch: pytest.MonkeyPatch, protocol: str
 ) -> None:
-    receiver, stop = start(protocol, monkeypatch)
+    receiver = start(protocol, monkeypatch)
     receiver.fail = grpc.StatusCode.UNAVAILABLE if protocol == "grpc" else 503
     receiver.failures = 1  # the first request (the first batch's spans) is refused
-    try:
-        exporter = OTLPExporter()
-        obs.configure(exporters=[exporter])
-        handler = resnet()
-        handler({}, None)
-        exporter.flush()
-        assert exporter._sender.dropped == 1
-        handler({}, None)
-        exporter.flush()
-        (dropped,) = receiver.points("inferobs.dropped")
-        assert (dropped.as_double or dropped.as_int) == 1
-        # cumulative totals lost nothing: the refused batch's invocation is counted too
-        assert (receiver.points("faas.invocations")[-1].as_double or 0) in (1, 2)
-    finally:
-        stop()
+    exporter = configured()
+    handler = resnet()
+    handler({}, None)
+    exporter.flush()
+    assert exporter._sender.dropped == 1
+    handler({}, None)
+    exporter.flush()
+    (dropped,) = receiver.points("inferobs.dropped")
+    assert (dropped.as_double or dropped.as_int) == 1
+    # the refused batch's metrics went, and cumulative totals count both invocations
+    assert [p.as_double for p in receiver.points("faas.invocations", 2)] == [1, 2]
 
 
 @pytest.mark.timeout(60)
@@ -653,22 +648,17 @@ def test_under_the_lambda_runtime_each_invocation_is_sent_before_the_freeze(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The real runtime interface client, over gRPC: spans join the trace Lambda opened."""
-    receiver, stop = start("grpc", monkeypatch)
-    try:
-        with function("ok", env={"INFEROBS_EXPORTERS": "stdout,otlp"}) as fn:
-            ids = [fn.invoke({"values": [i]}).request_id for i in range(3)]
-            records = fn.wait_for_records(3)
-            spans = receiver.spans(9)  # each: the invocation, preprocess, inference
-        tops = [span for _, span in spans if span.name == "m"]
-        assert [attributes(s.attributes)["faas.invocation_id"] for s in tops] == ids
-        assert [attributes(s.attributes)["faas.coldstart"] for s in tops] == [True, False, False]
-        for top, record in zip(tops, records, strict=True):
-            assert (
-                "1-" + top.trace_id.hex()[:8] + "-" + top.trace_id.hex()[8:] == record["trace_id"]
-            )
-            assert top.parent_span_id  # the runtime's segment, from the trace header
-        receiver.wait(lambda: receiver.points("faas.invocations")[-1].as_double == 3)
-        resource = spans[0][0]
-        assert resource["faas.name"] == "test-fn" and resource["faas.max_memory"] == 1024 << 20
-    finally:
-        stop()
+    receiver = start("grpc", monkeypatch)
+    with function("ok", env={"INFEROBS_EXPORTERS": "stdout,otlp"}) as fn:
+        ids = [fn.invoke({"values": [i]}).request_id for i in range(3)]
+        records = fn.wait_for_records(3)
+        spans = receiver.spans(9)  # each: the invocation, preprocess, inference
+    tops = [span for _, span in spans if span.name == "m"]
+    assert [attributes(s.attributes)["faas.invocation_id"] for s in tops] == ids
+    assert [attributes(s.attributes)["faas.coldstart"] for s in tops] == [True, False, False]
+    for top, record in zip(tops, records, strict=True):
+        assert "1-" + top.trace_id.hex()[:8] + "-" + top.trace_id.hex()[8:] == record["trace_id"]
+        assert top.parent_span_id  # the runtime's segment, from the trace header
+    receiver.wait(lambda: receiver.points("faas.invocations")[-1].as_double == 3)
+    resource = spans[0][0]
+    assert resource["faas.name"] == "test-fn" and resource["faas.max_memory"] == 1024 << 20
