@@ -31,6 +31,7 @@ import inferobs as obs
 from inferobs import context
 from inferobs.config import ConfigError
 from inferobs.context import faults_seen
+from inferobs.local.lambda_process import LocalLambda
 from inferobs.record import Invocation
 
 from .helpers import Collect, Context
@@ -303,6 +304,58 @@ def test_a_value_that_is_not_a_number_is_left_out_not_sent(monitoring: Monitorin
     distribution = monitoring.latest("duration_ms").value.distribution_value
     assert (distribution.count, distribution.mean) == (1, 5.0)
     assert monitoring.latest("invocations").value.int64_value == 3
+
+
+LAMBDA_HANDLER = """
+import os
+
+import grpc
+from google.cloud import monitoring_v3
+from google.cloud.monitoring_v3.services.metric_service.transports import (
+    MetricServiceGrpcTransport,
+)
+
+import inferobs as obs
+from inferobs_gcp import CloudMonitoringExporter
+
+channel = grpc.insecure_channel(os.environ["TEST_MONITORING_ADDRESS"])
+client = monitoring_v3.MetricServiceClient(transport=MetricServiceGrpcTransport(channel=channel))
+obs.configure(
+    exporters=["stdout", CloudMonitoringExporter("test-project", client=client)],
+    flush_deadline_ms=5_000,
+)
+
+
+@obs.instrument(model="m")
+def handler(event, context):
+    with obs.stage("inference"):
+        pass
+    return {"ok": True}
+"""
+
+
+def test_under_the_lambda_runtime_the_points_leave_before_the_response(
+    monitoring: Monitoring, tmp_path: Any
+) -> None:
+    (tmp_path / "gcp_handler.py").write_text(LAMBDA_HANDLER)
+    env = {"TEST_MONITORING_ADDRESS": f"127.0.0.1:{monitoring.port}"}
+    with LocalLambda("gcp_handler.handler", code_dir=str(tmp_path), env=env) as fn:
+        assert fn.invoke({}).json() == {"ok": True}
+        assert len(monitoring.requests) == 1  # written before the answer was posted
+        assert fn.invoke({}).json() == {"ok": True}
+        (record, _) = fn.wait_for_records(2)
+    assert len(monitoring.requests) == 1  # the second invocation was inside the period
+    (invocations,) = [
+        ts for ts in monitoring.requests[0].time_series if ts.metric.type == PREFIX + "invocations"
+    ]
+    assert dict(invocations.resource.labels) == {
+        "project_id": PROJECT,
+        "location": "us-east-1",  # AWS_REGION, as the runtime sets it
+        "namespace": "aws_lambda",
+        "job": "local-function",
+        "task_id": record["instance_id"],
+    }
+    assert dict(invocations.metric.labels)["model"] == "m"
 
 
 def test_instances_never_share_a_series(monitoring: Monitoring) -> None:
