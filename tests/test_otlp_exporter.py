@@ -46,6 +46,7 @@ class Receiver:
         self.delay_s = 0.0
         self.changed = threading.Condition()
         self.endpoint = ""
+        self.protocol = ""
 
     def take(self, request: Any, headers: dict[str, str]) -> Any:
         """The failure to answer with, or None once the request is kept."""
@@ -201,6 +202,7 @@ def stop_servers() -> Iterator[None]:
 def start(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Receiver:
     """A receiver of ``protocol``, where OTEL_EXPORTER_OTLP_* points, until the test ends."""
     receiver = Receiver()
+    receiver.protocol = protocol
     STOPS.append((serve_grpc if protocol == "grpc" else serve_http)(receiver))
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
@@ -439,6 +441,50 @@ def test_the_users_resource_attributes_win_over_the_records(
     assert resource["deployment.environment"] == "prod"
     assert (resource["faas.version"], resource["service.name"]) == ("blue", "ranker")
     assert resource["faas.name"] == "fn"
+
+
+def test_arguments_in_code_override_the_variables(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")  # would be refused
+    exporter = OTLPExporter(
+        endpoint=receiver.endpoint,
+        protocol=receiver.protocol,
+        headers={"x-api-key": "code"},
+        temporality="delta",
+    )
+    exporter.export(RECORD)
+    exporter.flush()
+    assert receiver.metric("faas.invocations").sum.aggregation_temporality == 1  # delta
+    assert receiver.headers[0]["x-api-key"] == "code"
+
+
+def test_a_timeout_marks_the_span_and_runs_open_stages_to_its_end(receiver: Receiver) -> None:
+    record = Invocation(
+        kind="timeout",
+        start=START_NS,
+        duration_ms=800.0,
+        status="error",
+        error_stage="inference/forward",
+        model="m",
+        stages={"preprocess": 10.0},  # inference and forward never finished
+        stage_starts={"preprocess": 1.0, "inference": 11.0, "inference/forward": 12.0},
+    )
+    exporter = OTLPExporter()
+    exporter.export(record)
+    exporter.flush()
+    spans = {span.name: span for _, span in receiver.spans(4)}
+    top = spans["m"]
+    assert attributes(top.attributes)["error.type"] == "timeout"
+    assert top.status.code == top.status.STATUS_CODE_ERROR
+    assert spans["preprocess"].status.code == top.status.STATUS_CODE_UNSET
+    assert spans["preprocess"].end_time_unix_nano == START_NS + 11_000_000
+    for name in ("inference", "forward"):
+        assert spans[name].end_time_unix_nano == top.end_time_unix_nano
+        assert spans[name].status.code == top.status.STATUS_CODE_ERROR
+    (timeouts,) = receiver.points("faas.timeouts")
+    assert timeouts.as_double == 1
 
 
 @pytest.mark.parametrize(
