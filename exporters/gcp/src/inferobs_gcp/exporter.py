@@ -22,7 +22,7 @@ import time
 from _thread import allocate_lock
 
 from inferobs.config import ConfigError
-from inferobs.export.metrics import STAGE_PREFIX, invocation_points, window_points
+from inferobs.export.metrics import PSI_PREFIX, STAGE_PREFIX, invocation_points, window_points
 from inferobs.export.sending import BatchSender
 
 from .catalog import DROPPED, LABELS, METRICS, PSI, STAGE
@@ -79,9 +79,8 @@ class CloudMonitoringExporter:
         timeout_s: float | None = None,
         client: Any = None,
         clock: Callable[[], int] | None = None,
-        environ: Mapping[str, str] | None = None,
     ) -> None:
-        env = os.environ if environ is None else environ
+        env = os.environ
         self.project = project or env.get("GOOGLE_CLOUD_PROJECT") or None
         if self.project is not None and not _is_project(self.project):
             raise ConfigError(f"gcp project={self.project!r}: expected a project id or number")
@@ -145,8 +144,7 @@ class CloudMonitoringExporter:
                 window.get("instance_id") or _PROCESS_ID,
             )
             for name, _unit, value in points:
-                column = name.rpartition("drift.psi.")[2]
-                self._add((PSI, resource, (("column", column),)), value)
+                self._add((PSI, resource, (("column", name[len(PSI_PREFIX) :]),)), value)
 
     def flush_by(self, deadline: float) -> bool:
         """Hand the series that are due to the sender and wait for it until ``deadline``."""
@@ -154,7 +152,7 @@ class CloudMonitoringExporter:
         return self.sender.flush_by(deadline)
 
     def flush(self) -> bool:
-        """What is due, sent with up to one call's timeout to wait (at shutdown)."""
+        """Cut what is due and wait up to one call's timeout for it to be sent (at shutdown)."""
         return self.flush_by(time.monotonic() + self.timeout_s)
 
     def _add(self, key: Key, value: float) -> None:
@@ -242,7 +240,8 @@ def _region(env: Mapping[str, str]) -> str:
 
 
 def _is_project(project: str) -> bool:
-    """A project id (6 to 30 of a-z 0-9 -) or number, as the resource name takes it."""
+    """A project id or number: letters, digits and hyphens, at most 30, nothing that
+    would change the ``projects/...`` resource name."""
     allowed = (c.isascii() and (c.isalnum() or c == "-") for c in project)
     return 0 < len(project) <= 30 and all(allowed)
 

@@ -44,8 +44,9 @@ class Writer:
         if client is None or project is None:
             import google.auth
 
+            # the monitoring scope: writing points, and listing descriptors too
             credentials, found = google.auth.default(
-                scopes=["https://www.googleapis.com/auth/monitoring.write"]
+                scopes=["https://www.googleapis.com/auth/monitoring"]
             )
             project = project or found
             if client is None:
@@ -93,20 +94,19 @@ class Writer:
         not to list), this process creates the descriptors it writes.
         """
         if self.described is None:
+            described = set()
             try:
-                listed = self.client.list_metric_descriptors(
+                for found in self.client.list_metric_descriptors(
                     request={"name": self.name, "filter": f'metric.type = starts_with("{PREFIX}")'},
                     retry=None,
                     timeout=self.timeout_s,
-                )
-                self.described = {
-                    d.type.removeprefix(PREFIX)
-                    for d in listed
-                    if d.type.removeprefix(PREFIX) in METRICS
-                    and _matches(d, METRICS[d.type.removeprefix(PREFIX)])
-                }
+                ):
+                    metric = found.type.removeprefix(PREFIX)
+                    if metric in METRICS and _matches(found, METRICS[metric]):
+                        described.add(metric)
             except Exception:  # not allowed to list, or no answer: create what we write
-                self.described = set()
+                described = set()
+            self.described = described
         for metric in sorted(metrics - self.described):
             self.client.create_metric_descriptor(
                 name=self.name, metric_descriptor=descriptor(metric),
