@@ -10,7 +10,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,18 +25,37 @@ from inferobs_azure import AzureMonitorExporter
 from inferobs_azure.settings import SDK_OFF, STATSBEAT
 
 from .helpers import Context, ManualClock
+from .test_aws_xray import staged
 
 KEY = "00000000-0000-0000-0000-000000000000"
 TRACK_PATHS = ("/v2.1/track", "/v2/track")  # where the SDK posts its envelopes
 DEADLINE_MS = 50
 SLACK_S = 0.5  # machines are noisy: added latency is held to the deadline plus this
 ROOT = "1-5759e988-bd862e3fe1be46a994272793"
-LAMBDA = {
-    "AWS_LAMBDA_FUNCTION_NAME": "classify",
-    "AWS_LAMBDA_FUNCTION_VERSION": "7",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
-}
 HOST = ("FUNCTIONS_WORKER_RUNTIME", "WEBSITE_SITE_NAME")
+# a record with every field the exporter reads
+FULL_RECORD: dict[str, Any] = {
+    "kind": "timeout",
+    "id": "req-9",
+    "trace_id": "0af7651916cd43dd8448eb211c80319c",
+    "start": 1_800_000_000_000_000_000,
+    "duration_ms": 900.0,
+    "status": "error",
+    "error_type": "Timeout",
+    "error_stage": "inference",
+    "cold_start": True,
+    "init_ms": 812.5,
+    "model": "resnet",
+    "model_version": "v2",
+    "variant": "B",
+    "stages": {"inference": 880.0},
+    "platform": "aws_lambda",
+    "service": "ranker",
+    "function": "classify",
+    "version": "7",
+    "memory_mb": 1024,
+    "instance_id": "2027/01/15/[7]abc:42",
+}
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -182,38 +201,6 @@ def drained(exporter: AzureMonitorExporter) -> None:
         time.sleep(0.01)
 
 
-def staged(
-    clock: ManualClock, environ: dict[str, str] | None = None
-) -> Callable[[Any, Any], dict[str, int]]:
-    """A handler with three stages, one nested, each a known number of ms long; ``"fail"``
-    makes the nested one raise."""
-
-    @obs.stage("forward")
-    def forward(fail: bool) -> None:
-        clock.advance(4)
-        if fail:
-            raise ValueError("secret input 42")
-
-    @obs.instrument(
-        model="resnet",
-        model_version="v2",
-        variant="B",
-        runtime=obs.Runtime(environ=LAMBDA if environ is None else environ, clock=clock),
-    )
-    def handler(event: Any, context: Any) -> dict[str, int]:
-        with obs.stage("preprocess"):
-            clock.advance(2)
-        with obs.stage("inference"):
-            clock.advance(3)
-            forward(event == "fail")
-        with obs.stage("postprocess"):
-            clock.advance(0.5)
-        clock.advance(5)
-        return {"answer": 42}
-
-    return handler
-
-
 def configured(**options: Any) -> AzureMonitorExporter:
     exporter = AzureMonitorExporter(**options)
     obs.configure(exporters=[exporter], flush_deadline_ms=DEADLINE_MS)
@@ -224,30 +211,20 @@ def test_an_invocation_is_a_request_with_a_dependency_per_stage(
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=1")
-    monkeypatch.setenv("AWS_REGION", "eu-west-1")
     exporter = configured()
-    clock = ManualClock()
-    assert staged(clock)({}, Context("req-1")) == {"answer": 42}
+    handler = staged(ManualClock(), model="resnet", model_version="v2")
+    assert handler({}, Context("req-1")) == "done"
     drained(exporter)
 
     (request,) = receiver.of("RequestData")
     assert request["name"] == "resnet"
     assert request["success"] is True
     assert request["duration"] == "0.00:00:00.015"  # 14.5 ms, rounded
-    assert request["properties"] == {
-        "faas.trigger": "other",
-        "cloud.provider": "aws",
-        "cloud.platform": "aws_lambda",
-        "cloud.region": "eu-west-1",
-        "faas.coldstart": "True",
-        "faas.invocation_id": "req-1",
-        "faas.name": "classify",
-        "faas.version": "7",
-        "faas.instance": request["properties"]["faas.instance"],
-        "faas.max_memory": str(1024 * 1024 * 1024),
-        "inferobs.model": "resnet",
-        "inferobs.model_version": "v2",
-        "inferobs.variant": "B",
+    properties = request["properties"]
+    assert properties["faas.coldstart"] == "True"
+    assert properties["faas.invocation_id"] == "req-1"
+    assert (properties["inferobs.model"], properties["inferobs.model_version"]) == ("resnet", "v2")
+    assert {k: v for k, v in properties.items() if k.startswith("inferobs.stage.")} == {
         "inferobs.stage.preprocess_ms": "2.0",
         "inferobs.stage.inference_ms": "7.0",
         "inferobs.stage.inference/forward_ms": "4.0",
@@ -255,7 +232,6 @@ def test_an_invocation_is_a_request_with_a_dependency_per_stage(
     }
     tags = request["tags"]
     assert tags["ai.operation.id"] == ROOT[2:].replace("-", "")  # the X-Ray trace, joined
-    assert (tags["ai.cloud.role"], tags["ai.application.ver"]) == ("classify", "7")
     assert "ai.operation.parentId" not in tags
 
     stages = {d["name"]: d for d in receiver.of("RemoteDependencyData")}
@@ -277,9 +253,58 @@ def test_an_invocation_is_a_request_with_a_dependency_per_stage(
     assert start[stages["postprocess"]["id"]] == "2023-11-14T22:13:20.009000Z"
 
 
+def test_the_records_fields_become_the_conventions_dimensions(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    exporter = AzureMonitorExporter()
+    exporter.export(Invocation(**FULL_RECORD))
+    drained(exporter)
+
+    (request,) = receiver.of("RequestData")
+    assert request["success"] is False
+    assert request["properties"] == {
+        "faas.trigger": "other",
+        "cloud.provider": "aws",
+        "cloud.platform": "aws_lambda",
+        "cloud.region": "eu-west-1",
+        "faas.coldstart": "True",
+        "faas.invocation_id": "req-9",
+        "faas.name": "classify",
+        "faas.version": "7",
+        "faas.instance": "2027/01/15/[7]abc:42",
+        "inferobs.model": "resnet",
+        "inferobs.model_version": "v2",
+        "inferobs.variant": "B",
+        "inferobs.init_ms": "812.5",
+        "inferobs.error_type": "Timeout",
+        "inferobs.error_stage": "inference",
+        "faas.max_memory": str(1024 * 1024 * 1024),
+        "inferobs.kind": "timeout",
+        "inferobs.stage.inference_ms": "880.0",
+    }
+    tags = request["tags"]
+    assert tags["ai.operation.id"] == "0af7651916cd43dd8448eb211c80319c"  # W3C, as it is
+    assert (tags["ai.cloud.role"], tags["ai.cloud.roleInstance"]) == (
+        "ranker",
+        "2027/01/15/[7]abc:42",
+    )
+    assert tags["ai.application.ver"] == "7"
+    metrics = {name: (value, dims) for name, value, dims in receiver.metrics()}
+    assert metrics["timeouts"][0] == metrics["errors"][0] == metrics["coldstarts"][0] == 1
+    assert metrics["init_ms"][0] == 812.5
+    assert metrics["duration_ms"][1] == {
+        "function": "classify",
+        "model": "resnet",
+        "model_version": "v2",
+        "variant": "B",
+        "cold_start": "True",
+    }
+
+
 def test_the_metrics_are_the_tables_with_a_stage_dimension(receiver: Receiver) -> None:
     exporter = configured()
-    handler = staged(ManualClock())
+    handler = staged(ManualClock(), model="resnet", model_version="v2")
     handler({}, Context("req-1"))
     handler({}, Context("req-2"))
     drained(exporter)
@@ -289,7 +314,8 @@ def test_the_metrics_are_the_tables_with_a_stage_dimension(receiver: Receiver) -
     # the second invocation's points: the table's names, the stages as one metric
     record = {"duration_ms": 14.5, "cold_start": False, "stages": {"preprocess": 2.0}}
     expected = {n for n, _, _ in invocation_points(record) if not n.startswith(STAGE_PREFIX)}
-    assert {name for name, _, _ in warm} == expected | {"stage_ms"}
+    # (peak memory is on a warm line at most once a second)
+    assert {name for name, _, _ in warm} - {"max_rss_mb"} == expected | {"stage_ms"}
     values = {(name, dims.get("stage")): value for name, value, dims in warm}
     assert values[("invocations", None)] == 1
     assert values[("duration_ms", None)] == 14.5
@@ -298,13 +324,7 @@ def test_the_metrics_are_the_tables_with_a_stage_dimension(receiver: Receiver) -
     assert values[("stage_ms", "inference/forward")] == 4.0
     assert values[("stage_ms", "postprocess")] == 0.5
     dims = {k: v for k, v in warm[0][2].items() if k != "stage"}
-    assert dims == {
-        "function": "classify",
-        "model": "resnet",
-        "model_version": "v2",
-        "variant": "B",
-        "cold_start": "False",
-    }
+    assert dims == {"model": "resnet", "model_version": "v2", "cold_start": "False"}
     cold = {name: value for name, value, dims in got if dims["cold_start"] == "True"}
     assert cold["coldstarts"] == 1
     assert "dropped" not in cold  # nothing was dropped: no such metric
@@ -332,7 +352,7 @@ def test_where_the_host_records_requests_the_invocation_is_a_dependency(
     if choice is not None:
         monkeypatch.setenv("INFEROBS_AZURE_REQUESTS", choice)
     exporter = configured()
-    assert staged(ManualClock(), environ={})({}, None) == {"answer": 42}
+    assert staged(ManualClock(), model="resnet", model_version="v2")({}, None) == "done"
     drained(exporter)
 
     requests = receiver.of("RequestData")
@@ -366,7 +386,7 @@ def test_a_failed_invocation_is_marked_with_its_stage_and_the_exception_type_onl
     receiver: Receiver,
 ) -> None:
     exporter = configured()
-    handler = staged(ManualClock())
+    handler = staged(ManualClock(), model="resnet", model_version="v2")
     with pytest.raises(ValueError, match="secret input 42"):
         handler("fail", Context("req-1"))
     drained(exporter)
@@ -404,9 +424,9 @@ def test_drift_windows_go_as_psi_gauges_and_keep_warm_pings_as_nothing(
 
     assert receiver.of("RequestData") == []
     got = receiver.metrics()
-    assert {(name, value) for name, value, _ in got} == {
-        ("drift.psi.prediction", 0.31),
-        ("drift.psi.age", 0.02),
+    assert {(name, dims.pop("column"), value) for name, value, dims in got} == {
+        ("drift.psi", "prediction", 0.31),
+        ("drift.psi", "age", 0.02),
     }
     assert got[0][2] == {"function": "classify", "model": "resnet"}
     assert receiver.envelopes[0]["time"] == "2027-01-15T08:00:00Z"  # the window's start
@@ -418,7 +438,7 @@ def test_the_sdks_own_telemetry_stays_off_and_nothing_else_is_contacted(
 ) -> None:
     before = {t.ident for t in threading.enumerate()}
     exporter = configured()
-    handler = staged(ManualClock())
+    handler = staged(ManualClock(), model="resnet", model_version="v2")
     for n in range(3):
         handler({}, Context(f"req-{n}"))
     drained(exporter)
@@ -476,13 +496,24 @@ def test_bad_settings_are_refused_at_configure_time_without_the_key(
 # The fault matrix: each with the real SDK, a short deadline and a short request timeout.
 
 
-def invoke_timed(handler: Callable[[Any, Any], Any], count: int) -> None:
-    """Call the handler ``count`` times: its answer unchanged, each call within the deadline
-    (plus slack: the handler itself takes no time)."""
+def invoke_timed(count: int) -> None:
+    """Call a staged handler ``count`` times: its answer unchanged, each call within the
+    deadline (plus slack: the handler itself takes no time)."""
+    handler = staged(ManualClock(), model="resnet", model_version="v2")
     for n in range(count):
         start = time.monotonic()
-        assert handler({}, Context(f"req-{n}")) == {"answer": 42}
+        assert handler({}, Context(f"req-{n}")) == "done"
         assert time.monotonic() - start < DEADLINE_MS / 1000 + SLACK_S
+
+
+def failing(exporter: AzureMonitorExporter, count: int) -> None:
+    """``count`` invocations while sending fails: answered as ever, within the deadline, and
+    every record dropped, counted, and reported as a fault."""
+    faults = faults_seen().get("export", 0)
+    invoke_timed(count)
+    drained(exporter)
+    assert exporter.sender.dropped == count
+    assert faults_seen()["export"] > faults
 
 
 def refused_port() -> int:
@@ -497,12 +528,7 @@ def test_a_refused_connection_costs_the_handler_nothing_and_is_counted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", connection_string(refused_port()))
-    exporter = configured(timeout_s=0.3)
-    faults = faults_seen().get("export", 0)
-    invoke_timed(staged(ManualClock()), 3)
-    drained(exporter)
-    assert exporter.sender.dropped == 3
-    assert faults_seen()["export"] > faults
+    failing(configured(timeout_s=0.3), 3)
 
 
 def test_a_black_hole_costs_one_deadline_and_its_batches_are_counted(
@@ -514,10 +540,7 @@ def test_a_black_hole_costs_one_deadline_and_its_batches_are_counted(
     try:
         port = hole.getsockname()[1]
         monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", connection_string(port))
-        exporter = configured(timeout_s=0.3)
-        invoke_timed(staged(ManualClock()), 4)
-        drained(exporter)  # each POST gave up after its timeout_s
-        assert exporter.sender.dropped == 4
+        failing(configured(timeout_s=0.3), 4)  # each POST gave up after its timeout_s
     finally:
         hole.close()
 
@@ -527,7 +550,7 @@ def test_a_slow_backend_gets_everything_after_the_handler_has_answered(
 ) -> None:
     receiver.delay_s = 0.3  # six deadlines
     exporter = configured(timeout_s=5)
-    invoke_timed(staged(ManualClock()), 3)
+    invoke_timed(3)
     drained(exporter)
     assert exporter.sender.dropped == 0
     assert len(receiver.of("RequestData")) == 3
@@ -539,13 +562,10 @@ def test_refused_batches_are_dropped_counted_and_reported_as_dropped(
 ) -> None:
     receiver.status = status
     exporter = configured(timeout_s=2)
-    handler = staged(ManualClock())
-    invoke_timed(handler, 2)
-    drained(exporter)
+    failing(exporter, 2)  # refused, not retried: newer data goes next
     assert receiver.envelopes == []
-    assert exporter.sender.dropped == 2  # refused, not retried: newer data goes next
     receiver.status = 200  # it takes data again: the count goes with the next batch
-    invoke_timed(handler, 1)
+    invoke_timed(1)
     drained(exporter)
     assert [value for name, value, _ in receiver.metrics() if name == "dropped"] == [2]
     assert len(receiver.of("RequestData")) == 1
@@ -560,12 +580,7 @@ def test_an_exporter_that_raises_costs_the_handler_nothing_and_is_counted(
         raise RuntimeError("a bug in the SDK")
 
     monkeypatch.setattr(AzureMonitorTraceExporter, "export", broken)
-    exporter = configured()
-    faults = faults_seen().get("export", 0)
-    invoke_timed(staged(ManualClock()), 2)
-    drained(exporter)
-    assert exporter.sender.dropped == 2
-    assert faults_seen()["export"] > faults
+    failing(configured(), 2)
 
 
 def test_a_connection_string_spoilt_at_run_time_costs_the_handler_nothing(
@@ -575,13 +590,11 @@ def test_a_connection_string_spoilt_at_run_time_costs_the_handler_nothing(
     # the SDK reads the variable as well as the string it is given, when its exporters are
     # made: on the first send, after the exporter was checked and made
     monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", "this is not a connection string")
-    invoke_timed(staged(ManualClock()), 2)
-    drained(exporter)
-    assert exporter.sender.dropped == 2
+    failing(exporter, 2)
     assert receiver.envelopes == []
     # mended, the next invocation goes (the SDK's exporters are made again) with the count
     monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", connection_string(receiver.port))
-    invoke_timed(staged(ManualClock()), 1)
+    invoke_timed(1)
     drained(exporter)
     assert len(receiver.of("RequestData")) == 1
     assert [value for name, value, _ in receiver.metrics() if name == "dropped"] == [2]

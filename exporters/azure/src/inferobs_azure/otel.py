@@ -12,9 +12,10 @@ role and role instance.
 An invocation is one span (named after the model, else the function) with a
 child span per stage, placed where the stage first started and as long as
 it ran, nested as the stages nest. Its metrics are the metric table's
-(`inferobs.export.metrics`), with one change the doc allows network
-backends: the stage metrics are one metric, ``stage_ms``, with a ``stage``
-dimension, since an Application Insights metric takes any number of them.
+(`inferobs.export.metrics`), with the change the doc allows network
+backends, as the other network exporters make it: the stage metrics are one
+metric, ``stage_ms``, with a ``stage`` dimension, and a window's PSI one,
+``drift.psi``, with a ``column`` dimension (one alert rule, split by it).
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from inferobs.export.metrics import STAGE_PREFIX, invocation_points, window_points
+from inferobs.export.metrics import PSI_PREFIX, STAGE_PREFIX, invocation_points, window_points
 
-__all__ = ["DROPPED", "STAGE_METRIC", "Converter"]
+__all__ = ["DROPPED", "PSI_METRIC", "STAGE_METRIC", "Converter"]
 
 SCOPE = InstrumentationScope("inferobs")
 STAGE_METRIC = STAGE_PREFIX.rstrip(".") + "_ms"  # stage.<path>_ms as stage_ms{stage=<path>}
+PSI_METRIC = PSI_PREFIX.rstrip(".")  # drift.psi.<column> as drift.psi{column=<column>}
 DROPPED = "dropped"
 # record field -> span attribute; present fields only
 SPAN_FIELDS = (
@@ -102,7 +104,8 @@ class Converter:
                 at = int(item.get("window_start") or time.time_ns())
                 dims = _dimensions(item)
                 points.setdefault(resource, []).extend(
-                    (name, dims, value, at) for name, _, value in window_points(item)
+                    (PSI_METRIC, {**dims, "column": name[len(PSI_PREFIX) :]}, value, at)
+                    for name, _, value in window_points(item)
                 )
                 continue
             spans.extend(self._spans(item, resource))
