@@ -369,6 +369,8 @@ def test_the_span_joins_the_x_ray_segment_lambda_opened(
 
 def test_a_drift_window_sends_each_columns_psi_as_a_gauge(receiver: Receiver) -> None:
     exporter = OTLPExporter()
+    exporter.export(RECORD)
+    exporter.flush()
     exporter.export_window({"model": "resnet", "instance_psi": {"age": 0.12, "income": 0.3}})
     exporter.flush()
     found = {
@@ -377,6 +379,9 @@ def test_a_drift_window_sends_each_columns_psi_as_a_gauge(receiver: Receiver) ->
     }
     assert found == {"age": 0.12, "income": 0.3}
     assert receiver.metric("inferobs.drift.psi").WhichOneof("data") == "gauge"
+    # a window's points are the process's, under the resource its records gave
+    (last,) = receiver.metrics[-1].resource_metrics
+    assert attributes(last.resource.attributes)["faas.name"] == "fn"
 
 
 def test_signal_variables_and_headers_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -653,6 +658,19 @@ def test_a_failing_receiver_never_reaches_the_handler(
         time.sleep(0.05)
     assert sender.dropped >= 1
     assert faults_seen().get("export", 0) > before
+
+
+def test_a_setting_the_library_refuses_leaves_the_other_exporters_working(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli")  # grpc has no such thing
+    monkeypatch.setenv("INFEROBS_EXPORTERS", "stdout,otlp")
+    before = faults_seen().get("exporters", 0)
+    timed(resnet(), [{}, "fail", {}])
+    assert faults_seen()["exporters"] == before + 1  # said once, not per invocation
+    lines = [line for line in capsys.readouterr().out.splitlines() if "inferobs.invocation" in line]
+    assert len(lines) == 3
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

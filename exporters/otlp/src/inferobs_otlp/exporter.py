@@ -89,14 +89,13 @@ class OTLPExporter:
         self._sdk_tracer_provider = TracerProvider
         self._scope = InstrumentationScope(SCOPE, __version__)
         self._resources: dict[tuple[tuple[str, Any], ...], Any] = {}
+        self._latest: Any = None  # the resource of the last record sent
         self._tracer: tuple[Any, Any] = (None, None)  # (the handler's provider, our tracer on it)
         self._meter: tuple[Any, Any] = (None, None)  # (the handler's provider, our instruments)
-        self._broken: Exception | None = None
-        try:
-            self._spans = _exporter("traces", traces, endpoint, headers)
-            self._metrics = _exporter("metrics", metrics, endpoint, headers)
-        except Exception as exc:  # a setting the library refuses: every batch is then dropped
-            self._broken = exc
+        # a setting the library refuses (a compression it does not know) raises here: inferobs
+        # then says so once and goes on with its other exporters
+        self._spans = _exporter("traces", traces, endpoint, headers)
+        self._metrics = _exporter("metrics", metrics, endpoint, headers)
 
     @classmethod
     def check(cls) -> None:
@@ -126,22 +125,20 @@ class OTLPExporter:
     def _send(self, batch: list[tuple[bool, Mapping[str, Any], Parent | None]]) -> None:
         """On the sender's thread: spans and points of a batch, to the handler's providers
         where it set its own, else to our exporters; raises `NotSent` if either refused."""
-        if self._broken is not None:
-            raise self._broken
         tracer = self._their_tracer()
         instruments = self._their_instruments()
         spans: list[Any] = []
         found = []
-        resource = None
         for is_window, item, parent in batch:
             found.extend(points(item, window=is_window))
             if is_window:
                 continue
             if tracer is not None:
                 through(tracer, item, parent, environment(item))
-            elif parent is None or parent[2]:  # a trace not sampled gets no spans
-                resource = self._resource(item)
-                spans.extend(readable(item, parent, resource, self._scope))
+                continue
+            self._latest = self._resource(item)
+            if parent is None or parent[2]:  # a trace not sampled gets no spans
+                spans.extend(readable(item, parent, self._latest, self._scope))
         dropped = self._sender.take_dropped()
         if dropped:
             found.append((DROPPED, dropped, {}))
@@ -154,8 +151,8 @@ class OTLPExporter:
             for name, value, attributes in found:
                 self._series.add(name, value, attributes)
             if self._series:
-                if resource is None:
-                    resource = self._resource(batch[-1][1])
+                # the process's resource: that of its records (a drift window has none)
+                resource = self._latest or self._resource({})
                 data = self._series.take(resource, self._scope)
                 if self._metrics.export(data).name != "SUCCESS":
                     failed.append("metrics")
