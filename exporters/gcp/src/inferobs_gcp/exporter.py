@@ -26,7 +26,7 @@ from inferobs.export.metrics import PSI_PREFIX, STAGE_PREFIX, invocation_points,
 from inferobs.export.sending import BatchSender
 
 from .catalog import DROPPED, LABELS, METRICS, PSI, STAGE
-from .series import Distribution, Gauge, Snapshot, Sum
+from .series import Distribution, Gauge, Series, Sum
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,10 +35,8 @@ if TYPE_CHECKING:
 
     from inferobs.record import Invocation
 
+    from .series import Key, Snapshot
     from .wire import Writer
-
-    State = Sum | Distribution | Gauge
-    Key = tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]
 
 __all__ = ["MAX_SERIES", "MAX_TIME_SERIES_PER_CALL", "MIN_PERIOD_S", "CloudMonitoringExporter"]
 
@@ -96,9 +94,12 @@ class CloudMonitoringExporter:
         self._client = client
         self._clock = clock or time.time_ns
         self._period_ns = int(self.period_s * 1e9)
-        self._series: dict[Key, State] = {}
-        self._ends: dict[Key, int] = {}  # each series' last point's end time
-        self._dirty: set[Key] = set()  # series with values added since their last point
+        # a record's series, by its resource and label values, then by the point's name:
+        # one hash of a flat tuple per record, then string lookups
+        self._groups: dict[tuple[str, ...], dict[str, Series]] = {}
+        self._own: dict[Key, Series] = {}  # the instance's own: `dropped`, drift PSI
+        self._count = 0  # series in all
+        self._dirty: set[Series] = set()  # series with values added since their last point
         self._resource: tuple[str, ...] | None = None  # the last record's, for `dropped`
         self._unsent = 0  # points dropped here (over MAX_SERIES, too old to send)
         self._lock = allocate_lock()
@@ -117,20 +118,30 @@ class CloudMonitoringExporter:
         points = invocation_points(record)
         if not points:
             return
-        resource = (
-            self.namespace or record.get("platform") or "unknown",
-            record.get("function") or record.get("service") or "unknown",
-            record.get("instance_id") or _PROCESS_ID,
+        get = record.get
+        base = (  # the resource's namespace, job and task_id, then the LABELS' values
+            self.namespace or get("platform") or "unknown",
+            get("function") or get("service") or "unknown",
+            get("instance_id") or _PROCESS_ID,
+            get("version") or "",
+            get("model") or "",
+            get("model_version") or "",
+            get("variant") or "",
         )
-        labels = tuple((name, str(record.get(name) or "")) for name in LABELS)
         with self._lock:
-            self._resource = resource
+            self._resource = base[:3]
+            group = self._groups.get(base)
+            if group is None:
+                group = self._groups[base] = {}
             for name, _unit, value in points:
-                if name.startswith(STAGE_PREFIX):
-                    key = (STAGE, resource, (*labels, ("stage", name[len(STAGE_PREFIX) : -3])))
-                else:
-                    key = (name, resource, labels)
-                self._add(key, value)
+                series = group.get(name)
+                if series is None:
+                    series = self._record_series(name, base)
+                    if series is None:
+                        continue
+                    group[name] = series
+                series.add(value)
+                self._dirty.add(series)
 
     def export_window(self, window: Mapping[str, Any]) -> None:
         """Each column's instance PSI from a drift window, as a gauge per column."""
@@ -144,7 +155,7 @@ class CloudMonitoringExporter:
                 window.get("instance_id") or _PROCESS_ID,
             )
             for name, _unit, value in points:
-                self._add((PSI, resource, (("column", name[len(PSI_PREFIX) :]),)), value)
+                self._add_own((PSI, resource, (("column", name[len(PSI_PREFIX) :]),)), value)
 
     def flush_by(self, deadline: float) -> bool:
         """Hand the series that are due to the sender and wait for it until ``deadline``."""
@@ -155,20 +166,42 @@ class CloudMonitoringExporter:
         """Cut what is due and wait up to one call's timeout for it to be sent (at shutdown)."""
         return self.flush_by(time.monotonic() + self.timeout_s)
 
-    def _add(self, key: Key, value: float) -> None:
-        state = self._series.get(key)
-        if state is None:
-            if key[0] not in METRICS:
-                return  # a point the table gained after this package: not ours to guess
-            if len(self._series) >= MAX_SERIES:
-                self._unsent += 1
+    def _record_series(self, name: str, base: tuple[str, ...]) -> Series | None:
+        """A new series for a point of the metric table, keyed for the wire."""
+        labels = tuple(zip(LABELS, base[3:], strict=True))
+        if name.startswith(STAGE_PREFIX):
+            key = (STAGE, base[:3], (*labels, ("stage", name[len(STAGE_PREFIX) : -3])))
+        elif name in METRICS:
+            key = (name, base[:3], labels)
+        else:
+            return None  # a point the table gained after this package: not ours to guess
+        return self._new(key)
+
+    def _add_own(self, key: Key, value: float) -> None:
+        series = self._own.get(key)
+        if series is None:
+            series = self._new(key)
+            if series is None:
                 return
-            state = self._series[key] = _new(key[0], self._clock() - _START_LEAD_NS)
-        state.add(value)
-        self._dirty.add(key)
+            self._own[key] = series
+        series.add(value)
+        self._dirty.add(series)
+
+    def _new(self, key: Key) -> Series | None:
+        if self._count >= MAX_SERIES:
+            self._unsent += 1
+            return None
+        self._count += 1
+        kind = METRICS[key[0]]
+        start = self._clock() - _START_LEAD_NS
+        if kind.bounds is not None:
+            return Distribution(key, start, kind.bounds)
+        if kind.metric_kind == "GAUGE":
+            return Gauge(key, start)
+        return Sum(key, start)
 
     def _cut(self) -> None:
-        """Snapshots of the series whose last point is at least a period old."""
+        """Points of the series whose last point is at least a period old."""
         if self._resource is None:
             return  # nothing exported yet: nothing to send, nothing dropped
         dropped = self.sender.take_dropped()
@@ -178,16 +211,13 @@ class CloudMonitoringExporter:
             dropped += self._unsent
             self._unsent = 0
             key: Key = (DROPPED, self._resource, ())
-            if dropped or key not in self._series:
-                self._add(key, dropped)
-            for key in self._dirty.copy():
-                last = self._ends.get(key)
-                if last is not None and now - last < self._period_ns:
-                    continue
-                state = self._series[key]
-                self._ends[key] = now
-                self._dirty.discard(key)
-                due.append(Snapshot(key, state.start_ns, now, state.value()))
+            if dropped or key not in self._own:
+                self._add_own(key, dropped)
+            for series in list(self._dirty):
+                last = series.end_ns
+                if last is None or now - last >= self._period_ns:
+                    self._dirty.discard(series)
+                    due.append(series.cut(now))
         if due:
             self.sender.extend(due)
 
@@ -203,15 +233,6 @@ class CloudMonitoringExporter:
         if stale:
             with self._lock:
                 self._unsent += stale
-
-
-def _new(metric: str, start_ns: int) -> State:
-    kind = METRICS[metric]
-    if kind.bounds is not None:
-        return Distribution(start_ns, kind.bounds)
-    if kind.metric_kind == "GAUGE":
-        return Gauge(start_ns)
-    return Sum(start_ns)
 
 
 def _seconds(value: float | None, env: Mapping[str, str], variable: str, default: float) -> float:

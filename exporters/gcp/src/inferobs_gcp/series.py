@@ -17,8 +17,19 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     Value: TypeAlias = "int | float | Buckets"
+    # (metric, resource labels' values, metric labels as (name, value) pairs)
+    Key: TypeAlias = tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]
 
-__all__ = ["BYTE_BOUNDS", "LATENCY_BOUNDS", "Buckets", "Distribution", "Gauge", "Snapshot", "Sum"]
+__all__ = [
+    "BYTE_BOUNDS",
+    "LATENCY_BOUNDS",
+    "Buckets",
+    "Distribution",
+    "Gauge",
+    "Series",
+    "Snapshot",
+    "Sum",
+]
 
 # Bucket bounds, in the metric's unit: bucket i holds values in [bounds[i-1], bounds[i]),
 # with one more bucket below the first bound and one above the last.
@@ -61,23 +72,42 @@ class Snapshot:
 
     __slots__ = ("end_ns", "key", "start_ns", "value")
 
-    def __init__(
-        self, key: tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]], start_ns: int,
-        end_ns: int, value: Value,
-    ) -> None:  # fmt: skip
+    def __init__(self, key: Key, start_ns: int, end_ns: int, value: Value) -> None:
         self.key = key
         self.start_ns = start_ns
         self.end_ns = end_ns
         self.value = value
 
 
-class Sum:
+class Series:
+    """One series' identity, start time and last point's end time; its totals in subclasses."""
+
+    __slots__ = ("end_ns", "key", "start_ns")
+
+    def __init__(self, key: Key, start_ns: int) -> None:
+        self.key = key
+        self.start_ns = start_ns
+        self.end_ns: int | None = None  # the last point's, once one was cut
+
+    def add(self, value: float) -> None:
+        raise NotImplementedError
+
+    def value(self) -> Value:
+        raise NotImplementedError
+
+    def cut(self, end_ns: int) -> Snapshot:
+        """The totals so far as a point ending at ``end_ns``."""
+        self.end_ns = end_ns
+        return Snapshot(self.key, self.start_ns, end_ns, self.value())
+
+
+class Sum(Series):
     """A CUMULATIVE INT64: the total of the values added since ``start_ns``."""
 
-    __slots__ = ("start_ns", "total")
+    __slots__ = ("total",)
 
-    def __init__(self, start_ns: int) -> None:
-        self.start_ns = start_ns
+    def __init__(self, key: Key, start_ns: int) -> None:
+        super().__init__(key, start_ns)
         self.total = 0
 
     def add(self, value: float) -> None:
@@ -87,17 +117,17 @@ class Sum:
         return self.total
 
 
-class Distribution:
+class Distribution(Series):
     """A CUMULATIVE DISTRIBUTION: every value added since ``start_ns``, in buckets.
 
     The mean and the sum of squared deviations are kept with Welford's
     update, which stays exact where summing squares would lose precision.
     """
 
-    __slots__ = ("bounds", "counts", "mean", "n", "squares", "start_ns")
+    __slots__ = ("bounds", "counts", "mean", "n", "squares")
 
-    def __init__(self, start_ns: int, bounds: tuple[float, ...]) -> None:
-        self.start_ns = start_ns
+    def __init__(self, key: Key, start_ns: int, bounds: tuple[float, ...]) -> None:
+        super().__init__(key, start_ns)
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.n = 0
@@ -117,13 +147,13 @@ class Distribution:
         return Buckets(self.n, self.mean, self.squares, tuple(self.counts), self.bounds)
 
 
-class Gauge:
+class Gauge(Series):
     """A GAUGE DOUBLE: the latest value added (its points have no start time)."""
 
-    __slots__ = ("latest", "start_ns")
+    __slots__ = ("latest",)
 
-    def __init__(self, start_ns: int) -> None:
-        self.start_ns = start_ns
+    def __init__(self, key: Key, start_ns: int) -> None:
+        super().__init__(key, start_ns)
         self.latest = 0.0
 
     def add(self, value: float) -> None:
