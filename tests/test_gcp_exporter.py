@@ -358,21 +358,27 @@ def test_under_the_lambda_runtime_the_points_leave_before_the_response(
     assert dict(invocations.metric.labels)["model"] == "m"
 
 
-def test_instances_never_share_a_series(monitoring: Monitoring) -> None:
+def test_instances_never_share_a_series_and_labels_split_only_the_records_series(
+    monitoring: Monitoring,
+) -> None:
     wall = Wall()
     exporter = exporter_for(monitoring.port, wall)
-    for instance in ("instance-a", "instance-b"):
-        record = Invocation(start=0, duration_ms=5.0, function="fn", instance_id=instance)
+    for instance, model in (("instance-a", "x"), ("instance-a", "y"), ("instance-b", "x")):
+        record = Invocation(
+            start=0, duration_ms=5.0, function="fn", instance_id=instance, model=model
+        )
         exporter.export(record)
     assert exporter.flush_by(time.monotonic() + 5)
-    invocations = [
-        ts for ts in monitoring.requests[0].time_series if ts.metric.type == PREFIX + "invocations"
-    ]
-    assert sorted(ts.resource.labels["task_id"] for ts in invocations) == [
-        "instance-a",
-        "instance-b",
-    ]
-    assert [ts.points[0].value.int64_value for ts in invocations] == [1, 1]
+    assert_within_the_limits(monitoring)
+    (request,) = monitoring.requests
+    invocations = sorted(
+        (ts.resource.labels["task_id"], ts.metric.labels["model"], ts.points[0].value.int64_value)
+        for ts in request.time_series
+        if ts.metric.type == PREFIX + "invocations"
+    )
+    assert invocations == [("instance-a", "x", 1), ("instance-a", "y", 1), ("instance-b", "x", 1)]
+    dropped = [ts for ts in request.time_series if ts.metric.type == PREFIX + "dropped"]
+    assert len(dropped) == 1  # the instance's own: the last record's (one a flush)
 
 
 def test_a_burst_never_breaks_the_sampling_period_or_the_per_call_limits(
