@@ -328,9 +328,9 @@ obs.configure(
 
 @obs.instrument(model="m")
 def handler(event, context):
-    with obs.stage("inference"):
-        pass
-    return {"ok": True}
+    with obs.stage("inference"), obs.stage("forward"):
+        total = sum(event["values"])
+    return {"total": total}
 """
 
 
@@ -340,9 +340,9 @@ def test_under_the_lambda_runtime_the_points_leave_before_the_response(
     (tmp_path / "gcp_handler.py").write_text(LAMBDA_HANDLER)
     env = {"TEST_MONITORING_ADDRESS": f"127.0.0.1:{monitoring.port}"}
     with LocalLambda("gcp_handler.handler", code_dir=str(tmp_path), env=env) as fn:
-        assert fn.invoke({}).json() == {"ok": True}
+        assert fn.invoke({"values": [1, 2]}).json() == {"total": 3}
         assert len(monitoring.requests) == 1  # written before the answer was posted
-        assert fn.invoke({}).json() == {"ok": True}
+        assert fn.invoke({"values": [3]}).json() == {"total": 3}
         (record, _) = fn.wait_for_records(2)
     assert len(monitoring.requests) == 1  # the second invocation was inside the period
     (invocations,) = [
@@ -356,6 +356,12 @@ def test_under_the_lambda_runtime_the_points_leave_before_the_response(
         "task_id": record["instance_id"],
     }
     assert dict(invocations.metric.labels)["model"] == "m"
+    stages = {
+        ts.metric.labels["stage"]
+        for ts in monitoring.requests[0].time_series
+        if ts.metric.type == PREFIX + "stage_ms"
+    }
+    assert stages == {"inference", "inference/forward"}
 
 
 def test_instances_never_share_a_series_and_labels_split_only_the_records_series(
