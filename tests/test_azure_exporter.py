@@ -20,6 +20,7 @@ import inferobs as obs
 from inferobs.config import ConfigError
 from inferobs.context import faults_seen
 from inferobs.export.metrics import STAGE_PREFIX, invocation_points
+from inferobs.local.lambda_process import LocalLambda
 from inferobs.record import Invocation
 from inferobs_azure import AzureMonitorExporter
 from inferobs_azure.settings import SDK_OFF, STATSBEAT
@@ -300,6 +301,44 @@ def test_the_records_fields_become_the_conventions_dimensions(
         "variant": "B",
         "cold_start": "True",
     }
+
+
+LAMBDA_HANDLER = """
+import inferobs as obs
+
+
+@obs.instrument(model="m", model_version="3")
+def handler(event, context):
+    with obs.stage("inference"), obs.stage("forward"):
+        return event
+"""
+
+
+def test_chosen_by_name_under_the_lambda_runtime_the_spans_leave_before_the_response(
+    receiver: Receiver, tmp_path: Any
+) -> None:
+    (tmp_path / "azure_handler.py").write_text(LAMBDA_HANDLER)
+    env = {
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": connection_string(receiver.port),
+        "INFEROBS_EXPORTERS": "stdout,azure",
+        # long enough for the SDK's import on the first send: wanted before the answer here
+        "INFEROBS_FLUSH_DEADLINE_MS": "5000",
+    }
+    with LocalLambda("azure_handler.handler", code_dir=str(tmp_path), env=env, timeout_s=60) as fn:
+        assert fn.invoke({"x": 1}).json() == {"x": 1}
+        # sent before the runtime was given the answer
+        (request,) = receiver.of("RequestData")
+        (record,) = fn.wait_for_records(1)
+    properties = request["properties"]
+    assert properties["faas.invocation_id"] == record["id"]
+    assert properties["cloud.platform"] == "aws_lambda"
+    assert properties["cloud.region"] == "us-east-1"  # AWS_REGION, as the runtime sets it
+    assert properties["faas.name"] == "local-function"
+    assert properties["inferobs.model_version"] == "3"
+    stages = {d["name"]: d for d in receiver.of("RemoteDependencyData")}
+    assert set(stages) == {"inference", "forward"}
+    assert stages["inference"]["tags"]["ai.operation.parentId"] == request["id"]
+    assert stages["forward"]["tags"]["ai.operation.parentId"] == stages["inference"]["id"]
 
 
 def test_the_metrics_are_the_tables_with_a_stage_dimension(receiver: Receiver) -> None:
