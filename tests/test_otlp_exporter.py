@@ -392,7 +392,8 @@ def test_signal_variables_and_headers_are_honoured(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", traces.endpoint + "/v1/traces")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", metrics.endpoint)
+    # host:port, no scheme: plaintext only because INSECURE says so
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", metrics.endpoint.split("//")[1])
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=shared")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-api-key=traces")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_INSECURE", "true")
