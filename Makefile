@@ -13,8 +13,10 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[demo]"
 	touch $@
 
-$(VENV)/.dev-installed: pyproject.toml exporters/aws/pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]" -e exporters/aws
+EXPORTERS := exporters/aws exporters/otlp exporters/gcp
+
+$(VENV)/.dev-installed: pyproject.toml $(EXPORTERS:%=%/pyproject.toml) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]" $(EXPORTERS:%=-e %)
 	touch $@ $(VENV)/.demo-installed
 
 ## the main job: a real model served for a simulated day, then its report

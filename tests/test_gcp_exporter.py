@@ -24,8 +24,6 @@ from google.cloud.monitoring_v3.services.metric_service.transports import (
     MetricServiceGrpcTransport,
 )
 from google.protobuf import empty_pb2  # type: ignore[import-untyped]
-from inferobs_gcp import CloudMonitoringExporter
-from inferobs_gcp.series import LATENCY_BOUNDS
 
 import inferobs as obs
 from inferobs import context
@@ -33,6 +31,8 @@ from inferobs.config import ConfigError
 from inferobs.context import faults_seen
 from inferobs.local.lambda_process import LocalLambda
 from inferobs.record import Invocation
+from inferobs_gcp import CloudMonitoringExporter
+from inferobs_gcp.series import LATENCY_BOUNDS
 
 from .helpers import Collect, Context
 from .test_sending import drained
