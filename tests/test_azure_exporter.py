@@ -153,13 +153,12 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         seen.append((event, args[1][0]))
 
 
-sys.addaudithook(_audit)  # audit hooks stay for the process; it records only while _SEEN is set
-
-
 @pytest.fixture(scope="module", autouse=True)
 def loopback_only() -> Iterator[list[tuple[str, Any]]]:
     """Whatever these tests make the SDK do, it reaches for no host but loopback."""
     global _SEEN
+    # an audit hook stays for the process's life; it records only while _SEEN is set
+    sys.addaudithook(_audit)
     seen: list[tuple[str, Any]] = []
     _SEEN = seen
     yield seen

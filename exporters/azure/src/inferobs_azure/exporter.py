@@ -56,7 +56,7 @@ class AzureMonitorExporter:
 
     ``connection_string``: by default ``APPLICATIONINSIGHTS_CONNECTION_STRING``'s.
     ``timeout_s``: how long one POST may take before it counts as failed (the
-    handler never waits for it: only the sending thread does). ``statsbeat``:
+    handler waits for it no longer than the flush deadline). ``statsbeat``:
     let the SDK send its usage telemetry to Microsoft (off unless given or
     ``INFEROBS_AZURE_STATSBEAT=true``). ``as_requests``: invocations as
     requests (SERVER spans) rather than in-process dependencies; by default
