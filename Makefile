@@ -13,7 +13,7 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[demo]"
 	touch $@
 
-EXPORTERS := exporters/aws exporters/otlp exporters/gcp
+EXPORTERS := exporters/aws exporters/otlp exporters/gcp exporters/azure
 
 $(VENV)/.dev-installed: pyproject.toml $(EXPORTERS:%=%/pyproject.toml) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]" $(EXPORTERS:%=-e %)
