@@ -47,6 +47,7 @@ from _thread import allocate_lock
 from inferobs.config import ConfigError
 from inferobs.context import fault
 from inferobs.export.lines import encode
+from inferobs.export.timeline import layout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -176,19 +177,10 @@ def _udp_address(text: str) -> tuple[str, int]:
 
 
 def _tree(record: Invocation, trace_id: str, parent_id: str) -> dict[str, Any]:
-    """The invocation's subsegment, its stages nested inside, as the daemon takes it.
-
-    A stage starts at its first entry and lasts its total time, kept inside
-    its parent; one with no start (a record from elsewhere) follows its
-    previous sibling, and one with no time (still running when the record was
-    written, as at a timeout) lasts to its parent's end.
-    """
-    stages = record.get("stages") or {}
-    starts = record.get("stage_starts") or {}
-    paths = {**starts, **stages} if stages.keys() - starts.keys() else starts
-    ids = os.urandom(8 * (len(paths) + 2)).hex()  # one call for every id needed
-    begin = record["start"] / 1e9
-    end = begin + record["duration_ms"] / 1000
+    """The invocation's subsegment, its stages nested inside, as the daemon takes it
+    (where each sits in time: `inferobs.export.timeline.layout`)."""
+    nodes = layout(record)
+    ids = os.urandom(8 * (len(nodes) + 1)).hex()  # one call for every id needed
     model = record.get("model")
     annotations: dict[str, Any] = {"cold_start": record.get("cold_start", False)}
     if model is not None:
@@ -196,50 +188,29 @@ def _tree(record: Invocation, trace_id: str, parent_id: str) -> dict[str, Any]:
     version = record.get("model_version")
     if version is not None:
         annotations["model_version"] = version
-    top: dict[str, Any] = {
-        "name": _name(model or record.get("function") or "handler"),
-        "id": ids[:16],
-        "trace_id": trace_id,
-        "parent_id": parent_id,
-        "type": "subsegment",
-        "start_time": begin,
-        "end_time": end,
-        "annotations": annotations,
-    }
-    failed_stage = None
-    if record.get("status") == "error" or record.get("kind") == "timeout":
-        top["fault"] = True
-        failed_stage = record.get("error_stage")
-        error_type = record.get("error_type")
-        if error_type:
-            top["cause"] = {"exceptions": [{"id": ids[16:32], "type": error_type}]}
-    # path -> (subsegment, start, end); "" is the invocation's
-    placed: dict[str, tuple[dict[str, Any], float, float]] = {"": (top, begin, end)}
-    laid_until: dict[str, float] = {}  # under each parent, where its last child ended
-    at = 32
-    for path in paths:
-        above, _, name = path.rpartition("/")
-        if above not in placed:  # its parent was not recorded: under the invocation
-            above = ""
-        holder, low, high = placed[above]
-        offset = starts.get(path)
-        first = begin + offset / 1000 if offset is not None else laid_until.get(above, low)
-        first = min(max(first, low), high)
-        ms = stages.get(path)
-        last = high if ms is None else min(max(first + ms / 1000, first), high)
-        node = {"name": _name(name), "id": ids[at : at + 16], "start_time": first, "end_time": last}
-        at += 16
-        if failed_stage is not None and (
-            path == failed_stage or failed_stage.startswith(f"{path}/")
-        ):  # the error or timeout hit in this stage, or in one inside it
+    placed: list[dict[str, Any]] = []
+    for n, (name, holder, first, last, failed, _) in enumerate(nodes):
+        node: dict[str, Any] = {
+            "name": _name(name),
+            "id": ids[16 * n : 16 * n + 16],
+            "start_time": first / 1e9,
+            "end_time": last / 1e9,
+        }
+        if failed:
             node["fault"] = True
-        children = holder.get("subsegments")
-        if children is None:
-            holder["subsegments"] = [node]
-        else:
-            children.append(node)
-        placed[path] = (node, first, last)
-        laid_until[above] = last
+        placed.append(node)
+        if holder >= 0:
+            children = placed[holder].get("subsegments")
+            if children is None:
+                placed[holder]["subsegments"] = [node]
+            else:
+                children.append(node)
+    top = placed[0]
+    top.update(trace_id=trace_id, parent_id=parent_id, type="subsegment", annotations=annotations)
+    error_type = record.get("error_type")
+    if error_type and top.get("fault"):
+        exception_id = ids[16 * len(nodes) :]
+        top["cause"] = {"exceptions": [{"id": exception_id, "type": error_type}]}
     return top
 
 

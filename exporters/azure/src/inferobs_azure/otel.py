@@ -38,6 +38,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from inferobs.export.metrics import PSI_PREFIX, STAGE_PREFIX, invocation_points, window_points
+from inferobs.export.timeline import layout
 
 __all__ = ["DROPPED", "PSI_METRIC", "STAGE_METRIC", "Converter"]
 
@@ -133,62 +134,33 @@ class Converter:
         return resource
 
     def _spans(self, record: dict[str, Any], resource: Resource) -> list[ReadableSpan]:
-        stages: dict[str, float] = record.get("stages") or {}
-        starts: dict[str, float] = record.get("stage_starts") or {}
-        paths = list({**starts, **stages})
-        ids = os.urandom(8 * (len(paths) + 1))
+        nodes = layout(record)
+        ids = os.urandom(8 * len(nodes))
         trace_id = _trace_id(record.get("trace_id"))
-        top = SpanContext(trace_id, _span_id(ids, 0), is_remote=False, trace_flags=_SAMPLED)
-        begin = int(record["start"])
-        end = begin + round(record["duration_ms"] * 1e6)
-        failed = record.get("status") == "error" or record.get("kind") == "timeout"
-        failed_stage = record.get("error_stage") if failed else None
-        out = [
-            ReadableSpan(
-                str(record.get("model") or record.get("function") or "handler"),
-                context=top,
-                resource=resource,
-                attributes=self._attributes(record, stages),
-                kind=self.kind,
-                status=_ERROR if failed else _OK,
-                start_time=begin,
-                end_time=end,
-                instrumentation_scope=SCOPE,
-            )
-        ]
-        # path -> (its context, start, end); "" is the invocation's
-        placed: dict[str, tuple[SpanContext, int, int]] = {"": (top, begin, end)}
-        laid_until: dict[str, int] = {}  # under each parent, where its last child ended
-        for n, path in enumerate(paths, 1):
-            above, _, name = path.rpartition("/")
-            if above not in placed:
-                above = ""
-            parent, low, high = placed[above]
-            offset = starts.get(path)  # none: after its previous sibling
-            first = laid_until.get(above, low) if offset is None else begin + round(offset * 1e6)
-            first = min(max(first, low), high)
-            ms = stages.get(path)  # none: still running when the record was written (a timeout)
-            last = high if ms is None else min(first + round(ms * 1e6), high)
+        contexts: list[SpanContext] = []
+        out = []
+        for n, (name, holder, first, last, failed, path) in enumerate(nodes):
             context = SpanContext(trace_id, _span_id(ids, n), is_remote=False, trace_flags=_SAMPLED)
-            hit = failed_stage is not None and (
-                failed_stage == path or failed_stage.startswith(f"{path}/")
-            )
+            contexts.append(context)
+            top = holder < 0
             out.append(
                 ReadableSpan(
-                    name,
+                    str(name),
                     context=context,
-                    parent=parent,
+                    parent=None if top else contexts[holder],
                     resource=resource,
-                    attributes={"inferobs.stage": path},
-                    kind=SpanKind.INTERNAL,
-                    status=_ERROR if hit else _OK,
+                    attributes=(
+                        self._attributes(record, record.get("stages") or {})
+                        if top
+                        else {"inferobs.stage": path}
+                    ),
+                    kind=self.kind if top else SpanKind.INTERNAL,
+                    status=_ERROR if failed else _OK,
                     start_time=first,
                     end_time=last,
                     instrumentation_scope=SCOPE,
                 )
             )
-            placed[path] = (context, first, last)
-            laid_until[above] = last
         return out
 
     def _attributes(self, record: dict[str, Any], stages: dict[str, float]) -> dict[str, Any]:

@@ -12,17 +12,17 @@ from __future__ import annotations
 import os
 import sys
 
+from inferobs.export.timeline import layout
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-__all__ = ["Node", "Parent", "environment", "invocation", "layout", "parent_now"]
+__all__ = ["Parent", "environment", "invocation", "parent_now"]
 
 # (trace id, span id, sampled, is the handler's own OpenTelemetry span)
 Parent = tuple[int, int, bool, bool]
-# (name, index of the parent node or -1, start ns, end ns, failed)
-Node = tuple[str, int, int, int, bool]
 
 X_RAY_HEADER = "_X_AMZN_TRACE_ID"
 _CLOUDS = {  # the record's platform -> (cloud.provider, cloud.platform)
@@ -86,44 +86,6 @@ def trace_id_of(record: Mapping[str, Any]) -> int:
     return int.from_bytes(os.urandom(16), "big") or 1
 
 
-def layout(record: Mapping[str, Any]) -> list[Node]:
-    """The invocation's node first, then one per stage in order of first entry.
-
-    A stage starts at its first entry and lasts its total time, kept inside its
-    parent; one with no start follows its previous sibling, and one with no
-    time (still running at a timeout) lasts to its parent's end. A stage whose
-    parent was not recorded hangs from the invocation. The stage an error or
-    timeout hit, and those around it, are marked failed.
-    """
-    begin = record["start"]
-    end = begin + round(record["duration_ms"] * 1e6)
-    failed = record.get("status") == "error" or record.get("kind") == "timeout"
-    failed_stage = record.get("error_stage") if failed else None
-    nodes: list[Node] = [
-        (record.get("model") or record.get("function") or "handler", -1, begin, end, failed)
-    ]
-    stages = record.get("stages") or {}
-    starts = record.get("stage_starts") or {}
-    index = {"": 0}
-    laid_until: dict[int, int] = {}  # under each node, where its last child ended
-    for path in {**starts, **stages}:
-        above, _, name = path.rpartition("/")
-        holder = index.get(above, 0)
-        _, _, low, high, _ = nodes[holder]
-        offset = starts.get(path)
-        first = begin + round(offset * 1e6) if offset is not None else laid_until.get(holder, low)
-        first = min(max(first, low), high)
-        ms = stages.get(path)
-        last = high if ms is None else min(first + round(max(ms, 0) * 1e6), high)
-        hit = failed_stage is not None and (
-            path == failed_stage or failed_stage.startswith(f"{path}/")
-        )
-        index[path] = len(nodes)
-        nodes.append((name, holder, first, last, hit))
-        laid_until[holder] = last
-    return nodes
-
-
 def invocation(record: Mapping[str, Any]) -> dict[str, Any]:
     """The invocation span's own attributes (OpenTelemetry FaaS names where there are)."""
     out: dict[str, Any] = {
@@ -181,7 +143,7 @@ def readable(
     ids = os.urandom(8 * len(nodes))
     contexts: list[Any] = []
     spans = []
-    for at, (name, holder, start, end, failed) in enumerate(nodes):
+    for at, (name, holder, start, end, failed, _) in enumerate(nodes):
         span_id = int.from_bytes(ids[8 * at : 8 * at + 8], "big") or 1
         context = SpanContext(trace_id, span_id, is_remote=False, trace_flags=sampled)
         contexts.append(context)
@@ -218,7 +180,7 @@ def through(
         context = trace.set_span_in_context(NonRecordingSpan(above))
     kind = SpanKind.INTERNAL if parent and parent[3] else SpanKind.SERVER
     opened: list[Any] = []
-    for name, holder, start, end, failed in layout(record):
+    for name, holder, start, end, failed, _ in layout(record):
         if holder < 0:
             span = tracer.start_span(
                 name, context, kind, {**extra, **invocation(record)}, start_time=start
