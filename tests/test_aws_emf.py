@@ -368,3 +368,28 @@ def test_the_documented_metric_table_is_the_one_exporters_use() -> None:
         otel = f"`{metric.otel}`" if metric.otel else "-"
         row = f"| `{metric.name}` | {metric.unit} | {otel} | {metric.description} |"
         assert row in text, row
+
+
+def test_every_point_a_record_gives_is_a_row_of_the_table() -> None:
+    """`invocation_points` and `window_points` write names and units of their own; each
+    must be one the table (and so the docs) describes."""
+    from inferobs.export.metrics import METRICS, invocation_points, window_points
+
+    exact = {(m.name, m.unit) for m in METRICS if "<" not in m.name}
+    prefixed = {(m.name.split("<")[0], m.unit) for m in METRICS if "<" in m.name}
+    record = {
+        **BASE,
+        "kind": "timeout",
+        "status": "error",
+        "duration_ms": 3.0,
+        "init_ms": 1.0,
+        "stages": {"inference": 1.0},
+        "input": {"nbytes": 8},
+        "max_rss_mb": 9.0,
+    }
+    points = invocation_points(record) + window_points({"instance_psi": {"age": 0.1}})
+    assert len(points) == 10
+    for name, unit, _ in points:
+        assert (name, unit) in exact or any(
+            name.startswith(prefix) and unit == u for prefix, u in prefixed
+        ), name

@@ -48,3 +48,16 @@ def test_without_starts_stages_follow_each_other_and_an_open_one_reaches_the_end
     assert not nodes["pre"][4]
     assert nodes["orphan/child"][1] == 0  # its parent was not recorded: under the invocation
     assert nodes["orphan/child"][2] == 7 * MS  # no start: after its previous sibling
+
+
+def test_a_platforms_trace_id_is_kept_and_a_missing_one_made_up() -> None:
+    from inferobs.export.timeline import span_ids, trace_id
+
+    x_ray = trace_id({"trace_id": "1-5759e988-bd862e3fe1be46a994272793"})
+    assert x_ray == int("5759e988bd862e3fe1be46a994272793", 16)
+    w3c = "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert trace_id({"trace_id": w3c}) == int(w3c, 16)
+    made = {trace_id({}), trace_id({"trace_id": "not-a-trace"}), trace_id({"trace_id": "0" * 32})}
+    assert len(made) == 3 and all(0 < t < 2**128 for t in made)
+    ids = span_ids(5)
+    assert len(set(ids)) == 5 and all(0 < i < 2**64 for i in ids)

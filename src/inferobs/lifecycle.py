@@ -52,6 +52,12 @@ class _RSS:
 _rss = _RSS()
 
 
+def _peak_rss(now: int) -> float:
+    """Peak RSS in MiB, read now; the next line that needs it is a second away."""
+    _rss.due = now + RSS_INTERVAL_NS
+    return getrusage(RUSAGE_SELF).ru_maxrss * 10 // _RSS_DIVISOR / 10
+
+
 class _Exporters:
     """The exporters for the settings in force, resolved once per settings object."""
 
@@ -117,7 +123,7 @@ def _expire(call: object) -> None:
                 _export_windows(windows, call.settings)
         # half the margin at most: the line is written, the platform kills at the deadline
         margin_s = call.settings.timeout_margin_ms / 2000
-        _flush_network(call.settings, time.monotonic() + margin_s, call.deadline)
+        _flush_network(time.monotonic() + margin_s, call.deadline)
     except Exception as exc:
         fault("timeout_record", "the timeout record could not be written", exc)
 
@@ -225,10 +231,7 @@ class Recorder:
             except Exception as exc:
                 fault("drift_window", "closed drift windows could not be exported", exc)
         if _exporters.flushers:
-            settings = call.settings
-            _flush_network(
-                settings, time.monotonic() + settings.flush_deadline_ms / 1000, call.deadline
-            )
+            _flush_network(time.monotonic() + call.settings.flush_deadline_ms / 1000, call.deadline)
 
 
 def leave(token: Token[Frame | None]) -> Frame | None:
@@ -256,6 +259,7 @@ def _build(
     constant fields come from one cached dict.
     """
     duration_ns = call.monotonic() - call.start_mono
+    _exporters.get(call.settings)  # what they want of the record: stage starts, its JSON
     out = Invocation.__new__(Invocation)  # filled in place: no copy
     out["schema"] = SCHEMA_VERSION
     out["event"] = EVENT
@@ -289,7 +293,7 @@ def _build(
             out["stages"] = _stages(call, running)
         if running is None:
             out["unstaged_ms"] = max(duration_ns - call.top_level_ns, 0) // 1000 / 1000
-        if call.stage_starts and _exporters.get(call.settings) and _exporters.traced:
+        if call.stage_starts and _exporters.traced:
             out["stage_starts"] = {p: ns // 1000 / 1000 for p, ns in call.stage_starts.items()}
         if call.input is not None:
             out["input"] = call.input
@@ -302,8 +306,7 @@ def _build(
     if getrusage is not None and (
         call.cold_start or status == "error" or call.start_mono >= _rss.due or running is not None
     ):
-        _rss.due = call.start_mono + RSS_INTERVAL_NS
-        out["max_rss_mb"] = getrusage(RUSAGE_SELF).ru_maxrss * 10 // _RSS_DIVISOR / 10
+        out["max_rss_mb"] = _peak_rss(call.start_mono)
     if call.faults:
         out["sdk_faults"] = call.faults
     _append_environment(out, call)
@@ -392,7 +395,7 @@ def _export_windows(windows: list[dict[str, Any]], settings: Settings) -> None:
                 fault("export", f"exporter {type(exporter).__name__} failed", exc)
 
 
-def _flush_network(settings: Settings, until: float, deadline: float | None) -> None:
+def _flush_network(until: float, deadline: float | None) -> None:
     """Have the network exporters send what they batched, waiting until ``until`` at most,
     and never more than a tenth of the time left before the platform's ``deadline``.
 
@@ -402,12 +405,9 @@ def _flush_network(settings: Settings, until: float, deadline: float | None) -> 
     if deadline is not None:
         now = time.monotonic()
         until = min(until, now + max(deadline - now, 0.0) / 10)
-    for exporter in _exporters.get(settings):
-        flush_by = getattr(exporter, "flush_by", None)
-        if flush_by is None:
-            continue
+    for exporter in _exporters.flushers:  # resolved for the call's settings by its export
         try:
-            flush_by(until)
+            exporter.flush_by(until)
         except Exception as exc:
             fault("export", f"exporter {type(exporter).__name__} could not flush", exc)
 

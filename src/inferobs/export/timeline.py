@@ -1,18 +1,22 @@
 """Where a record's invocation and stages sit in time: what every trace backend draws.
 
 X-Ray subsegments, OTLP spans and Application Insights dependencies are the
-same picture in three encodings; the rule for placing a stage lives here
-once. Standard library only.
+same picture in three encodings; the rule for placing a stage, and the
+OpenTelemetry ids the spans carry, live here once. Standard library only.
 """
 
 from __future__ import annotations
+
+import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-__all__ = ["Node", "layout"]
+__all__ = ["Node", "layout", "span_ids", "trace_id"]
+
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 # (name, index of the parent node or -1, start ns, end ns, failed, stage path or "")
 Node = tuple[str, int, int, int, bool, str]
@@ -57,3 +61,21 @@ def layout(record: Mapping[str, Any]) -> list[Node]:
         nodes.append((name, holder, first, last, hit, path))
         laid_until[holder] = last
     return nodes
+
+
+def trace_id(record: Mapping[str, Any]) -> int:
+    """The record's trace id as OpenTelemetry's 128 bits: a W3C one as it is, an X-Ray one
+    (``1-<8 hex>-<24 hex>``) as its 32 digits, so spans join the trace the platform
+    started; a new random one when the record has none that can be read so."""
+    text = record.get("trace_id")
+    if text:
+        digits = text[2:].replace("-", "") if text.startswith("1-") else text.replace("-", "")
+        if len(digits) == 32 and set(digits) <= _HEX and digits.strip("0"):
+            return int(digits, 16)
+    return int.from_bytes(os.urandom(16), "big") or 1
+
+
+def span_ids(count: int) -> list[int]:
+    """``count`` random, non-zero 64-bit span ids, from one read of the system's source."""
+    ids = os.urandom(8 * count)
+    return [int.from_bytes(ids[8 * n : 8 * n + 8], "big") or 1 for n in range(count)]

@@ -20,7 +20,6 @@ metric, ``stage_ms``, with a ``stage`` dimension, and a window's PSI one,
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -38,7 +37,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from inferobs.export.metrics import PSI_PREFIX, STAGE_PREFIX, invocation_points, window_points
-from inferobs.export.timeline import layout
+from inferobs.export.timeline import layout, span_ids, trace_id
 
 __all__ = ["DROPPED", "PSI_METRIC", "STAGE_METRIC", "Converter"]
 
@@ -64,7 +63,6 @@ DIMENSIONS = ("function", "model", "model_version", "variant")
 _ERROR = Status(StatusCode.ERROR)
 _OK = Status(StatusCode.UNSET)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_HEX = frozenset("0123456789abcdefABCDEF")
 
 Point = tuple[str, dict[str, Any], float, int]  # name, dimensions, value, time (epoch ns)
 
@@ -135,12 +133,13 @@ class Converter:
 
     def _spans(self, record: dict[str, Any], resource: Resource) -> list[ReadableSpan]:
         nodes = layout(record)
-        ids = os.urandom(8 * len(nodes))
-        trace_id = _trace_id(record.get("trace_id"))
+        trace = trace_id(record)
         contexts: list[SpanContext] = []
         out = []
-        for n, (name, holder, first, last, failed, path) in enumerate(nodes):
-            context = SpanContext(trace_id, _span_id(ids, n), is_remote=False, trace_flags=_SAMPLED)
+        for span_id, (name, holder, first, last, failed, path) in zip(
+            span_ids(len(nodes)), nodes, strict=True
+        ):
+            context = SpanContext(trace, span_id, is_remote=False, trace_flags=_SAMPLED)
             contexts.append(context)
             top = holder < 0
             out.append(
@@ -214,17 +213,3 @@ def _metrics_data(points: dict[Resource, list[Point]]) -> MetricsData:
         metrics = [Metric(name, None, None, Gauge(data)) for name, data in by_name.items()]
         resource_metrics.append(ResourceMetrics(resource, [ScopeMetrics(SCOPE, metrics, "")], ""))
     return MetricsData(resource_metrics)
-
-
-def _trace_id(text: str | None) -> int:
-    """The record's trace id as OpenTelemetry's: a W3C one as it is, an X-Ray one
-    (``1-<8 hex>-<24 hex>``) as its 32 digits; else a new one."""
-    if text:
-        digits = text[2:].replace("-", "") if text.startswith("1-") else text.replace("-", "")
-        if len(digits) == 32 and set(digits) <= _HEX and digits.strip("0"):
-            return int(digits, 16)
-    return int.from_bytes(os.urandom(16), "big") or 1
-
-
-def _span_id(ids: bytes, n: int) -> int:
-    return int.from_bytes(ids[8 * n : 8 * n + 8], "big") or 1

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import sys
 
-from inferobs.export.timeline import layout
+from inferobs.export.timeline import layout, span_ids
+from inferobs.export.timeline import trace_id as record_trace_id
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -70,22 +71,6 @@ def parent_now() -> Parent | None:
     return None
 
 
-def trace_id_of(record: Mapping[str, Any]) -> int:
-    """The record's own trace id where it is one OpenTelemetry can carry; else a new one."""
-    text = record.get("trace_id") or ""
-    parts = text.split("-")
-    if len(parts) == 3 and parts[0] == "1":  # X-Ray: 1-<8 hex>-<24 hex>
-        text = parts[1] + parts[2]
-    if len(text) == 32:
-        try:
-            found = int(text, 16)
-        except ValueError:
-            found = 0
-        if found:
-            return found
-    return int.from_bytes(os.urandom(16), "big") or 1
-
-
 def invocation(record: Mapping[str, Any]) -> dict[str, Any]:
     """The invocation span's own attributes (OpenTelemetry FaaS names where there are)."""
     out: dict[str, Any] = {
@@ -131,7 +116,7 @@ def readable(
     from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
     sampled = TraceFlags(TraceFlags.SAMPLED)
-    trace_id = parent[0] if parent else trace_id_of(record)
+    trace_id = parent[0] if parent else record_trace_id(record)
     above = (
         SpanContext(trace_id, parent[1], is_remote=not parent[3], trace_flags=sampled)
         if parent
@@ -140,11 +125,11 @@ def readable(
     # under the handler's own span ours is one step of its work; else it is the invocation
     kind = SpanKind.INTERNAL if parent and parent[3] else SpanKind.SERVER
     nodes = layout(record)
-    ids = os.urandom(8 * len(nodes))
     contexts: list[Any] = []
     spans = []
-    for at, (name, holder, start, end, failed, _) in enumerate(nodes):
-        span_id = int.from_bytes(ids[8 * at : 8 * at + 8], "big") or 1
+    for span_id, (name, holder, start, end, failed, _) in zip(
+        span_ids(len(nodes)), nodes, strict=True
+    ):
         context = SpanContext(trace_id, span_id, is_remote=False, trace_flags=sampled)
         contexts.append(context)
         spans.append(
