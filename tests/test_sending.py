@@ -140,3 +140,50 @@ def test_a_hanging_backend_leaves_the_handlers_answer_and_time_alone() -> None:
     drained(exporter.sender)
     handler({}, Context("late", remaining_ms=60_000))
     assert exporter.backend.items == [f"r{n}" for n in range(5)] + ["late"]
+
+
+def test_what_a_network_exporter_still_holds_is_sent_at_a_normal_exit(tmp_path: Any) -> None:
+    """A script or a container's orderly shutdown ends right after its last request; the
+    invocation's own flush may have run out of time, the exit gives it one more chance."""
+    import subprocess
+    import sys
+    import textwrap
+
+    sent = tmp_path / "sent.txt"
+    script = textwrap.dedent(
+        f"""
+        import time
+        import inferobs as obs
+        from inferobs.export.sending import BatchSender
+
+        class Slow:
+            def __init__(self):
+                self.sender = BatchSender(self.send, name="slow")
+            def send(self, batch):
+                time.sleep(0.3)  # longer than the invocation's flush waits
+                with open({str(sent)!r}, "a") as out:
+                    out.writelines(f"{{item}}\\n" for item in batch)
+            def export(self, record):
+                self.sender.add(record["id"])
+            def flush_by(self, deadline):
+                return self.sender.flush_by(deadline)
+
+        obs.configure(exporters=[Slow()], flush_deadline_ms=10)
+
+        @obs.instrument
+        def handler(event, context):
+            return "ok"
+
+        class Context:
+            aws_request_id = "last"
+            def get_remaining_time_in_millis(self):
+                return 60_000
+
+        print(handler({{}}, Context()))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+    assert sent.read_text().split() == ["last"]

@@ -58,6 +58,12 @@ def _peak_rss(now: int) -> float:
     return getrusage(RUSAGE_SELF).ru_maxrss * 10 // _RSS_DIVISOR / 10
 
 
+# At a normal exit (a script, a container's orderly shutdown) network exporters get
+# this long to send what they still hold; a frozen or killed Lambda never gets here.
+EXIT_FLUSH_S = 2.0
+_exit_flush: list[bool] = []  # the exit hook is registered, once per process
+
+
 class _Exporters:
     """The exporters for the settings in force, resolved once per settings object."""
 
@@ -84,6 +90,11 @@ class _Exporters:
             self.exporters, self.settings = exporters, settings
             self.traced = any(getattr(e, "traces_stages", False) for e in exporters)
             self.flushers = [e for e in exporters if callable(getattr(e, "flush_by", None))]
+            if self.flushers and not _exit_flush:
+                import atexit
+
+                atexit.register(flush_network_at_exit)
+                _exit_flush.append(True)
             self.json = None
             if any(getattr(e, "writes_json", False) for e in exporters):
                 from .export.lines import _encode, primed
@@ -410,6 +421,17 @@ def _flush_network(until: float, deadline: float | None) -> None:
             exporter.flush_by(until)
         except Exception as exc:
             fault("export", f"exporter {type(exporter).__name__} could not flush", exc)
+
+
+def flush_network_at_exit(within_s: float = EXIT_FLUSH_S) -> None:
+    """Give the network exporters ``within_s`` to send what they hold (at exit, on SIGTERM)."""
+    try:
+        from .export.sending import ending
+
+        ending()
+        _flush_network(time.monotonic() + within_s, None)
+    except Exception as exc:  # during interpreter shutdown: nothing more to do
+        fault("export", "the network exporters could not flush at exit", exc)
 
 
 def _register_restore_hook(runtime: Runtime) -> None:

@@ -266,6 +266,9 @@ def _install_hooks() -> None:
 def _flush_all() -> None:
     _flush_current()
     _flush_exporters()
+    from ..lifecycle import flush_network_at_exit
+
+    flush_network_at_exit(SIGTERM_FLUSH_S)
 
 
 def _flush_current() -> None:
@@ -280,11 +283,12 @@ def _flush_current() -> None:
 
 
 def _flush_exporters() -> None:
-    """Write what exporters hold (the store batches records) before the process ends."""
+    """Write what exporters hold (the store batches records) before the process ends;
+    the network exporters are given what is left of the SIGTERM budget next."""
     from ..config import current
     from ..lifecycle import _exporters
 
     for exporter in _exporters.get(current()):
         flush = getattr(exporter, "flush", None)
-        if callable(flush):
+        if callable(flush) and not callable(getattr(exporter, "flush_by", None)):
             flush()

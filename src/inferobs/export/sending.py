@@ -14,7 +14,9 @@ push newer data out.
 
 When the sender is still busy with a batch from an earlier flush that ran out
 of time (a black hole), a flush does not wait at all: one slow backend costs
-the handler at most one deadline, not one per invocation.
+the handler at most one deadline, not one per invocation. The flush at the
+process's exit (`ending`) waits anyway: no handler is held by it, and a
+backend that was merely slow gets its last batches.
 """
 
 from __future__ import annotations
@@ -31,7 +33,30 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
 
-__all__ = ["BatchSender"]
+__all__ = ["BatchSender", "ending", "quiet"]
+
+_ending: list[bool] = []  # the process is exiting: flushes wait for a stuck batch too
+
+
+def quiet(*loggers: str) -> None:
+    """Silence a backend library's own logging of failed or retried sends, unless the
+    function set those loggers' level itself.
+
+    With its backend down a library logs once per invocation, and each line is
+    paid for at ingestion; inferobs reports the failure once (a fault) and
+    counts what it could not send (the ``dropped`` metric) instead.
+    """
+    import logging
+
+    for name in loggers:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.CRITICAL)
+
+
+def ending() -> None:
+    """Say the process is exiting, before its last flush."""
+    _ending.append(True)
 
 
 class BatchSender:
@@ -89,7 +114,7 @@ class BatchSender:
                 return True
             self._start()
             self._wake.notify()
-            if self._stuck and self._sending:  # still inside a batch that outran a deadline
+            if self._stuck and self._sending and not _ending:  # a batch outran a deadline
                 return False
             while self._queue or self._sending:
                 left = deadline - time.monotonic()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 
 from inferobs.config import ConfigError
-from inferobs.export.sending import BatchSender
+from inferobs.export.sending import BatchSender, quiet
 
 from .settings import (
     ENV_REQUESTS,
@@ -129,8 +129,6 @@ class AzureMonitorExporter:
 
     def _connect(self) -> tuple[Any, Any, Converter]:
         """The SDK's exporters, imported and made on first use (on the sender's thread)."""
-        import logging
-
         from azure.monitor.opentelemetry.exporter import (
             AzureMonitorMetricExporter,
             AzureMonitorTraceExporter,
@@ -138,10 +136,7 @@ class AzureMonitorExporter:
 
         from .otel import Converter
 
-        for name in SDK_LOGGERS:
-            logger = logging.getLogger(name)
-            if logger.level == logging.NOTSET:  # the user's own level stands
-                logger.setLevel(logging.WARNING)
+        quiet(*SDK_LOGGERS)
         options = {
             "connection_string": self.connection.text,
             "disable_offline_storage": True,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 import time
 
-from inferobs.export.sending import BatchSender
+from inferobs.export.sending import BatchSender, quiet
 
 from . import settings
 from .points import DROPPED, GAUGE, HISTOGRAM, INSTRUMENTS, SUM, Series, points, record_through
@@ -225,14 +225,8 @@ def _exporter(
     """The OpenTelemetry OTLP exporter of a signal, for its protocol; endpoint, headers,
     compression, certificates and ``insecure`` come from the variables unless given."""
     import importlib
-    import logging
 
-    # The library logs every failed or retried export (each invocation's, with the
-    # collector down): ours are counted once as a fault and as `dropped`, and a log
-    # line per invocation is paid for at ingestion. A level the user set stands.
-    quiet = logging.getLogger("opentelemetry.exporter.otlp")
-    if quiet.level == logging.NOTSET:
-        quiet.setLevel(logging.CRITICAL)
+    quiet("opentelemetry.exporter.otlp")
     module, name = _CLASSES[chosen.protocol, signal]
     made = getattr(importlib.import_module(module), name)
     if endpoint is not None and chosen.protocol != "grpc":
