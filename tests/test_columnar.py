@@ -128,6 +128,106 @@ def test_problems_are_the_same_with_file_and_line(tmp_path: Path) -> None:
     assert len(expected) == 5 and frames.count() == 2
 
 
+ODD_FIELDS = [  # each a record the reader refuses, for a reason of its type or size
+    '"memory_mb":1.0',
+    '"cold_start":1',
+    '"function":12',
+    '"input":5',
+    '"trace_id":7',
+    '"stages":{"a":1,"b":"x"}',
+    '"schema":0',
+    '"kind":"other"',
+    '"sample_rate":"1"',
+    '"init_ms":true',
+    '"tags":[1]',
+    '"duration_ms":1e400',
+    '"unstaged_ms":1e400',
+    '"stages":{"a":1e400}',
+    '"max_rss_mb":-1e999',
+    '"stage_starts":{"a":"x"}',
+    '"stages":{"a":NaN}',
+    '"tags":{"a":Infinity}',
+]
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_problems_after_blank_lines_name_their_line_and_odd_types_are_refused_alike(
+    tmp_path: Path, compressed: bool
+) -> None:
+    import gzip
+
+    lines = [encode(Invocation(start=5, duration_ms=1.0, function="f")), ""]
+    for odd in ODD_FIELDS:
+        given = {"schema": "1", "start": "1", "duration_ms": "1"}
+        fields = [f'"{k}":{v}' for k, v in given.items() if f'"{k}":' not in odd]
+        lines += ['{"event":"inferobs.invocation",' + ",".join([*fields, odd]) + "}", "\r", ""]
+    lines.append(encode(Invocation(start=6, duration_ms=1.0, function="f")))
+    text = "\n".join(lines) + "\n"
+    plain = tmp_path / "odd.log"
+    plain.write_bytes(text.encode())
+    path = plain
+    if compressed:
+        path = tmp_path / "odd.log.gz"
+        path.write_bytes(gzip.compress(text.encode()))
+    expected = [str(p).replace(str(plain), str(path)) for p in read([str(plain)]).problems]
+    frames = read_frames([str(path)])
+    assert [str(p) for p in frames.problems] == expected
+    assert len(expected) == len(ODD_FIELDS) and frames.count() == 2
+    assert expected[-1].startswith(f"{path}:{len(lines) - 3}:")  # blank lines counted
+
+
+def test_record_shapes_first_met_deep_in_a_file_are_read_like_the_first_ones(
+    tmp_path: Path,
+) -> None:
+    # the bulk reader learns its records' field types from a file's first lines;
+    # shapes met only later (a new field, a value written another way) are checked
+    # in full, and a wrong type there is still refused
+    first = [
+        encode(Invocation(start=n + 1, duration_ms=1.5, function="f", id=f"r{n}"))
+        for n in range(10_050)
+    ]
+    later = [
+        encode(
+            Invocation(
+                start=20_000 + n,
+                duration_ms=2,
+                function="f",
+                variant="B",
+                status="error",
+                error_type="ValueError",
+                stages={"inference": 1.25},
+            )
+        )
+        for n in range(30)
+    ]
+    wrong = '{"schema":1,"event":"inferobs.invocation","start":9,"duration_ms":1,"variant":3}'
+    path = tmp_path / "long.jsonl"
+    path.write_text("\n".join([*first, *later, wrong, "😀"]) + "\n")
+    both_ways([str(path)])
+    frames = read_frames([str(path)])
+    assert frames.count() == 10_080
+    assert [str(p) for p in frames.problems] == [f"{path}:10081: variant=3: expected a string"]
+
+
+def test_escaped_characters_are_read_in_bulk_as_the_reader_reads_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "emoji.jsonl"
+    path.write_text(
+        '{"schema":1,"event":"inferobs.invocation","start":1,"duration_ms":1,'
+        '"function":"f\\ud83d\\ude00"}\n'
+        # a lone surrogate is no character: the record is read, its text kept escaped
+        '{"schema":1,"event":"inferobs.invocation","start":2,"duration_ms":1,'
+        '"function":"g\\ud800"}\n'
+    )
+    frames = read_frames([str(path)])
+    assert frames.invocations.order("start").project("function").fetchall() == [
+        ("f😀",),
+        ("g\\ud800",),
+    ]
+    assert [r.function for r in read([str(path)]).records] == ["f😀", "g\ud800"]
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
 def test_utf16_and_bom_files_read_alike(tmp_path: Path, encoding: str) -> None:
     path = tmp_path / "ps.log"

@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..drift.baseline import Baseline, Categorical, ClassScores, Numeric
-from ..drift.compare import compare
 from .rules import DRIFT_METRICS, Finding, Rule, judge
 
 TYPE_CHECKING = False
@@ -41,6 +40,7 @@ def drift_answer(
     since_ns: int | None,
 ) -> dict[str, Any]:
     """The drift report of what ``frames`` holds (read with ``baseline``)."""
+    from ..drift.compare import compare  # numpy: not for `obs report` without --drift
     from ..drift.window_table import WindowTable
 
     windows = frames.windows if frames.windows is not None else WindowTable.empty(baseline)

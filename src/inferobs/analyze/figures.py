@@ -65,19 +65,16 @@ SELECT {_KEY},
 FROM invocations GROUP BY ALL
 """
 
-# Stage values, one row per stage entry of a line with detail, weighted by 1 / sample_rate
+# Stage values, one row per stage entry of a line with detail, weighted by 1 / sample_rate;
+# json_each walks the object once, and its node ids keep the entries' order
 _STAGE_ROWS = f"""
-SELECT {_KEY}, entry.key AS stage, entry.value AS value, weight,
-       (start, rank, line, position) AS seen
+SELECT {_KEY}, entry.key AS stage, CAST(entry.value AS DOUBLE) AS value, weight,
+       (start, rank, line, entry.id) AS seen
 FROM (
-    SELECT {_KEY}, start, rank, line,
-        CASE WHEN sample_rate > 0 THEN 1.0 / sample_rate ELSE 1.0 END AS weight,
-        unnest(entries) AS entry, unnest(range(1, 1 + len(entries))) AS position
-    FROM (
-        SELECT *, map_entries(json_transform(stages, '"MAP(VARCHAR, DOUBLE)"')) AS entries
-        FROM invocations WHERE kind NOT IN ('warmup', 'timeout') AND stages IS NOT NULL
-    )
-)
+    SELECT {_KEY}, start, rank, line, stages,
+        CASE WHEN sample_rate > 0 THEN 1.0 / sample_rate ELSE 1.0 END AS weight
+    FROM invocations WHERE kind NOT IN ('warmup', 'timeout') AND stages IS NOT NULL
+) AS detail, json_each(detail.stages) AS entry
 """
 
 _STAGES = f"""
@@ -112,10 +109,11 @@ def figures(frames: Frames) -> list[GroupFigures]:
     """One `GroupFigures` per group, in order of first appearance."""
     db = frames.db
     groups = db.execute(_GROUPS).fetchall()
-    db.execute(f"CREATE OR REPLACE TEMP TABLE _stage_rows AS {_STAGE_ROWS}")
     stages: dict[GroupKey, list[tuple[object, str, dict[str, float | None]]]] = {}
     mixed = []
-    for row in db.execute(_STAGES).fetchall():
+    # the stage rows are made again for the few stages whose sample rate varied:
+    # cheaper than keeping millions of them in a table for the common case
+    for row in db.execute(f"WITH _stage_rows AS ({_STAGE_ROWS}) {_STAGES}").fetchall():
         group: GroupKey = (row[0], row[1], row[2], row[3])
         stage, first_seen, weights, spread = row[4:]
         stages.setdefault(group, []).append((first_seen, stage, _spread(spread)))
@@ -128,7 +126,7 @@ def figures(frames: Frames) -> list[GroupFigures]:
             " NULL::VARCHAR variant, NULL::VARCHAR stage) WHERE false"
         )
         db.executemany("INSERT INTO _mixed VALUES (?, ?, ?, ?, ?)", mixed)
-        for row in db.execute(_WEIGHTED).fetchall():
+        for row in db.execute(f"WITH _stage_rows AS ({_STAGE_ROWS}) {_WEIGHTED}").fetchall():
             group = (row[0], row[1], row[2], row[3])
             stage, values = row[4], list(row[5:])
             for n, (seen, name, _) in enumerate(stages[group]):

@@ -3,13 +3,14 @@
 A CloudWatch, Cloud Logging or Log Analytics export, or a file our stdout
 exporter wrote, is a file of lines: our records and drift windows (after a
 timestamp, beside other JSON, several on a line), the platform's START / END /
-REPORT lines and the application's own logs. DuckDB numbers the file's lines
-(gzip included) and keeps the ones a source reads; those that mention a record
-are judged in bulk (`records.judge`), and only the ones that are not plainly one record of
-ours go through the record-by-record reader, so its rules and messages hold
-here too. UTF-16 files (PowerShell's redirection writes them) are split in
-Python. Drift windows are few (one per instance and window): the lines that
-hold one are found the same way and read by the record-by-record reader.
+REPORT lines and the application's own logs. DuckDB splits the file (gzip
+included) on every core and judges each line in the same pass (`records.judge`),
+into a table in the file's order; only the lines that are not plainly one
+record of ours go through the record-by-record reader, so its rules and
+messages hold here too. UTF-16 files (PowerShell's redirection writes them)
+are split in Python. Drift windows are few (one per instance and window): the
+lines that hold one are found the same way and read by the record-by-record
+reader.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 from ...drift.counting import DRIFT_EVENT
 from ...export.lines import encode
 from ...read import Problem, ReadError, _records_in
-from ...record import EVENT
 from ..columns import arrow_table, sql_string
 from . import Source, fresh_name, head
 from .lambda_report import REPORT_MARKERS, parse
@@ -25,7 +25,8 @@ from .records import invocations_of, judge, rows_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable
+    from typing import Any, TextIO
 
     import duckdb
 
@@ -56,7 +57,8 @@ class LogLines(Source):
         self, db: duckdb.DuckDBPyConnection, problems: list[Problem]
     ) -> dict[str, duckdb.DuckDBPyRelation]:
         table = fresh_name("_lines")
-        _judged(db, self.path, table)
+        exact = _lines_into(db, self.path, table, lambda lines: judge(db, lines, REPORT_MARKERS))
+        found_problems: list[Problem] = []
         slow: list[dict[str, object]] = []
         for line, text in db.execute(
             f"SELECT line, text FROM {table} WHERE ours AND NOT fast ORDER BY line"
@@ -68,22 +70,19 @@ class LogLines(Source):
                     continue
             except ValueError as exc:  # a value no column can hold
                 error = str(exc)
-            problems.append(Problem(f"{self.path}:{line}", error))
-        out = {"invocations": invocations_of(db, table, slow)}
+            found_problems.append(Problem(f"{self.path}:{line}", error))
+        out = {"invocations": invocations_of(db, table, self.path, slow)}
         ((found, functions, owner),) = db.execute(
             f"SELECT count(*) FILTER (WHERE fast), count(DISTINCT function), any_value(function) "
             f"FROM {table}"
         ).fetchall()
         found += len(slow)
         # an export holds one log group: one function's records name its reports too
-        reports = _reports(db, table, self.path, problems, owner if functions == 1 else None)
+        reports = _reports(db, table, self.path, found_problems, owner if functions == 1 else None)
+        problems += found_problems if exact else _placed(self.path, found_problems)
         if reports is not None:
             out["reports"] = reports
-        elif (
-            not found
-            and not any(p.location.startswith(f"{self.path}:") for p in problems)
-            and not self._window_lines(db)
-        ):
+        elif not found and not found_problems and not self._window_lines(db)[0]:
             raise ReadError(f"{self.path}: holds no inferobs records")
         return out
 
@@ -94,95 +93,97 @@ class LogLines(Source):
 
         db = duckdb.connect()
         try:
-            lines = self._window_lines(db)
+            lines, exact = self._window_lines(db)
         finally:
             db.close()
         records: list[dict[str, Any]] = []
         places: list[int] = []  # each record's line
+        found_problems: list[Problem] = []
         for line, text in lines:
             _, found, error = _records_in(text)
             if not found:
-                problems.append(Problem(f"{self.path}:{line}", error))
+                found_problems.append(Problem(f"{self.path}:{line}", error))
             records += found
             places += [line] * len(found)
         table, unfit = WindowTable.from_records(baseline, records)
-        problems += [Problem(f"{self.path}:{places[n]}", why) for n, why in unfit]
+        found_problems += [Problem(f"{self.path}:{places[n]}", why) for n, why in unfit]
+        problems += found_problems if exact else _placed(self.path, found_problems)
         return table
 
-    def _window_lines(self, db: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
-        """The numbers and text of the file's lines that mention a drift window."""
+    def _window_lines(self, db: duckdb.DuckDBPyConnection) -> tuple[list[tuple[int, str]], bool]:
+        """The numbers and text of the file's lines that mention a drift window, and whether
+        the numbers are the lines' (see `_lines_into`)."""
         table = fresh_name("_windows")
-        _lines_holding(db, self.path, table, (DRIFT_EVENT,))
-        lines: list[tuple[int, str]] = db.execute(
-            f"SELECT line, text FROM {table} WHERE contains(text, {sql_string(DRIFT_EVENT)})"
-            " ORDER BY line"
+        marker = sql_string(DRIFT_EVENT)
+        exact = _lines_into(
+            db,
+            self.path,
+            table,
+            lambda lines: (
+                f"SELECT line, CASE WHEN contains(text, {marker}) THEN text END AS text,"
+                f" rest IS NOT NULL AS split FROM {lines}"
+            ),
+        )
+        found: list[tuple[int, str]] = db.execute(
+            f"SELECT line, text FROM {table} WHERE text IS NOT NULL ORDER BY line"
         ).fetchall()
-        db.execute(f"DROP TABLE {table}")
-        return lines
+        db.execute(f"DROP VIEW {table}")
+        db.execute(f"DROP TABLE {table}_each")
+        return found, exact
 
 
-def _judged(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
-    """Table ``table``: the file's lines that a source reads, judged (`records.judge`)."""
-    _lines_holding(db, path, f"{table}_lines", (EVENT, *REPORT_MARKERS))
-    db.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table} AS {judge(f'{table}_lines', path, REPORT_MARKERS)}"
-    )
-    db.execute(f"DROP TABLE {table}_lines")
+def _lines_into(
+    db: duckdb.DuckDBPyConnection, path: str, table: str, each: Callable[[str], str]
+) -> bool:
+    """View ``table``: ``each(lines)`` over the file's lines (line, text, rest) in order,
+    with a ``split`` column; True where its ``line`` is each line's number.
 
-
-def _lines_holding(
-    db: duckdb.DuckDBPyConnection, path: str, table: str, markers: tuple[str, ...]
-) -> None:
-    """Table ``table`` (line, text, rest): the file's numbered lines, at least those
-    holding any of ``markers``.
-
-    DuckDB splits UTF-8 files (gzip too), keeping only the lines that hold a
-    marker; UTF-16 files, bytes that are not UTF-8, and lines holding the split
-    character are split in Python, and then every line is kept.
+    DuckDB splits UTF-8 files (gzip too) on every core, and the table it
+    fills keeps the file's order, so a row's place is its line's: but its CSV
+    reader skips blank lines, so there a line is its place among the
+    non-blank ones (False; `_placed` finds the real number of the few that a
+    problem names). UTF-16 files, bytes that are not UTF-8, and lines holding
+    the split character are split in Python, and numbered exactly.
     """
     import duckdb
 
+    raw = f"{table}_each"
     if head(path)[:2] not in (b"\xff\xfe", b"\xfe\xff"):
         compression = "gzip" if _is_gzip(path) else "none"
-        numbered = (
-            "(SELECT row_number() OVER () AS line, text, rest FROM read_csv("
+        lines = (
+            "(SELECT NULL::BIGINT AS line, text, rest FROM read_csv("
             f"{sql_string(path)}, columns = {{'text': 'VARCHAR', 'rest': 'VARCHAR'}}, "
             f"delim = '{_UNIT_SEPARATOR}', quote = '', escape = '', header = false, "
             "auto_detect = false, strict_mode = false, null_padding = true, "
             f"compression = '{compression}'))"
         )
-        # numbering keeps the lines in order, on one thread; the JSON work then runs
-        # on every core, over only the lines a source reads
-        wanted = " OR ".join(f"contains(text, {sql_string(m)})" for m in markers)
         try:
-            db.execute(
-                f"CREATE OR REPLACE TEMP TABLE {table} AS "
-                f"SELECT * FROM {numbered} WHERE rest IS NOT NULL OR {wanted}"
-            )
-            ((split_lines,),) = db.execute(
-                f"SELECT count(*) FROM {table} WHERE rest IS NOT NULL"
-            ).fetchall()
+            db.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS {each(lines)}")
+            ((split_lines,),) = db.execute(f"SELECT count(*) FROM {raw} WHERE split").fetchall()
         except duckdb.Error:  # bytes that are not UTF-8 (Python replaces them and reads on),
             # or a line longer than DuckDB's 2 MB (a big buffer for every line would cost more)
             split_lines = 1
+        exact = bool(split_lines)
         if split_lines:
-            _numbered_in_python(db, path, table)
+            _numbered_in_python(db, path, raw, each)
     else:
-        _numbered_in_python(db, path, table)
+        _numbered_in_python(db, path, raw, each)
+        exact = True
+    db.execute(
+        f"CREATE OR REPLACE TEMP VIEW {table} AS "
+        f"SELECT * REPLACE (coalesce(line, rowid + 1) AS line) FROM {raw}"
+    )
+    return exact
 
 
-def _numbered_in_python(db: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
-    import gzip
-
+def _numbered_in_python(
+    db: duckdb.DuckDBPyConnection, path: str, table: str, each: Callable[[str], str]
+) -> None:
     import pyarrow as pa
 
-    opener = gzip.open if _is_gzip(path) else open
-    with opener(path, "rb") as raw:
-        start = raw.read(4)
-    encoding = "utf-16" if start[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
     numbers: list[int] = []
     texts: list[str] = []
-    with opener(path, "rt", encoding=encoding, errors="replace") as handle:
+    with _text(path) as handle:
         for number, line in enumerate(handle, 1):
             numbers.append(number)
             texts.append(line.rstrip("\r\n"))
@@ -194,8 +195,43 @@ def _numbered_in_python(db: duckdb.DuckDBPyConnection, path: str, table: str) ->
         }
     )
     db.register("_py_lines", lines)
-    db.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM _py_lines")
+    db.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {each('_py_lines')}")
     db.unregister("_py_lines")
+
+
+def _text(path: str) -> TextIO:
+    """The file as text, lines split as the record-by-record reader splits them."""
+    import gzip
+
+    opener = gzip.open if _is_gzip(path) else open
+    with opener(path, "rb") as raw:
+        start = raw.read(4)
+    encoding = "utf-16" if start[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    handle: TextIO = opener(path, "rt", encoding=encoding, errors="replace")
+    return handle
+
+
+def _placed(path: str, problems: list[Problem]) -> list[Problem]:
+    """``problems`` located by a line's place among the file's non-blank lines, located
+    by its number instead (one pass over the file, only when there is a problem)."""
+    if not problems:
+        return problems
+    prefix = f"{path}:"
+    wanted = sorted({int(p.location[len(prefix) :]) for p in problems})
+    numbers: dict[int, int] = {}
+    place = 0
+    with _text(path) as handle:
+        for number, line in enumerate(handle, 1):
+            if line.rstrip("\r\n"):
+                place += 1
+                if place == wanted[len(numbers)]:
+                    numbers[place] = number
+                    if len(numbers) == len(wanted):
+                        break
+    return [
+        Problem(f"{prefix}{numbers.get(n, n)}", p.message)
+        for p, n in ((p, int(p.location[len(prefix) :])) for p in problems)
+    ]
 
 
 def _is_gzip(path: str) -> bool:

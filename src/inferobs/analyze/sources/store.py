@@ -73,7 +73,7 @@ class Store(Source):
             ),
         )
         db.execute(
-            f"CREATE TEMP TABLE {table} AS {judge(f'{table}_rows', self.path, (), every_line=True)}"
+            f"CREATE TEMP TABLE {table} AS {judge(db, f'{table}_rows', (), every_line=True)}"
         )
         db.unregister(f"{table}_rows")
         slow: list[dict[str, object]] = []
@@ -84,7 +84,7 @@ class Store(Source):
                 slow.extend(rows_of([Invocation.from_json(text)], self.path, rowid, encode))
             except ValueError as exc:  # a RecordError, or a value no column holds
                 problems.append(Problem(f"{self.path}#row{rowid}", str(exc)))
-        return {"invocations": invocations_of(db, table, slow)}
+        return {"invocations": invocations_of(db, table, self.path, slow)}
 
     def windows(self, baseline: Baseline, problems: list[Problem]) -> WindowTable:
         from itertools import islice
