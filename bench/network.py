@@ -376,6 +376,53 @@ def print_budgets(
         )
 
 
+RUNTIME_VARIANTS = [
+    "bare",
+    *(f"otlp {p}" for p in PROTOCOLS),
+    *(f"otel-lambda {p}" for p in PROTOCOLS),
+    *(f"otel-lambda+metrics {p}" for p in PROTOCOLS),
+]
+
+
+def under_runtime(bench: Bench, rounds: int, calls: int) -> None:
+    """The OTLP variants run as Lambda runs them: what the caller waits for, and the work."""
+    measured = interleaved(
+        rounds,
+        RUNTIME_VARIANTS,
+        lambda n: bench.run(
+            bench.variants[n], MEASURE, "runtime", bench.variants[n].module, str(calls)
+        ),
+    )
+    answer = {n: [float(r["answer_us"]) for r in found] for n, found in measured.items()}
+    work = {n: [float(r["work_us"]) for r in found] for n, found in measured.items()}
+    print(
+        f"\nUnder the runtime interface client and the loopback Runtime API ({rounds} rounds of "
+        f"{calls} invocations 5 ms apart after 1 s of warm-up): the median time from the "
+        "runtime receiving an invocation to its answer (what the caller waits for) and to the "
+        "end of the invocation's work, extensions' included (what is billed; Lambda may freeze "
+        "the environment only then), and each less the bare handler's (medians of the "
+        "per-round differences).\n"
+    )
+    print("| variant | answer µs | added to the answer µs | work µs | added to the work µs |")
+    print("|---|---|---|---|---|")
+    added: dict[str, float] = {}
+    for name in RUNTIME_VARIANTS:
+        a, w = statistics.median(answer[name]), statistics.median(work[name])
+        if name == "bare":
+            print(f"| {name} | {a:,.0f} | - | {w:,.0f} | - |")
+            continue
+        added[name] = paired(answer[name], answer["bare"])
+        more = paired(work[name], work["bare"])
+        print(f"| {name} | {a:,.0f} | {added[name]:,.0f} | {w:,.0f} | {more:,.0f} |")
+    for protocol in PROTOCOLS:
+        ours_added = added[f"otlp {protocol}"]
+        for anchor_name in (f"otel-lambda {protocol}", f"otel-lambda+metrics {protocol}"):
+            print(
+                f"- added to the answer, otlp {protocol} / {anchor_name}: "
+                f"{ratio(ours_added, added[anchor_name])} (budget: at most 0.2)"
+            )
+
+
 def faults(bench: Bench, ours_calls: int, anchor_calls: int) -> None:
     """Per-invocation latency with the OTLP endpoint refusing connections, then a black hole."""
     hole = BlackHole()
@@ -413,6 +460,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run: few rounds and calls")
     parser.add_argument("--rounds", type=int, help="fresh processes per variant, cold (default 10)")
     parser.add_argument("--warm-rounds", type=int, help="warm processes per variant (default 5)")
+    parser.add_argument(
+        "--runtime-only", action="store_true", help="only the OTLP runs under the Runtime API"
+    )
     args = parser.parse_args()
     quick = args.quick
     rounds = args.rounds or (2 if quick else 10)
@@ -424,6 +474,9 @@ def main() -> None:
     table = variants(receivers)
     names = list(table)
     bench = Bench(exe, receivers, table, {n: [] for n in names})
+    if args.runtime_only:
+        under_runtime(bench, warm_rounds, 50 if quick else 200)
+        return
     imported = interleaved(rounds, list(IMPORTS), bench.imports)
     cold = interleaved(rounds, names, bench.cold)
     warm = interleaved(warm_rounds, names, lambda n: bench.warm(n, calls))
@@ -435,6 +488,7 @@ def main() -> None:
     )
     imports = print_imports(imported)
     print_budgets(names, cold, warm, imports, bench.requests)
+    under_runtime(bench, warm_rounds, 50 if quick else 200)
     faults(bench, 10 if quick else 30, 2 if quick else 4)
     print(f"\ntotal: {time.monotonic() - started:.0f} s")
 

@@ -313,19 +313,22 @@ def handler(event, context):
 """
 
 
-def test_chosen_by_name_under_the_lambda_runtime_the_spans_leave_before_the_response(
+def test_chosen_by_name_under_the_lambda_runtime_the_spans_leave_before_a_freeze(
     receiver: Receiver, tmp_path: Any
 ) -> None:
     (tmp_path / "azure_handler.py").write_text(LAMBDA_HANDLER)
     env = {
         "APPLICATIONINSIGHTS_CONNECTION_STRING": connection_string(receiver.port),
         "INFEROBS_EXPORTERS": "stdout,azure",
-        # long enough for the SDK's import on the first send: wanted before the answer here
+        # long enough for the SDK's import on the first send: wanted before the freeze here
         "INFEROBS_FLUSH_DEADLINE_MS": "5000",
     }
     with LocalLambda("azure_handler.handler", code_dir=str(tmp_path), env=env, timeout_s=60) as fn:
-        assert fn.invoke({"x": 1}).json() == {"x": 1}
-        # sent before the runtime was given the answer
+        answer = fn.invoke({"x": 1})
+        assert answer.json() == {"x": 1}
+        # sent after the answer, before the invocation's work was done: Lambda freezes
+        # the environment only then
+        assert fn.api.settled(answer.request_id, 60) is not None
         (request,) = receiver.of("RequestData")
         (record,) = fn.wait_for_records(1)
     properties = request["properties"]

@@ -335,14 +335,18 @@ def handler(event, context):
 """
 
 
-def test_under_the_lambda_runtime_the_points_leave_before_the_response(
+def test_under_the_lambda_runtime_the_points_leave_before_the_environment_may_freeze(
     monitoring: Monitoring, tmp_path: Any
 ) -> None:
     (tmp_path / "gcp_handler.py").write_text(LAMBDA_HANDLER)
     env = {"TEST_MONITORING_ADDRESS": f"127.0.0.1:{monitoring.port}"}
     with LocalLambda("gcp_handler.handler", code_dir=str(tmp_path), env=env) as fn:
-        assert fn.invoke({"values": [1, 2]}).json() == {"total": 3}
-        assert len(monitoring.requests) == 1  # written before the answer was posted
+        answer = fn.invoke({"values": [1, 2]})
+        assert answer.json() == {"total": 3}
+        # sent once the answer was out, before the invocation's work was done (Lambda
+        # freezes the environment only then)
+        assert fn.api.settled(answer.request_id, 10) is not None
+        assert len(monitoring.requests) == 1
         assert fn.invoke({"values": [3]}).json() == {"total": 3}
         (record, _) = fn.wait_for_records(2)
     assert len(monitoring.requests) == 1  # the second invocation was inside the period

@@ -12,6 +12,13 @@ warm MODULE CALLS: after a second of warm-up (long enough for an exporter's
 calls MODULE N: N invocations, each timed, each with a fresh LambdaContext (the
     slow ones would otherwise eat one context's remaining time): the fault runs.
 imports A,B;C: the time to import each ;-separated group of modules, in order.
+runtime MODULE CALLS: the handler run as Lambda runs it, by the runtime interface
+    client in its own process against the loopback Runtime API (which speaks
+    the Extensions API too): after a second of warm-up, CALLS invocations GAP_S
+    apart, each timed from the moment the runtime receives it to the moment
+    it posts the answer (what the caller waits for), and to the moment the
+    invocation's work, extensions' included, is done (what is billed, and
+    after which Lambda may freeze the environment).
 
 Handlers run as bench/probe.py runs them (its event, its LambdaContext, stdout
 wrapped as the Lambda runtime wraps it). One JSON line goes to stderr; the
@@ -64,6 +71,28 @@ def timed_calls(
     return out, warmup + count, (time.process_time_ns() - cpu) / 1e6
 
 
+def under_runtime(module_name: str, count: int) -> tuple[list[float], list[float]]:
+    """Microseconds per invocation: to the answer, and to the end of its work."""
+    from inferobs.local.lambda_process import LocalLambda
+    from probe import EVENT
+
+    answers, works = [], []
+    here = os.path.dirname(os.path.abspath(__file__))
+    with LocalLambda(f"{module_name}.handler", code_dir=here, timeout_s=30) as fn:
+        end = time.monotonic() + 1.0
+        timed = 0
+        while timed < count:
+            outcome = fn.invoke(EVENT)
+            work = fn.api.settled(outcome.request_id, 30)
+            received = fn.api.handed_out(outcome.request_id)
+            if time.monotonic() >= end and work is not None and received is not None:
+                answers.append((outcome.at - received) * 1e6)
+                works.append((work - received) * 1e6)
+                timed += 1
+            time.sleep(GAP_S)
+    return answers, works
+
+
 def import_times(groups: str) -> list[float]:
     out = []
     for group in groups.split(";"):
@@ -84,6 +113,12 @@ def main() -> None:
             "mean_us": statistics.mean(ms) * 1000,
             "cpu_us": cpu_ms * 1000 / len(ms),
             "calls": total,
+        }
+    elif mode == "runtime":
+        answers, works = under_runtime(sys.argv[2], int(sys.argv[3]))
+        result = {
+            "answer_us": statistics.median(answers),
+            "work_us": statistics.median(works),
         }
     elif mode == "calls":
         result = {"ms": timed_calls(sys.argv[2], int(sys.argv[3]), fresh_context=True)[0]}

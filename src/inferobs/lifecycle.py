@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from .context import Frame
     from .export import Exporter
+    from .post_invoke import PostInvoke
     from .watchdog import Watchdog
 
 __all__ = ["Recorder", "leave"]
@@ -95,6 +96,7 @@ class _Exporters:
 
                 atexit.register(flush_network_at_exit)
                 _exit_flush.append(True)
+                _start_post_invoke()
             self.json = None
             if any(getattr(e, "writes_json", False) for e in exporters):
                 from .export.lines import _encode, primed
@@ -104,6 +106,29 @@ class _Exporters:
 
 
 _exporters = _Exporters()
+
+# On Lambda, the internal extension that sends after the response (`post_invoke`);
+# None where there is none, and the network exporters flush as the handler ends.
+_post_invoke: PostInvoke | None = None
+# init types whose environments run one invocation at a time, never snapshotted
+_ONE_AT_A_TIME = ("on-demand", "provisioned-concurrency")
+
+
+def _start_post_invoke() -> None:
+    """Register the post-invoke extension, once, where Lambda's Extensions API is there."""
+    import os
+
+    global _post_invoke
+    address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
+    init_type = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+    if not address or init_type not in _ONE_AT_A_TIME:
+        return
+    from .post_invoke import PostInvoke
+
+    def flush(deadline: float | None) -> None:
+        _flush_network(time.monotonic() + current().flush_deadline_ms / 1000, deadline)
+
+    _post_invoke = PostInvoke.register(address, flush)
 
 
 _the_watchdog: Watchdog | None = None
@@ -204,6 +229,8 @@ class Recorder:
                     call.armed = True
             here = _scope.get()  # an invocation opened inside another runs within it
             _in_flight[call] = here[1] if here is not None and not here[1].closed else None
+            if _post_invoke is not None:
+                _post_invoke.opened(request_id)
             return call
         except Exception as exc:
             fault("open", "recording could not start for this invocation", exc)
@@ -241,7 +268,10 @@ class Recorder:
                     _export_windows(windows, call.settings)
             except Exception as exc:
                 fault("drift_window", "closed drift windows could not be exported", exc)
-        if _exporters.flushers:
+        extension = _post_invoke
+        if extension is not None and extension.active:  # it sends once the response is out
+            extension.closed(call.request_id)
+        elif _exporters.flushers:
             _flush_network(time.monotonic() + call.settings.flush_deadline_ms / 1000, call.deadline)
 
 

@@ -12,6 +12,15 @@ As on Lambda, an invocation's clock starts when the runtime receives it: the
 moment (or from an earlier one set with `start_clock`, for an init re-run
 inside the invocation), and `received` tells the platform's side when it was.
 
+It also speaks the Extensions API as far as internal extensions use it
+(``POST /2020-01-01/extension/register`` during init, long-polled ``GET
+/2020-01-01/extension/event/next``): each invocation handed out sends every
+registered extension an INVOKE event, and, as on Lambda, the next invocation
+is handed out only once the runtime and every extension have asked for their
+next event. The response is available to `outcome` as soon as the runtime
+posts it; `settled` tells when the invocation's work, extensions' included,
+was done.
+
 A runtime whose init fails posts the error to ``/runtime/init/error`` and
 exits. Lambda then answers the invocation that was waiting with that error
 (its ``errorType``, such as ``Runtime.ImportModuleError``, and message), so
@@ -33,18 +42,20 @@ from typing import Any
 __all__ = ["Outcome", "RuntimeAPI"]
 
 _PREFIX = "/2018-06-01/runtime"
+_EXTENSIONS = "/2020-01-01/extension"
 
 
 class Outcome:
     """What the runtime reported for one invocation."""
 
-    __slots__ = ("body", "error_type", "request_id", "status")
+    __slots__ = ("at", "body", "error_type", "request_id", "status")
 
     def __init__(self, request_id: str, status: str, body: bytes, error_type: str | None) -> None:
         self.request_id = request_id
         self.status = status  # "response" or "error"
         self.body = body
         self.error_type = error_type
+        self.at = time.monotonic()  # when it came back
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -75,7 +86,12 @@ class RuntimeAPI:
         # the current environment's init error, as posted: body and error type
         self._init_failure: tuple[bytes, str | None] | None = None
         self._withdrawn: set[str] = set()  # queued requests no runtime may receive now
-        self._done = threading.Condition()  # guards the seven above
+        # registered extensions: id -> their queue of events (None: the environment is gone)
+        self._extensions: dict[str, queue.Queue[dict[str, Any] | None]] = {}
+        self._busy: set[str] = set()  # extensions still working on the current invocation
+        self._current: str | None = None  # the request in its Invoke phase
+        self._settled: dict[str, float] = {}  # request id -> time.monotonic() its work ended
+        self._done = threading.Condition()  # guards the twelve above
         self._restore = threading.Event()
         self.init_errors: list[dict[str, Any]] = []
         self.restore_requested = threading.Event()
@@ -134,6 +150,12 @@ class RuntimeAPI:
         with self._done:
             self._polled = False
             self._init_failure = None
+            for events in self._extensions.values():  # the old process's extensions are gone
+                events.put(None)
+            self._extensions.clear()
+            self._busy.clear()
+            self._settle()
+            self._done.notify_all()
 
     def init_failed(self) -> bool:
         """Whether the current environment's runtime has posted an init error."""
@@ -203,9 +225,52 @@ class RuntimeAPI:
                 self._done.wait(left)
             return self._outcomes[request_id]
 
+    def settled(self, request_id: str, timeout_s: float) -> float | None:
+        """When (`time.monotonic`) the invocation's work ended: the runtime had answered and
+        every extension had asked for its next event; None if not within ``timeout_s``."""
+        with self._done:
+            self._done.wait_for(lambda: request_id in self._settled, timeout_s)
+            return self._settled.get(request_id)
+
+    def handed_out(self, request_id: str) -> float | None:
+        """When (`time.monotonic`) a runtime received the request, if one has."""
+        with self._done:
+            return self._received.get(request_id)
+
+    def answered(self, request_id: str) -> float | None:
+        """When (`time.monotonic`) the runtime posted its answer to the request, if it has."""
+        with self._done:
+            outcome = self._outcomes.get(request_id)
+            return None if outcome is None else outcome.at
+
+    def _settle(self) -> None:
+        """Mark the current invocation's work done if nothing works on it any more."""
+        if self._current is not None and not self._busy and self._current in self._outcomes:
+            self._settled[self._current] = time.monotonic()
+            self._current = None
+
+    def _register(self) -> str | None:
+        """A new extension's identifier; None once init is over, as Lambda refuses then."""
+        with self._done:
+            if self._polled:
+                return None
+            identifier = str(uuid.uuid4())
+            self._extensions[identifier] = queue.Queue()
+            return identifier
+
+    def _extension_ready(self, identifier: str) -> queue.Queue[dict[str, Any] | None] | None:
+        """An extension asks for its next event: its work on the current one is done."""
+        with self._done:
+            events = self._extensions.get(identifier)
+            self._busy.discard(identifier)
+            self._settle()
+            self._done.notify_all()
+            return events
+
     def _record(self, outcome: Outcome) -> None:
         with self._done:
             self._outcomes[outcome.request_id] = outcome
+            self._settle()
             self._done.notify_all()
 
     def asked(self, times: int, timeout_s: float) -> bool:
@@ -237,10 +302,23 @@ class RuntimeAPI:
             self._done.notify_all()
 
     def _hand_out(self, request_id: str, timeout_s: float, trace_id: str) -> dict[str, str]:
-        """The headers of a request the runtime now receives; its clock starts here."""
+        """The headers of a request the runtime now receives; its clock starts here, and
+        every extension is sent its INVOKE event."""
         with self._done:
             started = self._clock_from.pop(request_id, time.time())
             self._received[request_id] = time.monotonic()
+            self._current = request_id
+            for identifier, events in self._extensions.items():
+                self._busy.add(identifier)
+                events.put(
+                    {
+                        "eventType": "INVOKE",
+                        "deadlineMs": int((started + timeout_s) * 1000),
+                        "requestId": request_id,
+                        "invokedFunctionArn": self.function_arn,
+                        "tracing": {"type": "X-Amzn-Trace-Id", "value": trace_id},
+                    }
+                )
             self._done.notify_all()
         return {
             "Lambda-Runtime-Aws-Request-Id": request_id,
@@ -254,6 +332,13 @@ class RuntimeAPI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # each answer leaves in one write, at once: headers and body written apart
+            # would wait on the client's delayed acknowledgement (40 ms on Linux)
+            wbufsize = 1 << 16
+
+            def setup(self) -> None:
+                super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep test output to what the function printed
@@ -268,6 +353,7 @@ class RuntimeAPI:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                self.wfile.flush()
 
             def _body(self) -> bytes:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -286,12 +372,32 @@ class RuntimeAPI:
             def do_GET(self) -> None:
                 if self.path == f"{_PREFIX}/invocation/next":
                     api._asked_for_work()
+                    with api._done:  # the next invocation waits for the extensions' work
+                        api._done.wait_for(lambda: not api._busy)
                     request_id, body, timeout_s, trace_id = event = api._next_event()
                     if self._gone():  # not received: back in the queue for a live runtime
                         api._events.put(event)
                         self.close_connection = True
                         return
                     self._reply(200, body, api._hand_out(request_id, timeout_s, trace_id))
+                elif self.path == f"{_EXTENSIONS}/event/next":
+                    identifier = self.headers.get("Lambda-Extension-Identifier", "")
+                    events = api._extension_ready(identifier)
+                    if events is None:
+                        self._reply(403, b'{"errorType":"Extension.UnknownExtensionIdentifier"}')
+                        return
+                    while True:  # long-polled, until an event or the process is gone
+                        try:
+                            found = events.get(timeout=0.2)
+                        except queue.Empty:
+                            if self._gone():
+                                return
+                            continue
+                        if found is None:
+                            self.close_connection = True
+                            return
+                        self._reply(200, json.dumps(found).encode())
+                        return
                 elif self.path == f"{_PREFIX}/restore/next":
                     api._asked_for_work()
                     api.restore_requested.set()
@@ -302,6 +408,15 @@ class RuntimeAPI:
 
             def do_POST(self) -> None:
                 body = self._body()
+                if self.path == f"{_EXTENSIONS}/register":
+                    identifier = api._register()
+                    if identifier is None:
+                        self._reply(403, b'{"errorType":"Extension.InvalidState"}')
+                        return
+                    answer = {"functionName": "local", "functionVersion": "$LATEST"}
+                    headers = {"Lambda-Extension-Identifier": identifier}
+                    self._reply(200, json.dumps(answer).encode(), headers)
+                    return
                 parts = self.path[len(_PREFIX) :].strip("/").split("/")
                 if (
                     len(parts) == 3
