@@ -724,6 +724,8 @@ def test_under_the_lambda_runtime_each_invocation_is_sent_before_the_freeze(
     receiver = start("grpc", monkeypatch)
     with function("ok", env={"INFEROBS_EXPORTERS": "stdout,otlp"}) as fn:
         ids = [fn.invoke({"values": [i]}).request_id for i in range(3)]
+        # sent after each answer, before the invocation's work was done (and a freeze)
+        assert fn.api.settled(ids[-1], 30) is not None
         records = fn.wait_for_records(3)
         spans = receiver.spans(9)  # each: the invocation, preprocess, inference
     tops = [span for _, span in spans if span.name == "m"]

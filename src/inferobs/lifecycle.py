@@ -121,14 +121,17 @@ def _start_post_invoke() -> None:
     global _post_invoke
     address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
     init_type = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
-    if not address or init_type not in _ONE_AT_A_TIME:
+    if not address or init_type not in _ONE_AT_A_TIME or not current().enabled:
         return
-    from .post_invoke import PostInvoke
+    try:
+        from .post_invoke import PostInvoke
 
-    def flush(deadline: float | None) -> None:
-        _flush_network(time.monotonic() + current().flush_deadline_ms / 1000, deadline)
+        def flush(deadline: float | None) -> None:
+            _flush_network(time.monotonic() + current().flush_deadline_ms / 1000, deadline)
 
-    _post_invoke = PostInvoke.register(address, flush)
+        _post_invoke = PostInvoke.register(address, flush)
+    except Exception as exc:  # the handlers flush themselves
+        fault("post_invoke", "the post-invoke extension could not start", exc)
 
 
 _the_watchdog: Watchdog | None = None
@@ -229,8 +232,9 @@ class Recorder:
                     call.armed = True
             here = _scope.get()  # an invocation opened inside another runs within it
             _in_flight[call] = here[1] if here is not None and not here[1].closed else None
-            if _post_invoke is not None:
-                _post_invoke.opened(request_id)
+            extension = _post_invoke
+            if extension is not None and extension.active:
+                extension.opened(request_id)
             return call
         except Exception as exc:
             fault("open", "recording could not start for this invocation", exc)
@@ -269,9 +273,9 @@ class Recorder:
             except Exception as exc:
                 fault("drift_window", "closed drift windows could not be exported", exc)
         extension = _post_invoke
-        if extension is not None and extension.active:  # it sends once the response is out
-            extension.closed(call.request_id)
-        elif _exporters.flushers:
+        # the extension sends once the response is out, if it waits for this request
+        sent_later = extension is not None and extension.closed(call.request_id)
+        if _exporters.flushers and not sent_later:
             _flush_network(time.monotonic() + call.settings.flush_deadline_ms / 1000, call.deadline)
 
 

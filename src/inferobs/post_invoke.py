@@ -39,10 +39,16 @@ __all__ = ["PostInvoke"]
 
 NAME = "inferobs"  # how the extension is named to Lambda
 _API = "/2020-01-01/extension"
-# An INVOKE whose request no instrumented handler opens within this long is not
-# ours to wait for (the handler is not decorated): flush at once, or when the
-# calls in flight have closed.
-GRACE_S = 0.1
+# An INVOKE whose request no instrumented handler has opened this long after it
+# arrived is not waited for (the handler is not decorated, or recording is off);
+# a call that opens later is flushed by its handler, as without the extension.
+GRACE_S = 0.02
+# The wait for the handler ends this long before the invocation's deadline: the
+# watchdog's timeout record is flushed by the handler's side, and Lambda must
+# hear from the extension before the deadline.
+END_MARGIN_S = 0.1
+_RETRY_S = (0.01, 1.0)  # first and longest pause between failed requests for events
+_RELEASED_KEPT = 64  # requests remembered as no longer waited for
 
 
 class PostInvoke:
@@ -52,17 +58,25 @@ class PostInvoke:
         self.address = address
         self.identifier = identifier
         self._flush = flush  # flush(deadline as time.monotonic(), or None)
-        self.active = True  # False once the thread has stopped: flush in the handler then
+        # False when the handlers must flush themselves: the events could not be read
+        # (the loop goes on asking for them, so that Lambda is never held), or in a
+        # forked child, which has the object but not the thread
+        self.active = True
         self._changed = threading.Condition()
-        self._opened: set[str | None] = set()  # request ids opened in this invocation
-        self._closed: set[str | None] = set()
-        self._in_flight = 0
+        # Keyed by request id, never cleared wholesale: the next invocation's handler may
+        # open and close before this thread has even read that invocation's INVOKE.
+        self._open: dict[str | None, int] = {}  # request id -> its calls open now
+        self._seen: set[str | None] = set()  # request ids opened and not yet waited for
+        # the latest requests no longer waited for: a call of theirs that closes now is
+        # flushed by its handler (a dict, for its order)
+        self._released: dict[str | None, None] = {}
         self._thread = threading.Thread(target=self._run, name="inferobs-post-invoke", daemon=True)
-        if hasattr(os, "register_at_fork"):  # a forked child has the object but not the thread:
-            os.register_at_fork(after_in_child=self._in_child)  # its handlers flush themselves
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._in_child)
 
     def _in_child(self) -> None:
         self.active = False
+        self._changed = threading.Condition()  # the parent's may have been held at the fork
 
     @classmethod
     def register(cls, address: str, flush: Callable[[float | None], None]) -> PostInvoke | None:
@@ -76,48 +90,58 @@ class PostInvoke:
                 b'{"events": ["INVOKE"]}',
                 timeout=1.0,
             )
-        except OSError:
+            identifier = headers.get("lambda-extension-identifier")
+            if status != 200 or not identifier:
+                return None
+            extension = cls(address, identifier, flush)
+            extension._thread.start()
+        except Exception:  # no extension: the handlers flush themselves
             return None
-        identifier = headers.get("lambda-extension-identifier")
-        if status != 200 or not identifier:
-            return None
-        extension = cls(address, identifier, flush)
-        extension._thread.start()
         return extension
 
     def opened(self, request_id: str | None) -> None:
         with self._changed:
-            self._opened.add(request_id)
-            self._in_flight += 1
+            self._open[request_id] = self._open.get(request_id, 0) + 1
+            self._seen.add(request_id)
 
-    def closed(self, request_id: str | None) -> None:
+    def closed(self, request_id: str | None) -> bool:
+        """Whether the extension flushes for this call; if not, the handler must."""
         with self._changed:
-            self._closed.add(request_id)
-            self._in_flight = max(self._in_flight - 1, 0)
+            left = self._open.get(request_id, 0) - 1
+            if left > 0:
+                self._open[request_id] = left
+            else:
+                self._open.pop(request_id, None)
             self._changed.notify_all()
+            if request_id in self._released:  # opened late: nothing will wait for it
+                self._seen.discard(request_id)
+            # the extension has this request's INVOKE coming, or is waiting on it; a call
+            # without a request id is none of Lambda's invocations: its handler flushes
+            return self.active and request_id is not None and request_id not in self._released
 
     def _run(self) -> None:
-        try:
-            while True:
+        pause = _RETRY_S[0]
+        while True:  # never leaves: Lambda freezes only once this thread has asked again
+            try:
                 event = self._next()
-                if event.get("eventType") != "INVOKE":
-                    continue
+                pause = _RETRY_S[0]
+            except Exception:
+                self.active = False
+                time.sleep(pause)
+                pause = min(pause * 2, _RETRY_S[1])
+                continue
+            if not self.active or event.get("eventType") != "INVOKE":
+                continue
+            try:
                 deadline = _monotonic(event.get("deadlineMs"))
-                self._wait(event.get("requestId"), deadline)
-                try:
+                request_id = event.get("requestId")
+                if self._wait(request_id if isinstance(request_id, str) else None, deadline):
                     self._flush(deadline)
-                except Exception:  # a flush never stops the loop that lets Lambda freeze
-                    pass
-        except Exception:
-            pass
-        self.active = False
+            except Exception:  # a flush never stops the loop that lets Lambda freeze
+                pass
 
     def _next(self) -> dict[str, Any]:
         """The next event; asking for it tells Lambda this invocation's work is done."""
-        with self._changed:  # what the handler did is over: the next invocation starts afresh
-            self._opened.clear()
-            self._closed.clear()
-            self._in_flight = 0
         status, _, body = _request(
             self.address,
             "GET",
@@ -126,22 +150,31 @@ class PostInvoke:
         )
         if status != 200:
             raise OSError(f"the Extensions API answered {status}")
-        event: dict[str, Any] = json.loads(body)
+        event = json.loads(body)
+        if not isinstance(event, dict):
+            raise ValueError("an event that is not an object")
         return event
 
-    def _wait(self, request_id: object, deadline: float | None) -> None:
-        """Until the handler has closed ``request_id``'s call, or the deadline passes; not
-        past `GRACE_S` (and the calls in flight) if no call opened it."""
+    def _wait(self, request_id: str | None, deadline: float | None) -> bool:
+        """Until every call of ``request_id`` has closed; whether one was opened. Not past
+        `GRACE_S` if none opens, nor past `END_MARGIN_S` before the deadline."""
         grace = time.monotonic() + GRACE_S
-        end = deadline if deadline is not None else grace + 900.0
+        end = grace + 900.0 if deadline is None else deadline - END_MARGIN_S
         with self._changed:
-            while request_id not in self._closed:
-                now = time.monotonic()
-                if now >= end:
-                    return
-                if now >= grace and request_id not in self._opened and not self._in_flight:
-                    return
-                self._changed.wait(max(min(end, grace if now < grace else end) - now, 0.001))
+            try:
+                while True:
+                    now = time.monotonic()
+                    seen = request_id in self._seen
+                    if seen and not self._open.get(request_id):
+                        return True
+                    if now >= end or (not seen and now >= grace):
+                        return seen
+                    self._changed.wait(max((end if seen else min(grace, end)) - now, 0.001))
+            finally:  # a call of it that closes from now on is flushed by its handler
+                self._seen.discard(request_id)
+                self._released[request_id] = None
+                if len(self._released) > _RELEASED_KEPT:
+                    del self._released[next(iter(self._released))]
 
 
 def _monotonic(deadline_ms: object) -> float | None:
@@ -160,23 +193,49 @@ def _request(
     *,
     timeout: float | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    """One HTTP/1.1 request on its own connection: status, headers (lower-cased), body."""
+    """One HTTP/1.1 request on its own connection: status, headers (lower-cased), body.
+
+    The connection is closed by the server after the answer (``Connection:
+    close``), so everything up to the close is read; the body is then taken
+    by its Content-Length, or decoded from chunks, and one cut short is an
+    error.
+    """
     host, _, port = address.rpartition(":")
     lines = [f"{method} {path} HTTP/1.1", f"Host: {address}", "Connection: close"]
     lines += [f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in headers.items())]
-    with socket.create_connection((host, int(port)), timeout=timeout) as connection:
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as connection:
         connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         chunks = []
         while chunk := connection.recv(65536):
             chunks.append(chunk)
-    head, _, rest = b"".join(chunks).partition(b"\r\n\r\n")
+    head, separator, rest = b"".join(chunks).partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     parts = status_line.split(" ", 2)
-    if len(parts) < 2 or not parts[1].isdigit():
+    if not separator or len(parts) < 2 or not parts[1].isdigit():
         raise OSError(f"not an HTTP answer: {status_line[:80]!r}")
     found = {}
     for line in header_lines:
         key, _, value = line.partition(":")
         found[key.strip().lower()] = value.strip()
+    if "chunked" in found.get("transfer-encoding", "").lower():
+        return int(parts[1]), found, _unchunked(rest)
     length = found.get("content-length")
-    return int(parts[1]), found, rest[: int(length)] if length and length.isdigit() else rest
+    if length is None:
+        return int(parts[1]), found, rest
+    if not length.isdigit() or len(rest) < int(length):
+        raise OSError("an answer cut short")
+    return int(parts[1]), found, rest[: int(length)]
+
+
+def _unchunked(data: bytes) -> bytes:
+    """A chunked body's bytes (RFC 9112, 7.1); an error where it is cut short."""
+    out: list[bytes] = []
+    while True:
+        size_line, separator, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0].strip() or b"x", 16) if separator else -1
+        if size < 0 or len(data) < size + 2:
+            raise OSError("a chunked answer cut short")
+        if size == 0:
+            return b"".join(out)
+        out.append(data[:size])
+        data = data[size + 2 :]

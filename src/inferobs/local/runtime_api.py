@@ -43,6 +43,9 @@ __all__ = ["Outcome", "RuntimeAPI"]
 
 _PREFIX = "/2018-06-01/runtime"
 _EXTENSIONS = "/2020-01-01/extension"
+# Lambda times out an extension that never asks for its next event; here the
+# next invocation goes out after this long regardless, so a test fails, not hangs
+_EXTENSIONS_WAIT_S = 30.0
 
 
 class Outcome:
@@ -232,6 +235,11 @@ class RuntimeAPI:
             self._done.wait_for(lambda: request_id in self._settled, timeout_s)
             return self._settled.get(request_id)
 
+    def extensions(self) -> int:
+        """How many extensions the current environment registered."""
+        with self._done:
+            return len(self._extensions)
+
     def handed_out(self, request_id: str) -> float | None:
         """When (`time.monotonic`) a runtime received the request, if one has."""
         with self._done:
@@ -256,6 +264,7 @@ class RuntimeAPI:
                 return None
             identifier = str(uuid.uuid4())
             self._extensions[identifier] = queue.Queue()
+            self._busy.add(identifier)  # init is over only once it asks for its first event
             return identifier
 
     def _extension_ready(self, identifier: str) -> queue.Queue[dict[str, Any] | None] | None:
@@ -373,7 +382,7 @@ class RuntimeAPI:
                 if self.path == f"{_PREFIX}/invocation/next":
                     api._asked_for_work()
                     with api._done:  # the next invocation waits for the extensions' work
-                        api._done.wait_for(lambda: not api._busy)
+                        api._done.wait_for(lambda: not api._busy, _EXTENSIONS_WAIT_S)
                     request_id, body, timeout_s, trace_id = event = api._next_event()
                     if self._gone():  # not received: back in the queue for a live runtime
                         api._events.put(event)
