@@ -145,6 +145,9 @@ class LocalLambda:
             AWS_LAMBDA_LOG_GROUP_NAME=f"/aws/lambda/{self.function_name}",
             AWS_LAMBDA_LOG_STREAM_NAME=stream,
             AWS_LAMBDA_INITIALIZATION_TYPE=self.init_type,
+            # the managed runtime's name: awslambdaric waits for events on a thread (and the
+            # main thread can take SIGTERM while idle) on python3.12 and later only
+            AWS_EXECUTION_ENV=f"AWS_Lambda_python{sys.version_info[0]}.{sys.version_info[1]}",
             AWS_REGION="us-east-1",
             LAMBDA_TASK_ROOT=self.code_dir,
             PYTHONUNBUFFERED="1",
