@@ -73,7 +73,7 @@ class _Exporters:
     def __init__(self) -> None:
         self.settings: Settings | None = None
         self.exporters: list[Exporter] = []
-        self.flushers: list[Any] = []  # network exporters: sent before the handler returns
+        self.flushers: list[Any] = []  # network exporters: flushed before a freeze can come
         self.traced = False  # an exporter draws stages on a timeline: records say when
         # an exporter writes the record's JSON (`encoded`): the encoder, and how to prime it
         self.json: tuple[Callable[[Any], str], Callable[[Any, str], None]] | None = None
