@@ -265,7 +265,11 @@ def test_an_extension_that_cannot_read_its_events_lets_the_handlers_flush_and_as
 def test_the_events_are_read_whole_from_chunks_and_an_answer_cut_short_is_an_error() -> None:
     import socket
 
-    from inferobs.post_invoke import _request
+    from inferobs.post_invoke import _answer, _send
+
+    def _request(address: str, method: str, path: str, headers: dict[str, str]) -> Any:
+        with _send(address, method, path, headers, timeout=5) as connection:
+            return _answer(connection)
 
     def serve(answer: bytes) -> str:
         listener = socket.create_server(("127.0.0.1", 0))
@@ -282,11 +286,11 @@ def test_the_events_are_read_whole_from_chunks_and_an_answer_cut_short_is_an_err
     chunked = (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1\r\n!\r\n0\r\n\r\n"
     )
-    assert _request(serve(chunked), "GET", "/", {}, timeout=5) == (
+    assert _request(serve(chunked), "GET", "/", {}) == (
         200,
         {"transfer-encoding": "chunked"},
         b"hello!",
     )
     short = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"
     with pytest.raises(OSError, match="cut short"):
-        _request(serve(short), "GET", "/", {}, timeout=5)
+        _request(serve(short), "GET", "/", {})

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import threading
 import time
@@ -47,6 +48,10 @@ GRACE_S = 0.02
 # watchdog's timeout record is flushed by the handler's side, and Lambda must
 # hear from the extension before the deadline.
 END_MARGIN_S = 0.1
+# How often the waiting extension looks for an event a closed call did not announce,
+# and how long at most it leaves one that has arrived unread while a call is open
+POLL_S = 0.05
+MAX_DEFER_S = 1.0
 _RETRY_S = (0.01, 1.0)  # first and longest pause between failed requests for events
 _RELEASED_KEPT = 64  # requests remembered as no longer waited for
 
@@ -70,6 +75,7 @@ class PostInvoke:
         # the latest requests no longer waited for: a call of theirs that closes now is
         # flushed by its handler (a dict, for its order)
         self._released: dict[str | None, None] = {}
+        self._due = False  # a call has closed since the extension asked for its next event
         self._thread = threading.Thread(target=self._run, name="inferobs-post-invoke", daemon=True)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._in_child)
@@ -82,14 +88,15 @@ class PostInvoke:
     def register(cls, address: str, flush: Callable[[float | None], None]) -> PostInvoke | None:
         """Register with the Extensions API at ``address`` and start; None where it refuses."""
         try:
-            status, headers, _ = _request(
+            with _send(
                 address,
                 "POST",
                 f"{_API}/register",
                 {"Lambda-Extension-Name": NAME, "Content-Type": "application/json"},
                 b'{"events": ["INVOKE"]}',
                 timeout=1.0,
-            )
+            ) as connection:
+                status, headers, _ = _answer(connection)
             identifier = headers.get("lambda-extension-identifier")
             if status != 200 or not identifier:
                 return None
@@ -112,6 +119,7 @@ class PostInvoke:
                 self._open[request_id] = left
             else:
                 self._open.pop(request_id, None)
+            self._due = True
             self._changed.notify_all()
             if request_id in self._released:  # opened late: nothing will wait for it
                 self._seen.discard(request_id)
@@ -141,19 +149,42 @@ class PostInvoke:
                 pass
 
     def _next(self) -> dict[str, Any]:
-        """The next event; asking for it tells Lambda this invocation's work is done."""
-        status, _, body = _request(
+        """The next event; asking for it tells Lambda this invocation's work is done.
+
+        The event is read only when it is due: once a call has closed, or once it has
+        arrived and no instrumented call is open (an undecorated handler), polled every
+        `POLL_S`. Read on arrival, it would wake this thread while the handler runs, and
+        the two would take turns at the interpreter while the caller waits.
+        """
+        connection = _send(
             self.address,
             "GET",
             f"{_API}/event/next",
             {"Lambda-Extension-Identifier": self.identifier},
         )
+        try:
+            self._until_due(connection)
+            status, _, body = _answer(connection)
+        finally:
+            connection.close()
         if status != 200:
             raise OSError(f"the Extensions API answered {status}")
         event = json.loads(body)
         if not isinstance(event, dict):
             raise ValueError("an event that is not an object")
         return event
+
+    def _until_due(self, connection: socket.socket) -> None:
+        with self._changed:
+            self._due = False
+            arrived: float | None = None
+            while not self._due:
+                if select.select([connection], [], [], 0)[0]:
+                    now = time.monotonic()
+                    arrived = now if arrived is None else arrived
+                    if not any(self._open.values()) or now - arrived >= MAX_DEFER_S:
+                        return
+                self._changed.wait(POLL_S)
 
     def _wait(self, request_id: str | None, deadline: float | None) -> bool:
         """Until every call of ``request_id`` has closed; whether one was opened. Not past
@@ -184,7 +215,7 @@ def _monotonic(deadline_ms: object) -> float | None:
     return time.monotonic() + (deadline_ms / 1000 - time.time())
 
 
-def _request(
+def _send(
     address: str,
     method: str,
     path: str,
@@ -192,22 +223,26 @@ def _request(
     body: bytes = b"",
     *,
     timeout: float | None = None,
-) -> tuple[int, dict[str, str], bytes]:
-    """One HTTP/1.1 request on its own connection: status, headers (lower-cased), body.
-
-    The connection is closed by the server after the answer (``Connection:
-    close``), so everything up to the close is read; the body is then taken
-    by its Content-Length, or decoded from chunks, and one cut short is an
-    error.
-    """
+) -> socket.socket:
+    """A connection with the request sent; the server closes it after its answer."""
     host, _, port = address.rpartition(":")
     lines = [f"{method} {path} HTTP/1.1", f"Host: {address}", "Connection: close"]
     lines += [f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in headers.items())]
-    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as connection:
+    connection = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+    try:
         connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-        chunks = []
-        while chunk := connection.recv(65536):
-            chunks.append(chunk)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _answer(connection: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """The answer, read to the close: the body by its Content-Length, or decoded from
+    chunks; one cut short is an error."""
+    chunks = []
+    while chunk := connection.recv(65536):
+        chunks.append(chunk)
     head, separator, rest = b"".join(chunks).partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     parts = status_line.split(" ", 2)
