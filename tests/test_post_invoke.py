@@ -294,3 +294,48 @@ def test_the_events_are_read_whole_from_chunks_and_an_answer_cut_short_is_an_err
     short = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"
     with pytest.raises(OSError, match="cut short"):
         _request(serve(short), "GET", "/", {})
+
+
+def test_a_call_closed_before_the_events_broke_is_flushed_by_the_extension() -> None:
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answer = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Lambda-Extension-Identifier", "x")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:  # held until the call closed, then broken
+            answer.wait(30)
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    flushed: list[float | None] = []
+    try:
+        extension = PostInvoke.register(f"127.0.0.1:{server.server_address[1]}", flushed.append)
+        assert extension is not None
+        extension.opened("r1")
+        assert extension.closed("r1")  # the extension, not the handler, is to flush it
+        answer.set()
+        end = time.monotonic() + 10
+        while not flushed and time.monotonic() < end:
+            time.sleep(0.01)
+        assert flushed and not extension.active
+    finally:
+        answer.set()
+        server.shutdown()
+        server.server_close()

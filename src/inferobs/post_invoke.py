@@ -134,7 +134,11 @@ class PostInvoke:
                 event = self._next()
                 pause = _RETRY_S[0]
             except Exception:
-                self.active = False
+                self.active = False  # the handlers flush from now on; this one may have
+                try:  # closed a call for this thread to flush: it is flushed here
+                    self._flush(None)
+                except Exception:
+                    pass
                 time.sleep(pause)
                 pause = min(pause * 2, _RETRY_S[1])
                 continue
@@ -152,10 +156,13 @@ class PostInvoke:
         """The next event; asking for it tells Lambda this invocation's work is done.
 
         The event is read only when it is due: once a call has closed, or once it has
-        arrived and no instrumented call is open (an undecorated handler), polled every
-        `POLL_S`. Read on arrival, it would wake this thread while the handler runs, and
-        the two would take turns at the interpreter while the caller waits.
+        arrived and no instrumented call is open (an undecorated handler), which the
+        thread looks at every `POLL_S`. Read on arrival, it would wake this thread
+        (its Python work, not a poll) while the handler runs, and the two would take
+        turns at the interpreter while the caller waits.
         """
+        with self._changed:  # a call that closes from here on makes the event due
+            self._due = False
         connection = _send(
             self.address,
             "GET",
@@ -175,16 +182,26 @@ class PostInvoke:
         return event
 
     def _until_due(self, connection: socket.socket) -> None:
+        readable = select.poll()
+        readable.register(connection, select.POLLIN)
         with self._changed:
-            self._due = False
             arrived: float | None = None
             while not self._due:
-                if select.select([connection], [], [], 0)[0]:
+                if readable.poll(0):
                     now = time.monotonic()
                     arrived = now if arrived is None else arrived
-                    if not any(self._open.values()) or now - arrived >= MAX_DEFER_S:
+                    if not self._handler_open() or now - arrived >= MAX_DEFER_S:
                         return
                 self._changed.wait(POLL_S)
+
+    def _handler_open(self) -> bool:
+        """Whether a call of a request this extension is still to wait for is open (calls
+        without a request id, and late calls of released requests, are not its own)."""
+        return any(
+            count
+            for request_id, count in self._open.items()
+            if request_id is not None and request_id not in self._released
+        )
 
     def _wait(self, request_id: str | None, deadline: float | None) -> bool:
         """Until every call of ``request_id`` has closed; whether one was opened. Not past
