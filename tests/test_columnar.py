@@ -329,3 +329,22 @@ def test_a_line_longer_than_the_bulk_reader_takes_is_read_all_the_same(tmp_path:
     path.write_text("x" * 3_000_000 + "\n" + record + "\n")
     frames = read_frames([str(path)])
     assert frames.count() == 1 and frames.problems == []
+
+
+def test_a_gzip_export_cut_short_is_a_problem_named_and_the_other_sources_are_read(
+    tmp_path: Path,
+) -> None:
+    import gzip
+
+    whole = gzip.compress(
+        (encode(Invocation(start=1, duration_ms=1.0, function="f")) + "\n").encode()
+    )
+    cut = tmp_path / "cut.log.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    good = tmp_path / "good.log"
+    good.write_text(encode(Invocation(start=2, duration_ms=1.0, function="f")) + "\n")
+    frames = read_frames([str(cut), str(good)])
+    assert frames.count() == 1
+    assert [str(p) for p in frames.problems] == [
+        f"{cut}: Compressed file ended before the end-of-stream marker was reached"
+    ]

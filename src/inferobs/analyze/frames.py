@@ -104,7 +104,7 @@ def read_frames(
         except FileNotFoundError:
             frames.problems.append(Problem(source, "no such file or store"))
             continue
-        except (ReadError, OSError) as exc:
+        except (ReadError, OSError, EOFError) as exc:  # EOFError: a gzip file cut short
             frames.problems.append(Problem(source, str(exc).removeprefix(f"{source}: ")))
             continue
         except Exception as exc:  # a file DuckDB cannot parse at all, or a reader's bug:

@@ -38,6 +38,7 @@ __all__ = ["LogLines"]
 # a character log lines do not hold: DuckDB's CSV reader splits lines on it,
 # and any line that does hold it is read again in Python
 _UNIT_SEPARATOR = "\x1f"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 class LogLines(Source):
@@ -145,35 +146,38 @@ def _lines_into(
     problem names). UTF-16 files, bytes that are not UTF-8, and lines holding
     the split character are split in Python, and numbered exactly.
     """
-    import duckdb
-
     raw = f"{table}_each"
-    if head(path)[:2] not in (b"\xff\xfe", b"\xfe\xff"):
-        compression = "gzip" if _is_gzip(path) else "none"
-        lines = (
-            "(SELECT NULL::BIGINT AS line, text, rest FROM read_csv("
-            f"{sql_string(path)}, columns = {{'text': 'VARCHAR', 'rest': 'VARCHAR'}}, "
-            f"delim = '{_UNIT_SEPARATOR}', quote = '', escape = '', header = false, "
-            "auto_detect = false, strict_mode = false, null_padding = true, "
-            f"compression = '{compression}'))"
-        )
-        try:
-            db.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS {each(lines)}")
-            ((split_lines,),) = db.execute(f"SELECT count(*) FROM {raw} WHERE split").fetchall()
-        except duckdb.Error:  # bytes that are not UTF-8 (Python replaces them and reads on),
-            # or a line longer than DuckDB's 2 MB (a big buffer for every line would cost more)
-            split_lines = 1
-        exact = bool(split_lines)
-        if split_lines:
-            _numbered_in_python(db, path, raw, each)
-    else:
+    exact = head(path)[:2] in _UTF16_BOMS or not _split_by_duckdb(db, path, raw, each)
+    if exact:
         _numbered_in_python(db, path, raw, each)
-        exact = True
     db.execute(
         f"CREATE OR REPLACE TEMP VIEW {table} AS "
         f"SELECT * REPLACE (coalesce(line, rowid + 1) AS line) FROM {raw}"
     )
     return exact
+
+
+def _split_by_duckdb(
+    db: duckdb.DuckDBPyConnection, path: str, table: str, each: Callable[[str], str]
+) -> bool:
+    """Table ``table`` from DuckDB's split of a UTF-8 file; False where it cannot be used."""
+    import duckdb
+
+    compression = "gzip" if _is_gzip(path) else "none"
+    lines = (
+        "(SELECT NULL::BIGINT AS line, text, rest FROM read_csv("
+        f"{sql_string(path)}, columns = {{'text': 'VARCHAR', 'rest': 'VARCHAR'}}, "
+        f"delim = '{_UNIT_SEPARATOR}', quote = '', escape = '', header = false, "
+        "auto_detect = false, strict_mode = false, null_padding = true, "
+        f"compression = '{compression}'))"
+    )
+    try:
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {each(lines)}")
+        ((split_lines,),) = db.execute(f"SELECT count(*) FROM {table} WHERE split").fetchall()
+    except duckdb.Error:  # bytes that are not UTF-8 (Python replaces them and reads on),
+        # or a line longer than DuckDB's 2 MB (a big buffer for every line would cost more)
+        return False
+    return not split_lines
 
 
 def _numbered_in_python(
@@ -204,9 +208,7 @@ def _text(path: str) -> TextIO:
     import gzip
 
     opener = gzip.open if _is_gzip(path) else open
-    with opener(path, "rb") as raw:
-        start = raw.read(4)
-    encoding = "utf-16" if start[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    encoding = "utf-16" if head(path)[:2] in _UTF16_BOMS else "utf-8-sig"
     handle: TextIO = opener(path, "rt", encoding=encoding, errors="replace")
     return handle
 
