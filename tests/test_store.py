@@ -138,7 +138,7 @@ def test_the_store_is_a_default_exporter_off_cloud(tmp_path: Path) -> None:
     (record,) = read([str(tmp_path)]).records
     assert record.model == "m"
     schema = connect(str(tmp_path)).execute("SELECT value FROM meta WHERE key='schema'")
-    assert schema.fetchone() == ("2",)
+    assert schema.fetchone() == ("3",)
 
 
 def test_a_forked_child_writes_its_own_records_and_not_its_parents(tmp_path: Path) -> None:

@@ -317,7 +317,7 @@ def test_a_layout_1_store_is_read_as_it_is_and_migrated_by_its_first_writer(
     (later,) = counted(built, 1, instance="i3")
     written(tmp_path, [later])  # the first writer migrates, in place
     schema, tables = layout(tmp_path)
-    assert schema == "2"
+    assert schema == "3"
     assert "drift_windows_layout_1" not in tables and "drift_windows_by_start" not in tables
     after = read([str(tmp_path)])
     assert after.windows == [*expected, later]
@@ -368,7 +368,7 @@ def test_writers_opening_a_layout_1_store_at_once_migrate_it_once(tmp_path: Path
     reading = read([str(tmp_path)])
     assert reading.windows == expected  # converted once: none lost, none doubled
     assert sorted(r.id for r in reading.records) == sorted(["old"] + [f"w{n}" for n in range(6)])  # type: ignore[type-var]
-    assert layout(tmp_path)[0] == "2"
+    assert layout(tmp_path)[0] == "3"
 
 
 WRITE_ONE = """
@@ -389,20 +389,20 @@ def test_a_store_laid_out_by_a_newer_inferobs_is_neither_written_nor_read(
     written(tmp_path, counted(built, 1))
     connection = sqlite3.connect(tmp_path / "records.db")
     with connection:
-        connection.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+        connection.execute("UPDATE meta SET value = '4' WHERE key = 'schema'")
     connection.close()
     done = run(WRITE_ONE, str(tmp_path))
     assert done.returncode == 0 and done.stdout == "False\n"  # never written into it
     faults = [json.loads(line) for line in done.stderr.splitlines()]
     assert [f["kind"] for f in faults] == ["store", "store_exit"]
     assert (
-        "laid out by a newer inferobs (store layout 3; this one writes layout 2)"
+        "laid out by a newer inferobs (store layout 4; this one writes layout 3)"
         in (faults[0]["message"])
     )
-    assert layout(tmp_path)[0] == "3"
-    with pytest.raises(ReadError, match=r"laid out by a newer inferobs \(store layout 3"):
+    assert layout(tmp_path)[0] == "4"
+    with pytest.raises(ReadError, match=r"laid out by a newer inferobs \(store layout 4"):
         Store(str(tmp_path)).windows(built, [])
-    with pytest.raises(ReadError, match=r"store layout 3; this one reads up to 2"):
+    with pytest.raises(ReadError, match=r"store layout 4; this one reads up to 3"):
         read([str(tmp_path)])
 
 

@@ -30,6 +30,7 @@ from .analyze.cost_render import COST_FORMATS
 from .analyze.render import FORMATS, counted
 from .cli_costs import CostRequest, Finite, cost_options
 from .cli_drift import DriftRequest, check_alert, drift_options, load_rules_option
+from .cli_pull import CLOUD_PREFIXES, pull, pull_source
 from .config import Settings
 from .demo import (
     BASELINE_FILE,
@@ -240,7 +241,8 @@ def version() -> None:
     multiple=True,
     metavar="PATH",
     help="A store, a file of JSON lines or a log export, an invocation table (CSV, "
-    "JSON Lines, Parquet) or an Azure trace; text may be gzip (repeatable; docs/sources.md). "
+    "JSON Lines, Parquet) or an Azure trace; text may be gzip; or aws:FUNCTION, pulled "
+    "into the store first (repeatable; docs/sources.md). "
     "Default: the store at INFEROBS_STORE_PATH (.inferobs).",
 )
 @_format_option
@@ -272,7 +274,7 @@ def report(
     alert).
     """
 
-    paths = list(sources) or [_default_source()]
+    paths, function = _pulled_sources(list(sources) or [_default_source()], since, function)
     drift = arguments.pop("drift")
     if costs and drift:
         raise click.UsageError("--costs and --drift are separate reports: ask for one")
@@ -301,12 +303,33 @@ def report(
         request.check_budget(answer)
         return
     given = [name for name, value in cost_arguments.items() if value not in (None, False, ())]
-    given = [name for name in given if name != "arch"]
     if output_format == "html" or given:
         if output_format == "html":
             raise click.UsageError("--format html goes with --costs or --drift")
         raise click.UsageError(f"--{given[0].replace('_', '-')} goes with --costs")
     _operations_report(paths, since, function, drift_arguments["rules"], output_format)
+
+
+def _pulled_sources(
+    paths: list[str], since: int | None, function: str | None
+) -> tuple[list[str], str | None]:
+    """``--source`` values with each cloud function (``aws:NAME``) pulled into the store
+    and read from there; with no ``--function``, one function so named is the one reported."""
+    clouds = [path for path in paths if path.startswith(CLOUD_PREFIXES)]
+    if not clouds:
+        return paths, function
+    out: list[str] = []
+    names = set()
+    for given in paths:
+        path = given
+        if given in clouds:
+            path, name = pull_source(given, since, None)
+            names.add(name)
+        if path not in out:
+            out.append(path)
+    if function is None and len(names) == 1 and len(clouds) == len(paths):
+        function = names.pop()
+    return out, function
 
 
 def _operations_report(
@@ -608,6 +631,8 @@ def describe(record: Invocation) -> str:
         f"{record.duration_ms:g} ms{cold} {stages}"
     ).rstrip()
 
+
+main.add_command(pull)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -38,6 +38,12 @@ class Finite(click.FloatRange):
         return converted
 
 
+def _agreed(configs: dict[str, dict[str, Any]], name: str) -> str | None:
+    """The value every pulled configuration gives ``name``, when there is exactly one."""
+    values = {config[name] for config in configs.values() if config.get(name)}
+    return str(values.pop()) if len(values) == 1 else None
+
+
 class _OverBudget(click.ClickException):
     """The current setup's projected month is over ``--budget``: exit 4 after the report."""
 
@@ -90,7 +96,11 @@ def cost_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(128, 10240),
             help="Price at this memory size (default: the size the records show).",
         ),
-        click.option("--arch", type=click.Choice(_ARCHES), default="x86_64", show_default=True),
+        click.option(
+            "--arch",
+            type=click.Choice(_ARCHES),
+            help="Default: the architecture a pulled configuration names, else x86_64.",
+        ),
         click.option(
             "--provider",
             type=click.Choice(("aws", "gcp", "azure")),
@@ -99,7 +109,8 @@ def cost_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--region",
-            help="Default: us-east-1 (aws), us-central1 (gcp), eastus (azure).",
+            help="Default: the region a pulled configuration names, else us-east-1 (aws), "
+            "us-central1 (gcp), eastus (azure).",
         ),
         click.option(
             "--keep-alive-minutes",
@@ -134,7 +145,7 @@ class CostRequest:
         instance: str | None = None,
         per_instance: int | None = None,
         memory_mb: int | None = None,
-        arch: str = "x86_64",
+        arch: str | None = None,
         provider: str | None = None,
         region: str | None = None,
         keep_alive_minutes: float | None = None,
@@ -159,11 +170,12 @@ class CostRequest:
         except PricingError as exc:
             raise click.ClickException(str(exc)) from None
         self.provider = provider  # None: from the records
+        self.given = {"arch": arch is not None, "region": region is not None}
         self.settings = CostSettings(
             prices=prices,
             provider=provider or "aws",
             region=region,
-            arch=arch,
+            arch=arch or "x86_64",
             memory_mb=memory_mb,
             keep_alive_s=None if keep_alive_minutes is None else keep_alive_minutes * 60,
             free_tier=free_tier,
@@ -187,14 +199,25 @@ class CostRequest:
 
     def answer(self, frames: Frames, since_ns: int | None) -> dict[str, Any]:
         """The cost answer over what was read (the schema of `cost_report.SCHEMA`)."""
-        from .analyze.cost_report import cost_report, provider_of
+        from .analyze.cost_report import configs_of, cost_report, provider_of
         from .analyze.pricing import PricingError
 
         if since_ns is not None and self.until_ns is not None and self.until_ns <= since_ns:
             raise click.BadParameter("must be after --since", param_hint="'--until'")
+        configs = configs_of(frames)
+        self.settings.configured = configs
         if self.provider is None:
-            self.settings.provider = provider_of(frames)
-            self.check()
+            self.settings.provider = _agreed(configs, "provider") or provider_of(frames)
+        # the configuration pulled says where and on what the functions run, unless asked
+        for name in ("arch", "region"):
+            found = _agreed(configs, name)
+            if (
+                found
+                and not self.given[name]
+                and self.settings.provider == _agreed(configs, "provider")
+            ):
+                setattr(self.settings, name, found)
+        self.check()
         try:
             return cost_report(
                 frames,

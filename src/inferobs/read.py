@@ -33,6 +33,7 @@ __all__ = [
     "follow_store",
     "function_of",
     "read",
+    "records_in",
     "store_notes",
     "stored_windows",
     "window_key",
@@ -216,7 +217,7 @@ def _read_lines(path: str, reading: Reading) -> tuple[list[Invocation], list[dic
         for number, line in enumerate(handle, 1):
             if EVENT not in line and DRIFT_EVENT not in line:
                 continue  # not ours: the function's own logs, the platform's lines
-            records, found_windows, error = _records_in(line)
+            records, found_windows, error = records_in(line)
             found.extend(records)
             windows.extend(found_windows)
             if not records and not found_windows:
@@ -224,7 +225,7 @@ def _read_lines(path: str, reading: Reading) -> tuple[list[Invocation], list[dic
     return found, windows
 
 
-def _records_in(line: str) -> tuple[list[Invocation], list[dict[str, Any]], str]:
+def records_in(line: str) -> tuple[list[Invocation], list[dict[str, Any]], str]:
     """Every record and drift window object on a line, wherever it starts; else why there
     was none."""
     records: list[Invocation] = []

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pyarrow
 
 __all__ = [
+    "CONFIGS",
     "INVOCATIONS",
     "KINDS",
     "MINUTES",
@@ -88,10 +89,25 @@ MINUTES: dict[str, str] = {
     "duration_max_ms": "DOUBLE",
 }
 
+# A function's configuration, as `obs pull` found it in its cloud (the store's
+# function_configs table): what a cost report prices as the setup in force.
+CONFIGS: dict[str, str] = {
+    "source": "VARCHAR",
+    "function": "VARCHAR",
+    "provider": "VARCHAR",  # aws | gcp | azure
+    "region": "VARCHAR",
+    "memory_mb": "INTEGER",
+    "arch": "VARCHAR",  # x86_64 | arm64
+    "timeout_s": "DOUBLE",
+    "provisioned": "INTEGER",  # environments kept warm (Lambda's provisioned concurrency)
+    "pulled_at": "BIGINT",  # Unix epoch ns: the newest row of a function is the one in force
+}
+
 KINDS: dict[str, dict[str, str]] = {
     "invocations": INVOCATIONS,
     "reports": REPORTS,
     "minutes": MINUTES,
+    "configs": CONFIGS,
 }
 
 

@@ -130,7 +130,8 @@ def workloads(
         if len(measured):
             init = rng.choice(measured, size=len(part))
             init[cold] = measured
-        memory[name] = _memory(settings, *sizes[name])
+        config = settings.configured.get(name, {})
+        memory[name] = _memory(settings, config.get("memory_mb") or sizes[name][0], sizes[name][1])
         out.append(
             Workload(
                 function=name,
@@ -142,6 +143,7 @@ def workloads(
                 line_bytes=float(rows["line_bytes"][part].sum()),
                 window_s=window_s,
                 window_start_s=first_ns / 1e9,
+                provisioned=int(config.get("provisioned") or 0),
             )
         )
     out += _minute_workloads(
@@ -205,6 +207,17 @@ def _memory(settings: CostSettings, configured: int | None, used: int | None) ->
         "max_used_mb": used,
         "headroom_mb": None if used is None or not configured else configured - used,
     }
+
+
+def configs_of(frames: Frames) -> dict[str, dict[str, Any]]:
+    """Each function's configuration in force: the newest `obs pull` found (none for
+    sources that are not a pulled store)."""
+    rows = frames.db.execute(
+        "SELECT * EXCLUDE (source) FROM configs WHERE function IS NOT NULL "
+        "QUALIFY row_number() OVER (PARTITION BY function ORDER BY pulled_at DESC) = 1"
+    )
+    names = [column[0] for column in rows.description or ()]
+    return {row[0]: dict(zip(names, row, strict=True)) for row in rows.fetchall()}
 
 
 def provider_of(frames: Frames) -> str:

@@ -50,6 +50,8 @@ class CostSettings:
     provider: str = "aws"  # aws | gcp | azure: whose billing rules (`platforms`)
     region: str | None = None  # None: the provider's default region
     arch: str = "x86_64"
+    # function -> its configuration as pulled (`inferobs.analyze.columns.CONFIGS`)
+    configured: dict[str, dict[str, Any]] = field(default_factory=dict)
     memory_mb: int | None = None  # None: the memory the records say
     keep_alive_s: float | None = None  # None: the price file's default
     free_tier: bool = False
@@ -90,6 +92,7 @@ class Workload:
     # minute aggregates: each row a minute, ``count`` its requests, ``duration_ms`` their mean
     count: npt.NDArray[np.float64] | None = field(default=None, repr=False)
     free_share: float = 1.0  # its share of the account's free tier (by requests)
+    provisioned: int = 0  # environments its configuration keeps warm now (`obs pull`)
     hour: npt.NDArray[np.int64] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -432,8 +435,9 @@ def _within_p99(option: Option, model: _Model) -> bool:
 def options_for(
     work: Workload, settings: CostSettings, policies: list[Policy] | None = None
 ) -> tuple[Option, list[Option], dict[str, Any]]:
-    """The current setup (on-demand) priced; every policy priced (``policies``, or the
-    search's); and the sweep of provisioned:N over every N, for plots."""
+    """The current setup priced (on demand, or the provisioned concurrency the function's
+    configuration keeps); every policy priced (``policies``, or the search's, on demand
+    always among them); and the sweep of provisioned:N over every N, for plots."""
     model = _Model(work, settings)
     statics = [model.price(_static(n), latency=False) for n in range(model.kept.tally.peak + 1)]
     sweep = {
@@ -442,7 +446,7 @@ def options_for(
         "cold_start_rate": [o.cold_start_rate for o in statics],
         "concurrency": _concurrency(model),
     }
-    current = price_option(model, Policy("on-demand"))
+    current = price_option(model, _static(work.provisioned))
     if policies is not None:
         options = []
         for policy in policies:
@@ -454,8 +458,10 @@ def options_for(
             options.append(price_option(model, policy, instance))
         return current, options, sweep
     options = [current]
+    if work.provisioned:
+        options.append(price_option(model, Policy("on-demand")))
     best = _cheapest_meeting(model, statics, _static)
-    if best:
+    if best and best != work.provisioned:
         options.append(price_option(model, _static(best)))
     schedule = _schedule(model)
     if schedule is not None and any(schedule):

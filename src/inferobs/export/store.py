@@ -48,24 +48,30 @@ if TYPE_CHECKING:
     from ..record import Invocation
 
     Row = tuple[object, ...]
-    Pending: TypeAlias = "Row | _Window"  # what waits to be written
+    Pending: TypeAlias = "Row | WindowRow"  # what waits to be written
 
 __all__ = [
     "DATABASE",
     "SCHEMA",
     "NewerLayoutError",
     "StoreExporter",
+    "WindowRow",
     "connect",
+    "insert_rows",
+    "invocation_row",
     "layout_1_windows",
     "pack",
+    "put_aside",
     "table_columns",
     "unpack",
 ]
 
 DATABASE = "records.db"
-# 2: one drift_windows row per window record (counts as one array with its shape);
-# 1 kept one row per window, instance and feature, and is migrated on opening
-STORE_SCHEMA_VERSION = 2
+# 3: the tables `obs pull` fills beside the records (platform reports, metric series,
+# function configurations, how far each cloud source was read); a layout 2 store gains
+# them on opening. 2: one drift_windows row per window record (counts as one array with
+# its shape); 1 kept one row per window, instance and feature, and is migrated on opening
+STORE_SCHEMA_VERSION = 3
 # after a failed write the store waits before trying again: briefly at first (another
 # writer's lock, a checkpoint), twice as long after each failure in a row, at most this
 RETRY_FIRST_S = 0.05
@@ -119,6 +125,63 @@ CREATE TABLE IF NOT EXISTS drift_windows (
     record        TEXT    NOT NULL   -- the window's JSON line without its counts
 );
 CREATE INDEX IF NOT EXISTS drift_windows_by_baseline ON drift_windows (baseline_hash, window_start);
+-- What `obs pull` brings back besides our records, each row with the cloud source it
+-- came from (`inferobs.pull`: provider, region or project, function, feed) and when.
+-- The platform's own report of each invocation (Lambda's REPORT line): it exists even
+-- where our record never got written (a crash, a timeout, running out of memory).
+CREATE TABLE IF NOT EXISTS platform_reports (
+    source            TEXT    NOT NULL,
+    pulled_at         INTEGER NOT NULL,  -- Unix epoch ns
+    function          TEXT    NOT NULL,
+    id                TEXT    NOT NULL,  -- the platform's request id
+    end_ns            INTEGER,           -- Unix epoch ns of its end, when the report says
+    duration_ms       REAL,
+    billed_ms         REAL,
+    memory_mb         INTEGER,
+    max_memory_mb     INTEGER,
+    init_ms           REAL,
+    restore_ms        REAL,
+    billed_restore_ms REAL,
+    status            TEXT,
+    error_type        TEXT,
+    PRIMARY KEY (function, id)           -- a report pulled twice is kept once
+);
+-- The platform's metric series, one row per point, and a point pulled again (late data
+-- fills a recent period in) replaces the one kept.
+CREATE TABLE IF NOT EXISTS metric_points (
+    source        TEXT    NOT NULL,
+    pulled_at     INTEGER NOT NULL,
+    function      TEXT    NOT NULL,
+    metric        TEXT    NOT NULL,      -- the platform's name (`Invocations`, ...)
+    statistic     TEXT    NOT NULL,      -- Sum, Average, Maximum, ...
+    period_s      INTEGER NOT NULL,
+    at            INTEGER NOT NULL,      -- Unix epoch ns of the period's start
+    value         REAL    NOT NULL,
+    PRIMARY KEY (function, metric, statistic, period_s, at)
+);
+-- A function's configuration as a pull found it (memory, architecture, timeout,
+-- provisioned concurrency in force): a cost report prices the setup the user has.
+CREATE TABLE IF NOT EXISTS function_configs (
+    source        TEXT    NOT NULL,
+    pulled_at     INTEGER NOT NULL,
+    provider      TEXT    NOT NULL,      -- aws | gcp | azure
+    region        TEXT,
+    function      TEXT    NOT NULL,
+    memory_mb     INTEGER,
+    arch          TEXT,
+    timeout_s     REAL,
+    provisioned   INTEGER,               -- environments kept warm (Lambda: allocated PC)
+    config        TEXT    NOT NULL       -- JSON: what the platform said, credentials never
+);
+-- How far each cloud source has been read: the next pull starts a few minutes before
+-- `mark` (log events arrive late), and `resume` holds an unfinished pull's place (JSON).
+CREATE TABLE IF NOT EXISTS pulls (
+    source        TEXT    PRIMARY KEY,
+    first         INTEGER NOT NULL,      -- Unix epoch ns: read from here ...
+    mark          INTEGER NOT NULL,      -- ... up to here, all of it
+    pulled_at     INTEGER NOT NULL,
+    resume        TEXT
+);
 """
 
 _INSERT = (
@@ -375,7 +438,7 @@ def _shape_and_counts(nested: dict[str, Any]) -> tuple[str, bytes]:
     return encode(shape(nested)), pack(flatten(nested))
 
 
-def _row(record: Invocation) -> Row:
+def invocation_row(record: Invocation) -> Row:
     return (
         record.start,
         record.kind,
@@ -392,7 +455,7 @@ def _row(record: Invocation) -> Row:
     )
 
 
-class _Window:
+class WindowRow:
     """A drift window waiting beside invocation rows: its row, and its whole JSON line
     for the set_aside table should SQLite refuse the row."""
 
@@ -484,7 +547,7 @@ class StoreExporter:
         self.dropped = 0  # records this process has had to drop (under _lock)
 
     def export(self, record: Invocation) -> None:
-        self._queue(_row(record))
+        self._queue(invocation_row(record))
 
     def export_window(self, window: dict[str, Any]) -> None:
         """Queue a drift window record (`inferobs.drift.counting`) with the invocation rows.
@@ -493,7 +556,7 @@ class StoreExporter:
         (``store_window``); one SQLite cannot hold is set aside when written.
         """
         try:
-            self._queue(_Window(window))
+            self._queue(WindowRow(window))
         except Exception as exc:
             fault("store_window", f"a drift window could not be queued for {self.path}", exc)
 
@@ -573,16 +636,7 @@ class StoreExporter:
         connection.execute("BEGIN IMMEDIATE")
         try:
             if rows:
-                connection.execute("SAVEPOINT batch")
-                try:
-                    connection.executemany(_INSERT, [r for r in rows if not isinstance(r, _Window)])
-                    windows = [r.row for r in rows if isinstance(r, _Window)]
-                    if windows:
-                        connection.executemany(_INSERT_WINDOW, windows)
-                except _ROW_ERRORS:  # one row SQLite refuses: write the others one by one
-                    connection.execute("ROLLBACK TO batch")
-                    set_aside, unstorable = _write_each(connection, rows)
-                connection.execute("RELEASE batch")
+                set_aside, unstorable = insert_rows(connection, rows)
             if dropped:
                 connection.execute(_COUNT_DROPPED, (str(dropped),))
             connection.execute("COMMIT")
@@ -660,6 +714,34 @@ class StoreExporter:
         return type(exc).__name__
 
 
+def insert_rows(connection: sqlite3.Connection, rows: list[Pending]) -> tuple[int, int]:
+    """Invocation rows (`invocation_row`) and drift windows (`WindowRow`), in the caller's
+    transaction.
+
+    One bad row never holds back the others: when SQLite refuses the batch, the
+    rows are written one by one, and those it still refuses are repaired or
+    set aside with the reason. Returns how many were set aside, and how many
+    not even that could hold.
+    """
+    set_aside = unstorable = 0
+    connection.execute("SAVEPOINT batch")
+    try:
+        connection.executemany(_INSERT, [r for r in rows if not isinstance(r, WindowRow)])
+        windows = [r.row for r in rows if isinstance(r, WindowRow)]
+        if windows:
+            connection.executemany(_INSERT_WINDOW, windows)
+    except _ROW_ERRORS:  # one row SQLite refuses: write the others one by one
+        connection.execute("ROLLBACK TO batch")
+        set_aside, unstorable = _write_each(connection, rows)
+    connection.execute("RELEASE batch")
+    return set_aside, unstorable
+
+
+def put_aside(connection: sqlite3.Connection, reason: str, line: str) -> None:
+    """Keep ``line``, which holds no record that can be stored, with the reason."""
+    connection.execute(_SET_ASIDE, (time.time_ns(), reason, line))
+
+
 def _write_each(connection: sqlite3.Connection, rows: list[Pending]) -> tuple[int, int]:
     """Write rows one at a time, repairing or setting aside the ones SQLite refuses.
 
@@ -667,7 +749,7 @@ def _write_each(connection: sqlite3.Connection, rows: list[Pending]) -> tuple[in
     """
     set_aside = unstorable = 0
     for item in rows:
-        if isinstance(item, _Window):
+        if isinstance(item, WindowRow):
             insert, row, line = _INSERT_WINDOW, item.row, item.line
         else:
             insert, row, line = _INSERT, item, str(item[-1])
@@ -676,7 +758,7 @@ def _write_each(connection: sqlite3.Connection, rows: list[Pending]) -> tuple[in
             continue
         except _ROW_ERRORS:
             pass
-        repaired, reason = _repaired_window(item) if isinstance(item, _Window) else _repaired(row)
+        repaired, reason = _repaired_window(item) if isinstance(item, WindowRow) else _repaired(row)
         if repaired is not None:
             try:
                 connection.execute(insert, repaired)
@@ -691,7 +773,7 @@ def _write_each(connection: sqlite3.Connection, rows: list[Pending]) -> tuple[in
     return set_aside, unstorable
 
 
-def _repaired_window(window: _Window) -> tuple[Row | None, str]:
+def _repaired_window(window: WindowRow) -> tuple[Row | None, str]:
     """A window's row with text SQLite refuses escaped, or None and why no row can hold it."""
     if window.reason:
         return None, window.reason

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ...drift.counting import DRIFT_EVENT
 from ...export.lines import encode
-from ...read import Problem, ReadError, _records_in
+from ...read import Problem, ReadError, records_in
 from ..columns import arrow_table, sql_string
 from . import Source, fresh_name, head
 from .lambda_report import REPORT_MARKERS, parse
@@ -64,7 +64,7 @@ class LogLines(Source):
         for line, text in db.execute(
             f"SELECT line, text FROM {table} WHERE ours AND NOT fast ORDER BY line"
         ).fetchall():
-            found, _, error = _records_in(text)
+            found, _, error = records_in(text)
             try:
                 if found:
                     slow.extend(rows_of(found, self.path, line, encode))
@@ -101,7 +101,7 @@ class LogLines(Source):
         places: list[int] = []  # each record's line
         found_problems: list[Problem] = []
         for line, text in lines:
-            _, found, error = _records_in(text)
+            _, found, error = records_in(text)
             if not found:
                 found_problems.append(Problem(f"{self.path}:{line}", error))
             records += found

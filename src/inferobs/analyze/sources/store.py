@@ -10,11 +10,13 @@ one index array per shape, so a record's key order never matters.
 from __future__ import annotations
 
 import os
+import sqlite3
 
 from ...export.lines import encode
-from ...export.store import DATABASE
+from ...export.store import DATABASE, table_columns
 from ...read import COUNTS, ID, SHAPE, Problem, _opened, check_layout, store_notes, stored_windows
 from ...record import Invocation
+from ..columns import CONFIGS, arrow_table
 from . import Source, fresh_name
 from .records import invocations_of, judge, rows_of
 
@@ -61,6 +63,7 @@ class Store(Source):
             check_layout(connection, self.path)
             rows = connection.execute("SELECT rowid, record FROM invocations").fetchall()
             store_notes(connection, self.path, problems, self.losses)
+            pulled = _pulled(connection, self.path)
         table = fresh_name("_store")
         db.register(
             f"{table}_rows",
@@ -84,7 +87,13 @@ class Store(Source):
                 slow.extend(rows_of([Invocation.from_json(text)], self.path, rowid, encode))
             except ValueError as exc:  # a RecordError, or a value no column holds
                 problems.append(Problem(f"{self.path}#row{rowid}", str(exc)))
-        return {"invocations": invocations_of(db, table, self.path, slow)}
+        loaded = {"invocations": invocations_of(db, table, self.path, slow)}
+        for kind, found in pulled.items():
+            if found:
+                name = fresh_name(f"_store_{kind}")
+                db.register(name, arrow_table(found, kind))
+                loaded[kind] = db.table(name)
+        return loaded
 
     def windows(self, baseline: Baseline, problems: list[Problem]) -> WindowTable:
         from itertools import islice
@@ -98,6 +107,43 @@ class Store(Source):
             for at in range(0, count, _CHUNK):
                 matrix.add(list(islice(rows, _CHUNK)), at)
         return matrix.table(other)
+
+
+def _pulled(connection: sqlite3.Connection, path: str) -> dict[str, list[dict[str, object]]]:
+    """What `obs pull` kept beside the records: the platform's reports (numbered by
+    rowid, as records are) and the functions' configurations; none in older stores."""
+    if not table_columns(connection, "function_configs"):  # a store from before layout 3
+        return {}
+    reports = [
+        dict(zip(_REPORT_FIELDS, row, strict=True), source=path)
+        for row in connection.execute(
+            f"SELECT rowid, {', '.join(_REPORT_COLUMNS)} FROM platform_reports"
+        )
+    ]
+    configs = [
+        dict(zip(_CONFIG_COLUMNS, row, strict=True), source=path)
+        for row in connection.execute(f"SELECT {', '.join(_CONFIG_COLUMNS)} FROM function_configs")
+    ]
+    return {"reports": reports, "configs": configs}
+
+
+# the store's platform_reports columns, and the report columns they are read as
+_REPORT_COLUMNS = (
+    "id",
+    "end_ns",
+    "function",
+    "duration_ms",
+    "billed_ms",
+    "memory_mb",
+    "max_memory_mb",
+    "init_ms",
+    "restore_ms",
+    "billed_restore_ms",
+    "status",
+    "error_type",
+)
+_REPORT_FIELDS = ("line", *(("end" if c == "end_ns" else c) for c in _REPORT_COLUMNS))
+_CONFIG_COLUMNS = tuple(c for c in CONFIGS if c != "source")
 
 
 class _Matrix:

@@ -1,0 +1,212 @@
+"""`obs pull aws|gcp|azure`: a function's invocation data from its cloud into the store.
+
+Kept apart from `inferobs.cli` so that module stays the commands' shape; the
+pulls themselves are `inferobs.pull`. ``obs report --source aws:NAME`` pulls
+through `pull_source` before it reads the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import TextIO
+
+    from .pull import Progress, Summary
+
+__all__ = ["CLOUD_PREFIXES", "pull", "pull_source"]
+
+CLOUD_PREFIXES = ("aws:",)  # --source values that name a cloud function, not a path
+DEFAULT_SINCE = "14d"
+
+
+@click.group()
+def pull() -> None:
+    """Pull a function's invocation data from its cloud into the store.
+
+    Our records, the platform's per-invocation reports, its metric series and
+    the function's configuration, so that `obs report --costs` and `--drift`
+    run offline on them; the next pull fetches only what is new.
+    """
+
+
+def _window_options(command: Any) -> Any:
+    options = [
+        click.option("--function", required=True, metavar="NAME", help="The function to pull."),
+        click.option(
+            "--since",
+            default=DEFAULT_SINCE,
+            show_default=True,
+            metavar="WHEN",
+            help="From then on: 30m, 2h, 7d, or ISO time (what is already stored is not "
+            "fetched again).",
+        ),
+        click.option("--until", metavar="WHEN", help="Up to then (default: now)."),
+        click.option(
+            "--store",
+            metavar="PATH",
+            help="The store to pull into. Default: INFEROBS_STORE_PATH (.inferobs).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@pull.command("aws")
+@_window_options
+@click.option("--region", help="The function's region (default: the AWS config's).")
+@click.option("--profile", help="A named profile of the AWS config files.")
+@click.option(
+    "--log-group",
+    metavar="NAME",
+    help="Default: the function's configured log group, else /aws/lambda/NAME.",
+)
+def aws(
+    *,
+    function: str,
+    since: str,
+    until: str | None,
+    store: str | None,
+    region: str | None,
+    profile: str | None,
+    log_group: str | None,
+) -> None:
+    """AWS Lambda: CloudWatch Logs and metrics, and the function's configuration."""
+    since_ns, until_ns = _window(since, until)
+    path = store or _store()
+    summary = _pulled(
+        "aws",
+        function,
+        path,
+        (since_ns, until_ns),
+        region=region,
+        profile=profile,
+        log_group=log_group,
+    )
+    _say(summary, function, path)
+
+
+def pull_source(source: str, since_ns: int | None, until_ns: int | None) -> tuple[str, str]:
+    """Pull the function a ``--source`` such as ``aws:NAME`` names into the default store
+    (from ``since_ns``, else the last 14 days); its store path and function name."""
+    from .cli import parse_since
+
+    provider, _, function = source.partition(":")
+    if not function:
+        raise click.BadParameter(
+            f"{source!r}: name the function, as aws:NAME", param_hint="'--source'"
+        )
+    now = time.time_ns()
+    low = since_ns if since_ns is not None else parse_since(DEFAULT_SINCE, now)
+    path = _store()
+    summary = _pulled(provider, function, path, (low, until_ns or now))
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return path, function
+
+
+def _pulled(
+    provider: str, function: str, store: str, window: tuple[int, int], **options: Any
+) -> Summary:
+    """The pull, its errors as click's, with a progress bar on a terminal."""
+    from .pull import PullError, Summary
+
+    summary = Summary()
+    try:
+        with _progress(sys.stderr) as progress:
+            if provider == "aws":
+                from .pull.aws import pull as pull_aws
+
+                pull_aws(function, store, *window, progress=progress, summary=summary, **options)
+            else:
+                raise click.BadParameter(f"{provider!r}: no such cloud (aws)")
+    except PullError as exc:
+        for warning in summary.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        raise click.ClickException(str(exc)) from None
+    return summary
+
+
+def _window(since: str, until: str | None) -> tuple[int, int]:
+    from .cli import parse_since
+
+    now = time.time_ns()
+    try:
+        since_ns = parse_since(since, now)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--since'") from None
+    try:
+        until_ns = now if until is None else parse_since(until, now)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--until'") from None
+    if until_ns <= since_ns:
+        raise click.BadParameter("must be after --since", param_hint="'--until'")
+    return since_ns, min(until_ns, now)
+
+
+def _store() -> str:
+    from .cli import _default_source
+
+    return _default_source()
+
+
+def _say(summary: Summary, function: str, store: str) -> None:
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"pulled {function} into {store}")
+    for title, counts in summary.feeds.items():
+        if title in summary.point_feeds:
+            click.echo(f"  {title}: {counts.metric_points:,} metric points")
+            continue
+        again = f" ({counts.skipped:,} already stored)" if counts.skipped else ""
+        aside = f", {counts.set_aside:,} unreadable lines set aside" if counts.set_aside else ""
+        click.echo(
+            f"  {title}: {counts.events:,} log events, {counts.records:,} records{again}, "
+            f"{counts.windows:,} drift windows, {counts.reports:,} platform reports{aside}"
+        )
+    if summary.config:
+        click.echo(f"  configuration: {summary.config}")
+    if summary.marks:
+        mark = min(summary.marks.values())
+        when = datetime.fromtimestamp(mark / 1e9, tz=timezone.utc).isoformat(timespec="seconds")
+        click.echo(f"  read whole up to {when.replace('+00:00', 'Z')}")
+
+
+@contextlib.contextmanager
+def _progress(stream: TextIO) -> Iterator[Progress | None]:
+    """A transient progress bar on ``stream`` when it is a terminal; nothing on a pipe."""
+    if not stream.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(file=stream, force_terminal=True),
+        transient=True,
+    )
+    task = bar.add_task("pulling", total=None)
+
+    def step(title: str, counts: Any, done: int, total: int) -> None:
+        what = (
+            f"{counts.metric_points:,} points"
+            if counts.metric_points
+            else (f"{counts.records:,} records, {counts.reports:,} reports")
+        )
+        bar.update(task, completed=done, total=total, description=f"{title}: {what}")
+
+    with bar:
+        yield step

@@ -1,0 +1,155 @@
+"""`obs pull`: invocation data back from a cloud into the embedded store.
+
+Each provider module (`aws`, ...) turns its services into feeds: a log feed
+(our JSON lines and the platform's own per-invocation reports) and a metrics
+feed, each a source with its own place in the store (`inferobs.pull.plan`),
+fetched page by page by `run_feed` and committed page by page by
+`inferobs.pull.landing`. The function's configuration is stored beside them,
+so a cost report prices the setup the user has. A provider's errors become
+`PullError` with the provider's words for what to do; credentials never
+appear in a message, since only error codes and our own words are shown.
+"""
+
+from __future__ import annotations
+
+from .landing import Counts, Covered
+from .plan import done, plan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
+
+    from .landing import Landing
+    from .plan import Piece
+
+    # called after each page: the feed's name, what it stored so far, pieces done, pieces
+    Progress = Callable[[str, Counts, int, int], None]
+
+__all__ = ["Feed", "Page", "PullError", "Summary", "run_feed"]
+
+
+class PullError(Exception):
+    """A pull that could not go on; the message says why and what was kept."""
+
+
+class Page:
+    """One page of a feed: log lines with the reports among them, or metric points; and
+    the token that asks for the next page of the same piece (None: the piece is done)."""
+
+    __slots__ = ("lines", "points", "reports", "token")
+
+    def __init__(
+        self,
+        token: str | None,
+        *,
+        lines: list[str] | None = None,
+        reports: list[dict[str, Any]] | None = None,
+        points: list[tuple[str, str, int, int, float]] | None = None,
+    ) -> None:
+        self.token = token
+        self.lines = lines or []
+        self.reports = reports or []
+        self.points = points
+
+
+class Feed:
+    """One source of a cloud: its key in the store, how it is cut, and its pages."""
+
+    source = ""  # provider:place:function:feed, the key of its place in the store
+    title = ""  # what the progress bar calls it
+    piece_ns = 6 * 3600 * 1_000_000_000
+    function = ""
+    holds_records = True  # log lines (records may come twice) rather than metric points
+
+    def pages(self, piece: Piece, token: str | None) -> Iterator[Page]:
+        """The pages of one piece, from ``token`` (None: its start); at least one, the last
+        with no token."""
+        raise NotImplementedError
+
+
+class Summary:
+    """What one pull stored, feed by feed, and how far each is read now."""
+
+    def __init__(self) -> None:
+        self.counts = Counts()
+        self.marks: dict[str, int] = {}  # feed source -> read whole up to, Unix epoch ns
+        self.warnings: list[str] = []  # what could not be read, the pull going on without it
+        self.feeds: dict[str, Counts] = {}  # feed title -> what it stored
+        self.config = ""  # the function's configuration, in words, when it was read
+        self.point_feeds: set[str] = set()  # the titles of feeds of metric points
+
+    def kept(self) -> str:
+        """What is in the store from this pull, for a message about one that stopped."""
+        c = self.counts
+        return (
+            f"the {c.records} records, {c.reports} platform reports and {c.metric_points} "
+            "metric points fetched before are kept, and the next pull resumes after them"
+        )
+
+
+def run_feed(
+    landing: Landing,
+    feed: Feed,
+    window: Piece,
+    summary: Summary,
+    progress: Progress | None = None,
+) -> None:
+    """Fetch ``feed`` for ``window`` ([since, until), Unix epoch ns): an unfinished
+    pull's pieces first, from its page, then what is not read yet. Counts go to
+    ``summary`` as pages commit, so they are right when the provider fails part-way."""
+    covered = landing.covered(feed.source)
+    pending: list[Piece] = []
+    token = None
+    if covered is not None and covered.resume:
+        pending = [(int(low), int(high)) for low, high in covered.resume.get("pieces", [])]
+        token = covered.resume.get("token")
+    stored = summary.feeds.setdefault(feed.title, Counts())
+    if not feed.holds_records:
+        summary.point_feeds.add(feed.title)
+    finished = 0
+    for attempt in ("resumed", "planned"):
+        if attempt == "planned":
+            pending, token = plan(covered, *window, feed.piece_ns), None
+        for index, piece in enumerate(pending):
+            rest = pending[index + 1 :]
+            known = landing.known(*piece) if feed.holds_records else set()
+            for page in feed.pages(piece, token):
+                token = page.token
+                if token is None:
+                    after = done(covered, piece)
+                    after.resume = {"pieces": rest, "token": None} if rest else None
+                else:
+                    after = _unfinished(covered, piece)
+                    after.resume = {"pieces": [piece, *rest], "token": token}
+                if page.points is not None:
+                    added = Counts()
+                    added.metric_points = landing.metric_points(
+                        feed.source, feed.function, page.points, after
+                    )
+                else:
+                    added = landing.page(
+                        feed.source,
+                        page.lines,
+                        page.reports,
+                        function=feed.function,
+                        known=known,
+                        place=after,
+                    )
+                stored.add(added)
+                summary.counts.add(added)
+                if progress is not None:
+                    progress(feed.title, stored, finished, finished + len(rest) + 1)
+            covered = done(covered, piece)
+            covered.resume = {"pieces": rest, "token": None} if rest else None
+            token = None
+            finished += 1
+    if covered is not None:
+        summary.marks[feed.source] = covered.mark
+
+
+def _unfinished(covered: Covered | None, piece: Piece) -> Covered:
+    """The stretch read while ``piece`` is under way (an empty one at its start if none)."""
+    if covered is None:
+        return Covered(piece[0], piece[0], None)
+    return Covered(covered.first, covered.mark, None)
