@@ -169,7 +169,7 @@ def write_store(folder: str, days: int, instances: int, prediction: str) -> None
                 **window,
                 "instance_psi": instance_psi(baseline, window),
             }
-            yield store._Window(record).row  # packed as the store's exporter packs a window
+            yield store.WindowRow(record).row  # packed as the store's exporter packs a window
 
     connection = store.connect(folder)
     connection.execute("BEGIN")
