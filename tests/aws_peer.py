@@ -20,6 +20,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import logging
 import threading
 import time
 import zipfile
@@ -38,15 +39,17 @@ class AwsPeer:
     """moto on a loopback port and the proxy that tests point boto3 at (`url`)."""
 
     def __init__(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         self.moto_address = (host, port)
         # function name -> [{qualifier, requested, allocated, status}]
         self.provisioned: dict[str, list[dict[str, Any]]] = {}
-        # operation (X-Amz-Target's or the path's last part) -> errors to answer, in order
-        self.faults: dict[str, list[tuple[int, str]]] = {}
-        self.requests: list[str] = []  # every operation asked, in order
+        # operation (X-Amz-Target's, else the path) -> what to answer its next requests with,
+        # in order: an error (status, code), or None to pass one request through
+        self.faults: dict[str, list[tuple[int, str] | None]] = {}
+        self.requests: list[tuple[str, bytes]] = []  # every operation asked, and its body
         self.lock = threading.Lock()
         self.proxy = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.proxy.daemon_threads = True
@@ -68,10 +71,12 @@ class AwsPeer:
             aws_secret_access_key="seeding",
         )
 
-    def fail(self, operation: str, status: int, code: str, times: int = 1) -> None:
-        """Answer the next ``times`` requests of ``operation`` with error ``code``."""
+    def fail(self, operation: str, status: int, code: str, times: int = 1, after: int = 0) -> None:
+        """Answer ``times`` requests of ``operation`` with error ``code``, after letting
+        ``after`` more through."""
         with self.lock:
-            self.faults.setdefault(operation, []).extend([(status, code)] * times)
+            queue = self.faults.setdefault(operation, [])
+            queue.extend([None] * after + [(status, code)] * times)
 
     def function(
         self,
@@ -152,7 +157,7 @@ def _handler(peer: AwsPeer) -> type[BaseHTTPRequestHandler]:
             target = self.headers.get("X-Amz-Target", "")
             operation = target.rsplit(".", 1)[-1] if target else self.path.split("?")[0]
             with peer.lock:
-                peer.requests.append(operation)
+                peer.requests.append((operation, body))
                 queued = peer.faults.get(operation)
                 fault = queued.pop(0) if queued else None
             if fault is not None:
@@ -214,3 +219,8 @@ def aws_peer() -> Iterator[AwsPeer]:
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def asked(peer: AwsPeer, operation: str) -> list[dict[str, Any]]:
+    """The JSON bodies of the ``operation`` requests the peer got, in order."""
+    return [json.loads(body) for name, body in peer.requests if name == operation]
