@@ -114,7 +114,7 @@ def run_feed(
         for index, piece in enumerate(pending):
             rest = pending[index + 1 :]
             known = landing.known(*piece) if feed.holds_records else set()
-            for page in feed.pages(piece, token):
+            for page in _ahead(feed.pages(piece, token)):
                 token = page.token
                 if token is None:
                     after = done(covered, piece)
@@ -146,6 +146,51 @@ def run_feed(
             finished += 1
     if covered is not None:
         summary.marks[feed.source] = covered.mark
+
+
+def _ahead(pages: Iterator[Page]) -> Iterator[Page]:
+    """``pages``, the next one fetched while the caller stores this one.
+
+    A cloud answers a page in tens to hundreds of milliseconds, and storing
+    one takes as long: overlapping the two nearly halves a long pull. At most
+    one page waits, so memory stays that of two pages however long the pull.
+    A provider's error reaches the caller at the page it stopped at.
+    """
+    import queue
+    import threading
+
+    waiting: queue.Queue[tuple[Page | None, BaseException | None]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                waiting.put((page, None))
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            waiting.put((None, exc))
+            return
+        waiting.put((None, None))
+
+    fetcher = threading.Thread(target=fetch, name="inferobs-pull", daemon=True)
+    fetcher.start()
+    try:
+        while True:
+            page, error = waiting.get()
+            if error is not None:
+                raise error
+            if page is None:
+                return
+            yield page
+    finally:
+        stop.set()
+        while fetcher.is_alive():  # let a fetch under way finish, so it never outlives us
+            try:
+                waiting.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        fetcher.join()
 
 
 def _unfinished(covered: Covered | None, piece: Piece) -> Covered:
