@@ -42,7 +42,8 @@ result = CliRunner().invoke(main, sys.argv[1:], catch_exceptions=False)
 took = time.perf_counter() - start
 assert result.exit_code == 0, result.output
 print(result.output, file=sys.stderr)
-print(took, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(took, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 """
 HOURS_MS = 12 * 3_600_000
 
@@ -166,19 +167,19 @@ def main() -> None:
                     text=True,
                     check=True,
                 )
-                took, peak = (float(x) for x in done.stdout.split())
+                took, cpu, peak = (float(x) for x in done.stdout.split())
                 size = os.path.getsize(os.path.join(store, "records.db"))
         finally:
             moto.terminate()
             moto.wait()
-        rows.append((lines, seeded, took, lines / took, peak, size / 1e6))
+        rows.append((lines, seeded, took, lines / took, cpu, peak, size / 1e6))
         print(done.stderr.strip(), file=sys.stderr)
-    print("| our lines | seeding moto | pull | lines/s | pull's peak RSS | store |")
-    print("|---|---|---|---|---|---|")
-    for lines, seeded, took, rate, peak, size in rows:
+    print("| our lines | seeding moto | pull | lines/s | pull's CPU | pull's peak RSS | store |")
+    print("|---|---|---|---|---|---|---|")
+    for count, seeded, took, rate, cpu, peak, megabytes in rows:
         print(
-            f"| {lines:,} | {seeded:.0f} s | {took:.1f} s | {rate:,.0f} | {peak:,.0f} MB "
-            f"| {size:,.0f} MB |"
+            f"| {count:,} | {seeded:.0f} s | {took:.1f} s | {rate:,.0f} | {cpu:.1f} s "
+            f"| {peak:,.0f} MB | {megabytes:,.0f} MB |"
         )
 
 

@@ -35,19 +35,25 @@ class PullError(Exception):
 
 class Page:
     """One page of a feed: log lines with the reports among them, or metric points; and
-    the token that asks for the next page of the same piece (None: the piece is done)."""
+    the token that asks for the next page of the same piece (None: the piece is done).
 
-    __slots__ = ("lines", "points", "reports", "token")
+    ``again`` marks a piece read anew from its start because the cloud refused the
+    token a pull had kept (tokens expire): what its earlier pages stored is then
+    looked up, so nothing is stored twice."""
+
+    __slots__ = ("again", "lines", "points", "reports", "token")
 
     def __init__(
         self,
         token: str | None,
         *,
+        again: bool = False,
         lines: list[str] | None = None,
         reports: list[dict[str, Any]] | None = None,
         points: list[tuple[str, str, int, int, float]] | None = None,
     ) -> None:
         self.token = token
+        self.again = again  # the piece's first page again: its place's token was refused
         self.lines = lines or []
         self.reports = reports or []
         self.points = points
@@ -115,6 +121,8 @@ def run_feed(
             rest = pending[index + 1 :]
             known = landing.known(*piece) if feed.holds_records else set()
             for page in _ahead(feed.pages(piece, token)):
+                if page.again and feed.holds_records:
+                    known = landing.known(*piece)
                 token = page.token
                 if token is None:
                     after = done(covered, piece)

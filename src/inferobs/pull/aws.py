@@ -140,6 +140,7 @@ class _Logs(Feed):
             "endTime": -(-high // 1_000_000) - 1,
             "limit": _PAGE_EVENTS,
         }
+        again = False
         while True:
             if token is not None:
                 asked["nextToken"] = token
@@ -154,6 +155,7 @@ class _Logs(Feed):
                 if token is not None and _code(exc) == "InvalidParameterException":
                     token = None  # a resumed page token that has expired: read the piece again
                     asked.pop("nextToken", None)
+                    again = True
                     continue
                 raise
             events = answer.get("events", [])
@@ -166,7 +168,8 @@ class _Logs(Feed):
                 stamp = events[int(str(report["line"]))].get("timestamp")
                 report["end_ns"] = end if end is not None else _ns(stamp)
             token = answer.get("nextToken") or None
-            yield Page(token, lines=lines, reports=reports)
+            yield Page(token, again=again, lines=lines, reports=reports)
+            again = False
             if token is None:
                 return
 

@@ -146,8 +146,9 @@ class Landing:
     ) -> Counts:
         """One page of a log source, its reports, and the pull's place after it: all or nothing.
 
-        ``known`` holds the keys of records already stored; the records stored
-        here are added to it, so a page fetched twice stores nothing new.
+        ``known`` holds the keys of records stored before the piece was begun
+        (`known`); the piece's own pages never hold one record twice, so their
+        keys are not kept: memory stays that of a page however long the piece.
         """
         counts = Counts()
         rows: list[Pending] = []
@@ -158,12 +159,9 @@ class Landing:
                 continue
             records, windows, error = records_in(line)
             for record in records:
-                key = (record.id, record.start, record.kind) if record.id else None
-                if key is not None and key in known:
+                if known and record.id and (record.id, record.start, record.kind) in known:
                     counts.skipped += 1
                     continue
-                if key is not None:
-                    known.add(key)
                 rows.append(invocation_row(record))
                 counts.records += 1
             for window in windows:
