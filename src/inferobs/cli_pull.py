@@ -8,6 +8,7 @@ through `pull_source` before it reads the store.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import sys
 import time
 from datetime import datetime, timezone
@@ -24,7 +25,10 @@ if TYPE_CHECKING:
 
 __all__ = ["CLOUD_PREFIXES", "pull", "pull_source"]
 
-CLOUD_PREFIXES = ("aws:",)  # --source values that name a cloud function, not a path
+CLOUDS = ("aws", "gcp")
+CLOUD_PREFIXES = tuple(
+    f"{cloud}:" for cloud in CLOUDS
+)  # --source values that name a cloud function, not a path
 DEFAULT_SINCE = "14d"
 
 
@@ -95,6 +99,22 @@ def aws(
     _say(summary, function, path)
 
 
+@pull.command("gcp")
+@_window_options
+@click.option(
+    "--project",
+    help="The Google Cloud project (default: GOOGLE_CLOUD_PROJECT, else the credentials').",
+)
+def gcp(
+    *, function: str, since: str, until: str | None, store: str | None, project: str | None
+) -> None:
+    """Cloud Run services and functions: Cloud Logging and Cloud Monitoring."""
+    since_ns, until_ns = _window(since, until)
+    path = store or _store()
+    summary = _pulled("gcp", function, path, (since_ns, until_ns), project=project)
+    _say(summary, function, path)
+
+
 def pull_source(source: str, since_ns: int | None, until_ns: int | None) -> tuple[str, str]:
     """Pull the function a ``--source`` such as ``aws:NAME`` names into the default store
     (from ``since_ns``, else the last 14 days); its store path and function name."""
@@ -103,7 +123,7 @@ def pull_source(source: str, since_ns: int | None, until_ns: int | None) -> tupl
     provider, _, function = source.partition(":")
     if not function:
         raise click.BadParameter(
-            f"{source!r}: name the function, as aws:NAME", param_hint="'--source'"
+            f"{source!r}: name the function, as aws:NAME or gcp:NAME", param_hint="'--source'"
         )
     now = time.time_ns()
     low = since_ns if since_ns is not None else parse_since(DEFAULT_SINCE, now)
@@ -123,12 +143,12 @@ def _pulled(
     summary = Summary()
     try:
         with _progress(sys.stderr) as progress:
-            if provider == "aws":
-                from .pull.aws import pull as pull_aws
-
-                pull_aws(function, store, *window, progress=progress, summary=summary, **options)
-            else:
-                raise click.BadParameter(f"{provider!r}: no such cloud (aws)")
+            if provider not in CLOUDS:
+                raise click.BadParameter(
+                    f"{provider!r}: no such cloud ({', '.join(CLOUDS)})", param_hint="'--source'"
+                )
+            cloud = importlib.import_module(f"inferobs.pull.{provider}")
+            cloud.pull(function, store, *window, progress=progress, summary=summary, **options)
     except PullError as exc:
         for warning in summary.warnings:
             click.echo(f"warning: {warning}", err=True)
