@@ -118,3 +118,14 @@ def open_folder() -> Iterator[Path]:
         for inside in folder.rglob("*"):
             inside.chmod(0o700 if inside.is_dir() else 0o600)
         shutil.rmtree(folder)
+
+
+def stored(store: Path, query: str) -> list[tuple[Any, ...]]:
+    """The rows ``query`` finds in the store at ``store``."""
+    import sqlite3
+
+    connection = sqlite3.connect(store / "records.db")
+    try:
+        return connection.execute(query).fetchall()
+    finally:
+        connection.close()

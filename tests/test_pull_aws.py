@@ -28,6 +28,7 @@ from inferobs.record import Invocation
 from inferobs_aws.emf import EMFExporter
 
 from .aws_peer import REGION, AwsPeer, asked, aws_peer, now_ms
+from .helpers import stored
 
 KEY_MARKER = "AKIAPULLTESTMARKER01"
 SECRET_MARKER = "pull-test-secret-marker"
@@ -119,14 +120,6 @@ def pull(store: Path, *arguments: str) -> Any:
     for marker in (KEY_MARKER, SECRET_MARKER, TOKEN_MARKER):
         assert marker not in result.output
     return result
-
-
-def stored(store: Path, query: str) -> list[tuple[Any, ...]]:
-    connection = sqlite3.connect(store / "records.db")
-    try:
-        return connection.execute(query).fetchall()
-    finally:
-        connection.close()
 
 
 def test_a_pull_brings_back_our_records_the_platform_reports_metrics_and_the_configuration(

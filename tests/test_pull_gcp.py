@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -21,6 +20,7 @@ from inferobs.read import read
 from inferobs.record import Invocation
 
 from .gcp_peer import PROJECT, GcpPeer, entry_of, gcp_peer, series_of, utc
+from .helpers import stored
 
 SECOND_NS = 1_000_000_000
 
@@ -74,14 +74,6 @@ def pull(store: Path, *arguments: str) -> Any:
     return CliRunner().invoke(
         main, ["pull", "gcp", "--store", str(store), *arguments], catch_exceptions=False
     )
-
-
-def stored(store: Path, query: str) -> list[tuple[Any, ...]]:
-    connection = sqlite3.connect(store / "records.db")
-    try:
-        return connection.execute(query).fetchall()
-    finally:
-        connection.close()
 
 
 def test_records_come_back_from_their_struct_with_integers_and_starts_to_the_microsecond(

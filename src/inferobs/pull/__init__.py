@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     # called after each page: the feed's name, what it stored so far, pieces done, pieces
     Progress = Callable[[str, Counts, int, int], None]
 
-__all__ = ["Feed", "Page", "PullError", "Summary", "run_feed"]
+__all__ = ["Feed", "Page", "PullError", "Summary", "failing", "run_feed"]
 
 
 class PullError(Exception):
@@ -92,6 +92,29 @@ class Summary:
             f"the {c.records} records, {c.reports} platform reports and {c.metric_points} "
             "metric points fetched before are kept, and the next pull resumes after them"
         )
+
+
+class failing:
+    """A provider's errors met while reading ``service`` as `PullError`: ``words`` says
+    what went wrong and what to do (None for an error it does not know, which goes on
+    as it is), and the message adds what the pull has kept."""
+
+    def __init__(
+        self, summary: Summary, service: str, words: Callable[[Exception, str], str | None]
+    ) -> None:
+        self.summary = summary
+        self.service = service
+        self.words = words
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if exc is None or isinstance(exc, PullError) or not isinstance(exc, Exception):
+            return
+        why = self.words(exc, self.service)
+        if why is not None:
+            raise PullError(f"{why}; {self.summary.kept()}") from None
 
 
 def run_feed(

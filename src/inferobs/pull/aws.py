@@ -25,7 +25,7 @@ import os
 import time
 from datetime import datetime, timezone
 
-from . import Feed, Page, PullError, Summary, run_feed
+from . import Feed, Page, PullError, Summary, failing, run_feed
 from .landing import Landing
 
 TYPE_CHECKING = False
@@ -99,7 +99,7 @@ def pull(
     config = _client_config()
     landing = Landing(store)
     try:
-        with _errors(summary, "AWS Lambda"):
+        with failing(summary, "AWS Lambda", _words):
             lambda_client = session.client("lambda", config=config)
             found = _configuration(lambda_client, function, summary)
             if found is not None:
@@ -109,10 +109,10 @@ def pull(
                     f"provisioned concurrency {found['provisioned']}"
                 )
         group = log_group or _log_group(found, function)
-        with _errors(summary, "CloudWatch Logs"):
+        with failing(summary, "CloudWatch Logs", _words):
             logs = _Logs(session.client("logs", config=config), group, function, region)
             run_feed(landing, logs, (since_ns, until_ns), summary, progress)
-        with _errors(summary, "CloudWatch"):
+        with failing(summary, "CloudWatch", _words):
             metrics = _Metrics(session.client("cloudwatch", config=config), function, region)
             run_feed(landing, metrics, (since_ns, until_ns), summary, progress)
     finally:
@@ -350,40 +350,26 @@ def _client_config() -> Any:
     )
 
 
-class _errors:
-    """AWS's errors as `PullError`: the service, the error code and what to do, and that
-    what was fetched is kept."""
+def _words(exc: Exception, service: str) -> str | None:
+    """What an AWS error means for the user, by its code (never its message)."""
+    import botocore.exceptions
 
-    def __init__(self, summary: Summary, service: str) -> None:
-        self.summary = summary
-        self.service = service
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
-        if exc is None or isinstance(exc, PullError) or not isinstance(exc, Exception):
-            return
-        import botocore.exceptions
-
-        code = _code(exc)
-        if code in _CREDENTIALS:
-            why = f"the AWS credentials were refused ({code}): refresh them and run again"
-        elif code in _THROTTLED:
-            why = f"{self.service} kept throttling ({code}) past the retries"
-        elif code == "AccessDeniedException":
-            why = f"access denied by {self.service} (check the IAM policy: docs/pull.md)"
-        elif code is not None:
-            why = f"{self.service} refused the request ({code})"
-        elif isinstance(exc, botocore.exceptions.NoCredentialsError):
-            why = "no AWS credentials found: configure them as for the AWS CLI"
-        elif isinstance(exc, botocore.exceptions.EndpointConnectionError):
-            why = f"could not reach {self.service} (network, or the endpoint URL)"
-        elif isinstance(exc, botocore.exceptions.BotoCoreError):
-            why = f"{self.service} could not be read ({type(exc).__name__})"
-        else:
-            return
-        raise PullError(f"{why}; {self.summary.kept()}") from None
+    code = _code(exc)
+    if code in _CREDENTIALS:
+        return f"the AWS credentials were refused ({code}): refresh them and run again"
+    if code in _THROTTLED:
+        return f"{service} kept throttling ({code}) past the retries"
+    if code == "AccessDeniedException":
+        return f"access denied by {service} (check the IAM policy: docs/pull.md)"
+    if code is not None:
+        return f"{service} refused the request ({code})"
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return "no AWS credentials found: configure them as for the AWS CLI"
+    if isinstance(exc, botocore.exceptions.EndpointConnectionError):
+        return f"could not reach {service} (network, or the endpoint URL)"
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return f"{service} could not be read ({type(exc).__name__})"
+    return None
 
 
 def _code(exc: BaseException) -> str | None:

@@ -30,7 +30,7 @@ import json
 import os
 from datetime import datetime, timezone
 
-from . import Feed, Page, PullError, Summary, run_feed
+from . import Feed, Page, PullError, Summary, failing, run_feed
 from .landing import Landing
 
 TYPE_CHECKING = False
@@ -80,10 +80,10 @@ def pull(
     project = _project(project)
     landing = Landing(store)
     try:
-        with _errors(summary, "Cloud Logging"):
+        with failing(summary, "Cloud Logging", _words):
             logs = _Logs(_logging_client(), project, function)
             run_feed(landing, logs, (since_ns, until_ns), summary, progress)
-        with _errors(summary, "Cloud Monitoring"):
+        with failing(summary, "Cloud Monitoring", _words):
             metrics = _Metrics(_monitoring_client(), project, function)
             run_feed(landing, metrics, (since_ns, until_ns), summary, progress)
     finally:
@@ -301,38 +301,20 @@ def _client(client: Any, transport: Any, variable: str) -> Any:
         ) from None
 
 
-class _errors:
-    """Google's errors as `PullError`: the service, the status and what to do, and that
-    what was fetched is kept."""
+def _words(exc: Exception, service: str) -> str | None:
+    """What a Google API error means for the user, by its gRPC status (never its message)."""
+    from google.api_core import exceptions
 
-    def __init__(self, summary: Summary, service: str) -> None:
-        self.summary = summary
-        self.service = service
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
-        if exc is None or isinstance(exc, PullError) or not isinstance(exc, Exception):
-            return
-        status = _status(exc)
-        if status is None:
-            from google.api_core import exceptions
-
-            if not isinstance(exc, exceptions.RetryError):
-                return
-            why = f"{self.service} kept refusing (throttled or unavailable) past the retries"
-        elif status == "UNAUTHENTICATED":
-            why = (
-                f"the Google Cloud credentials were refused ({status}): refresh them and run again"
-            )
-        elif status == "PERMISSION_DENIED":
-            why = f"permission denied by {self.service} (check the IAM roles: docs/pull.md)"
-        elif status in ("RESOURCE_EXHAUSTED", "UNAVAILABLE"):
-            why = f"{self.service} kept refusing ({status}) past the retries"
-        else:
-            why = f"{self.service} refused the request ({status})"
-        raise PullError(f"{why}; {self.summary.kept()}") from None
+    status = _status(exc)
+    if status == "UNAUTHENTICATED":
+        return f"the Google Cloud credentials were refused ({status}): refresh them and run again"
+    if status == "PERMISSION_DENIED":
+        return f"permission denied by {service} (check the IAM roles: docs/pull.md)"
+    if status in ("RESOURCE_EXHAUSTED", "UNAVAILABLE") or isinstance(exc, exceptions.RetryError):
+        return f"{service} kept refusing ({status or 'throttled or unavailable'}) past the retries"
+    if status is not None:
+        return f"{service} refused the request ({status})"
+    return None
 
 
 def _status(exc: BaseException) -> str | None:
