@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CLOUD_PREFIXES", "pull", "pull_source"]
 
-CLOUDS = ("aws", "gcp")
+CLOUDS = ("aws", "gcp", "azure")
 CLOUD_PREFIXES = tuple(
     f"{cloud}:" for cloud in CLOUDS
 )  # --source values that name a cloud function, not a path
@@ -115,20 +115,57 @@ def gcp(
     _say(summary, function, path)
 
 
+@pull.command("azure")
+@_window_options
+@click.option(
+    "--workspace",
+    required=True,
+    metavar="ID",
+    help="The Log Analytics workspace (its ID) of the app's Application Insights.",
+)
+@click.option(
+    "--resource-id",
+    metavar="ID",
+    help="The function app's resource ID, for its platform metrics "
+    "(/subscriptions/.../providers/Microsoft.Web/sites/NAME).",
+)
+@click.option("--region", metavar="LOCATION", help="The function app's location (eastus, ...).")
+def azure(
+    *,
+    function: str,
+    since: str,
+    until: str | None,
+    store: str | None,
+    workspace: str,
+    resource_id: str | None,
+    region: str | None,
+) -> None:
+    """Azure Functions: Log Analytics and the function app's platform metrics."""
+    since_ns, until_ns = _window(since, until)
+    path = store or _store()
+    options = {"workspace": workspace, "resource_id": resource_id, "region": region}
+    summary = _pulled("azure", function, path, (since_ns, until_ns), **options)
+    _say(summary, function, path)
+
+
 def pull_source(source: str, since_ns: int | None, until_ns: int | None) -> tuple[str, str]:
     """Pull the function a ``--source`` such as ``aws:NAME`` names into the default store
     (from ``since_ns``, else the last 14 days); its store path and function name."""
     from .cli import parse_since
 
     provider, _, function = source.partition(":")
-    if not function:
+    options: dict[str, Any] = {}
+    if provider == "azure":  # Log Analytics needs its workspace: azure:APP@WORKSPACE
+        function, _, options["workspace"] = function.partition("@")
+    if not function or options.get("workspace") == "":
         raise click.BadParameter(
-            f"{source!r}: name the function, as aws:NAME or gcp:NAME", param_hint="'--source'"
+            f"{source!r}: name the function, as aws:NAME, gcp:NAME or azure:APP@WORKSPACE",
+            param_hint="'--source'",
         )
     now = time.time_ns()
     low = since_ns if since_ns is not None else parse_since(DEFAULT_SINCE, now)
     path = _store()
-    summary = _pulled(provider, function, path, (low, until_ns or now))
+    summary = _pulled(provider, function, path, (low, until_ns or now), **options)
     for warning in summary.warnings:
         click.echo(f"warning: {warning}", err=True)
     return path, function
