@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from inferobs.cli import main
-from inferobs.export.store import StoreExporter
+from inferobs.export.store import STORE_SCHEMA_VERSION, StoreExporter
 from inferobs.read import ReadError, read
 from inferobs.record import Invocation
 
@@ -111,7 +111,7 @@ def test_a_store_laid_out_by_a_newer_inferobs_is_refused_by_both_readers(tmp_pat
     connection.close()
     message = (
         f"{tmp_path / 'records.db'}: laid out by a newer inferobs (store layout 99; this one "
-        "reads up to 2); upgrade inferobs to read it"
+        f"reads up to {STORE_SCHEMA_VERSION}); upgrade inferobs to read it"
     )
     for reader in (read, read_frames):
         with pytest.raises(ReadError) as caught:
