@@ -216,3 +216,27 @@ def assert_close(here: Any, there: Any, where: str = "") -> None:
         assert abs((moments[0] - moments[1]).total_seconds()) <= 1e-6, where
     else:
         assert here == there, where
+
+
+def test_a_record_in_a_local_store_and_pulled_back_through_a_double_counts_once(
+    peer: GcpPeer, tmp_path: Path
+) -> None:
+    from inferobs.analyze.frames import read_frames
+    from inferobs.export.store import StoreExporter
+
+    local, pulled = tmp_path / "local", tmp_path / "pulled"
+    now = time.time_ns()
+    starts = serve(peer, "both", 200, now - 600 * SECOND_NS, SECOND_NS)
+    store = StoreExporter(str(local))
+    for index, start in enumerate(starts):  # the same records, exact, as written
+        first = index == 0
+        line = record(index, start, "both", cold_start=first, init_ms=700.0 if first else None)
+        store.export(Invocation.from_dict(line))
+    assert store.flush()
+    assert pull(pulled, "--function", "both", "--since", "1h").exit_code == 0
+    pulled_starts = {r.start for r in read([str(pulled)]).records}
+    assert pulled_starts != set(starts)  # not to the nanosecond...
+
+    sources = [str(local), str(pulled)]
+    assert len(read(sources).records) == 200  # ...but one record each
+    assert read_frames(sources).count() == 200

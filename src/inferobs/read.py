@@ -26,12 +26,14 @@ if TYPE_CHECKING:
     WindowKey = tuple[object, ...]
 
 __all__ = [
+    "SAME_NS",
     "Problem",
     "ReadError",
     "Reading",
     "check_layout",
     "follow_store",
     "function_of",
+    "once",
     "read",
     "records_in",
     "store_notes",
@@ -40,6 +42,10 @@ __all__ = [
 ]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+# Two records of one request id and kind are one when their starts are this close: a
+# start that came back through a JSON double (Cloud Logging keeps numbers as doubles,
+# exact to 256 ns this far from 1970) is right only to the microsecond.
+SAME_NS = 1000
 _DATABASE_SUFFIXES = (".db", ".sqlite", ".sqlite3")  # names only a database has
 _HEAD = 4096  # bytes looked at to tell a database, text and other binary apart
 
@@ -93,8 +99,9 @@ def read(
 
     A line may hold records anywhere in it, after a prefix (log exports put a
     timestamp first) or beside other JSON; lines without any (the function's
-    own logs, the platform's) are skipped. A record seen twice (the same id,
-    start and kind, say in the store and in a saved log) counts once, and so
+    own logs, the platform's) are skipped. A record seen twice (the same id
+    and kind, starts under a microsecond apart: say in the store and in a saved
+    log, or pulled through Cloud Logging's doubles) counts once, and so
     does a drift window found again in a later source (`window_key`; within
     one source windows alike are parts of one window, emitted at each
     invocation with ``drift_every_invocation``, and all count). ``since_ns`` keeps invocations that
@@ -104,7 +111,7 @@ def read(
     raised only when nothing at all could be read.
     """
     reading = Reading()
-    seen: set[tuple[str, int, str]] = set()
+    every: list[Invocation] = []  # the records of every source, in the order read
     seen_windows: set[WindowKey] = set()  # those of the sources read so far
     for source in sources:
         path = _database(source)
@@ -130,14 +137,7 @@ def read(
         except (ReadError, OSError) as exc:
             reading.problems.append(Problem(source, str(exc).removeprefix(f"{source}: ")))
             continue
-        for record in found:
-            if record.id is not None:
-                key = (record.id, record.start, record.kind)
-                if key in seen:
-                    continue
-                seen.add(key)
-            if _keep(record, since_ns, function):
-                reading.records.append(record)
+        every.extend(found)
         here: set[WindowKey] = set()
         for window in windows:
             identity = window_key(window)
@@ -151,11 +151,35 @@ def read(
             if _keep_window(window, since_ns, function):
                 reading.windows.append(window)
         seen_windows |= here
+    reading.records = [r for r in once(every) if _keep(r, since_ns, function)]
     if not reading.records and not reading.windows and reading.problems:
         raise ReadError("; ".join(str(p) for p in (reading.problems + reading.losses)[:5]))
     reading.records.sort(key=_start)
     reading.windows.sort(key=_window_start)
     return reading
+
+
+def once(records: list[Invocation]) -> list[Invocation]:
+    """``records`` (in the order read) with each record seen twice kept once.
+
+    Two records are one when they have the same request id and kind and their
+    starts are under `SAME_NS` apart; in start order, a record that close to
+    the one before it is a copy (so is a run of them). Of exact copies the
+    first read is kept. The columnar reader keeps the same ones
+    (`inferobs.analyze.frames`). Records without an id are all kept.
+    """
+    from itertools import pairwise
+
+    order = sorted(
+        (i for i, r in enumerate(records) if r.id is not None),
+        key=lambda i: (records[i].id, records[i].kind, records[i].start, i),
+    )
+    copies = set()
+    for before, at in pairwise(order):
+        a, b = records[before], records[at]
+        if a.id == b.id and a.kind == b.kind and b.start - a.start < SAME_NS:
+            copies.add(at)
+    return [r for i, r in enumerate(records) if i not in copies]
 
 
 def window_key(window: dict[str, Any]) -> WindowKey | None:

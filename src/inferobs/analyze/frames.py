@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from ..read import Problem, ReadError, _database
+from ..read import SAME_NS, Problem, ReadError, _database
 from .columns import KINDS, empty, sql_string
 
 TYPE_CHECKING = False
@@ -151,20 +151,25 @@ def _keep_once(
     function: str | None,
     ranks: dict[str, int],
 ) -> None:
-    """View ``invocations``: each record once (same id, start and kind), completed by the
-    platform's reports where there are any, filtered by time and function."""
+    """View ``invocations``: each record once (same id and kind, starts less than a
+    microsecond apart), completed by the platform's reports where there are any,
+    filtered by time and function."""
     # A record seen twice is rare, and keeping one of each costs a sort of every row
     # in every query over the view: it is paid only where two records may be one
-    # (the same hash of id, start and kind; a rare collision only costs the sort).
+    # (the same hash of id and kind: a retried request, or a rare collision, only
+    # costs the sort). A microsecond apart, not exactly alike: a record that came back
+    # through a JSON double (Cloud Logging) has its start only to the microsecond.
     ((doubled,),) = db.execute(
         "SELECT count(*) FROM (SELECT 1 FROM _invocations_read WHERE id IS NOT NULL "
-        "GROUP BY hash(id, start, kind) HAVING count(*) > 1)"
+        "GROUP BY hash(id, kind) HAVING count(*) > 1)"
     ).fetchall()
     kept = "SELECT * FROM _invocations_read"
     if doubled:  # records without an id cannot be told apart: all are kept, unsorted
         kept += (
-            " WHERE id IS NULL UNION ALL SELECT * FROM _invocations_read WHERE id IS NOT NULL"
-            " QUALIFY row_number() OVER (PARTITION BY id, start, kind ORDER BY rank, line) = 1"
+            " WHERE id IS NULL UNION ALL SELECT * EXCLUDE (_apart) FROM (SELECT *, start - "
+            "lag(start) OVER (PARTITION BY id, kind ORDER BY start, rank, line) AS _apart "
+            f"FROM _invocations_read WHERE id IS NOT NULL) WHERE coalesce(_apart, {SAME_NS}) "
+            f">= {SAME_NS}"
         )
     db.execute(f"CREATE OR REPLACE TEMP VIEW _invocations_once AS {kept}")
     read = "_invocations_once"
