@@ -458,3 +458,23 @@ def test_what_our_exporters_wrote_pulled_back_gives_the_figures_of_the_embedded_
     there = runner.invoke(main, [*drift, "--source", str(pulled)])
     assert here.exit_code == there.exit_code == 3  # the demo's drift alerts, from both
     assert json.loads(here.stdout) == json.loads(there.stdout)
+
+
+def test_a_terminal_shows_what_is_being_fetched_and_a_pipe_gets_only_the_summary(
+    peer: AwsPeer, tmp_path: Path
+) -> None:
+    from .test_cli_progress import ERASE_LINE, on_a_terminal
+
+    peer.function("shown")
+    peer.log_events("/aws/lambda/shown", "a", invocations(0, 50, now_ms() - HOUR_MS, 1000, "shown"))
+
+    status, out, shown = on_a_terminal(
+        "pull", "aws", "--function", "shown", "--since", "2h", "--store", str(tmp_path)
+    )
+
+    assert status == 0, shown
+    assert "CloudWatch Logs: 50 records, 50 reports" in shown and "1/1" in shown
+    assert ERASE_LINE in shown  # transient: gone once the pull is done
+    assert "CloudWatch Logs: 200 log events, 50 records" in out
+    piped = pull(tmp_path, "--function", "shown", "--since", "2h")
+    assert piped.stderr == ""  # no bar, no control codes on a pipe

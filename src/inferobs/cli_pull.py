@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import TextIO
 
-    from .pull import Progress, Summary
+    from .pull import Feed, Progress, Summary
+    from .pull.landing import Counts
 
 __all__ = ["CLOUD_PREFIXES", "pull", "pull_source"]
 
@@ -257,13 +258,14 @@ def _progress(stream: TextIO) -> Iterator[Progress | None]:
     )
     task = bar.add_task("pulling", total=None)
 
-    def step(title: str, counts: Any, done: int, total: int) -> None:
+    def step(feed: Feed, counts: Counts, done: int, total: int) -> None:
         what = (
-            f"{counts.metric_points:,} points"
-            if counts.metric_points
-            else (f"{counts.records:,} records, {counts.reports:,} reports")
+            f"{counts.records:,} records, {counts.reports:,} reports"
+            if feed.holds_records
+            else f"{counts.metric_points:,} points"
         )
-        bar.update(task, completed=done, total=total, description=f"{title}: {what}")
+        bar.update(task, completed=done, total=total, description=f"{feed.title}: {what}")
+        bar.refresh()  # a short pull ends before the next tick: show each page as it lands
 
     with bar:
         yield step

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from .landing import Landing
     from .plan import Piece
 
-    # called after each page: the feed's name, what it stored so far, pieces done, pieces
-    Progress = Callable[[str, Counts, int, int], None]
+    # called after each page: the feed, what it stored so far, pieces done, pieces
+    Progress = Callable[["Feed", Counts, int, int], None]
 
 __all__ = ["Feed", "Page", "PullError", "Summary", "failing", "run_feed"]
 
@@ -170,7 +170,8 @@ def run_feed(
                 stored.add(added)
                 summary.counts.add(added)
                 if progress is not None:
-                    progress(feed.title, stored, finished, finished + len(rest) + 1)
+                    now_done = finished + (1 if token is None else 0)
+                    progress(feed, stored, now_done, finished + len(rest) + 1)
             covered = done(covered, piece)
             covered.resume = {"pieces": rest, "token": None} if rest else None
             token = None
