@@ -270,6 +270,8 @@ def test_a_pull_that_fails_part_way_keeps_its_pages_and_the_rerun_resumes_after_
     kept = stored(tmp_path, "SELECT count(*) FROM invocations")[0][0]
     assert 4900 <= kept <= 5100  # what the two pages held
     assert f"the {kept} records" in result.output and "the next pull resumes" in result.output
+    assert "not fetched yet: CloudWatch Logs from 20" in result.output  # the piece's start
+    assert " on, CloudWatch metrics; " in result.output
     ((resume,),) = stored(tmp_path, "SELECT resume FROM pulls WHERE source LIKE '%:logs'")
     assert json.loads(resume)["token"]
     del peer.requests[:]

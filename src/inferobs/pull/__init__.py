@@ -84,13 +84,27 @@ class Summary:
         self.feeds: dict[str, Counts] = {}  # feed title -> what it stored
         self.config = ""  # the function's configuration, in words, when it was read
         self.point_feeds: set[str] = set()  # the titles of feeds of metric points
+        # feed title -> from when it is not read yet (None: none of it), until it is done
+        self.missing: dict[str, int | None] = {}
+
+    def expect(self, *titles: str) -> None:
+        """The feeds this pull will read, in order: until each is done it is missing."""
+        for title in titles:
+            self.missing.setdefault(title, None)
 
     def kept(self) -> str:
-        """What is in the store from this pull, for a message about one that stopped."""
+        """What is in the store from this pull, and what is not yet, for a message about
+        one that stopped."""
         c = self.counts
+        missing = [
+            title if since is None else f"{title} from {_iso(since)} on"
+            for title, since in self.missing.items()
+        ]
         return (
             f"the {c.records} records, {c.reports} platform reports and {c.metric_points} "
-            "metric points fetched before are kept, and the next pull resumes after them"
+            "metric points fetched before are kept"
+            + (f"; not fetched yet: {', '.join(missing)}" if missing else "")
+            + "; the next pull resumes there"
         )
 
 
@@ -141,6 +155,7 @@ def run_feed(
         if attempt == "planned":
             pending, token = plan(covered, *window, feed.piece_ns), None
         for index, piece in enumerate(pending):
+            summary.missing[feed.title] = piece[0]
             rest = pending[index + 1 :]
             known = landing.known(*piece) if feed.holds_records else set()
             for page in _ahead(feed.pages(piece, token)):
@@ -176,6 +191,7 @@ def run_feed(
             covered.resume = {"pieces": rest, "token": None} if rest else None
             token = None
             finished += 1
+    summary.missing.pop(feed.title, None)
     if covered is not None:
         summary.marks[feed.source] = covered.mark
 
@@ -223,6 +239,13 @@ def _ahead(pages: Iterator[Page]) -> Iterator[Page]:
             except queue.Empty:
                 pass
         fetcher.join()
+
+
+def _iso(ns: int) -> str:
+    from datetime import datetime, timezone
+
+    moment = datetime.fromtimestamp(ns // 10**9, tz=timezone.utc)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _unfinished(covered: Covered | None, piece: Piece) -> Covered:

@@ -98,6 +98,7 @@ def pull(
     region = session.region_name
     config = _client_config()
     landing = Landing(store)
+    summary.expect("CloudWatch Logs", "CloudWatch metrics")
     try:
         with failing(summary, "AWS Lambda", _words):
             lambda_client = session.client("lambda", config=config)

@@ -82,6 +82,7 @@ def pull(
     summary = summary if summary is not None else Summary()
     credential = credential if credential is not None else _default_credential()
     landing = Landing(store)
+    summary.expect("Log Analytics", *(("Azure Monitor metrics",) if resource_id else ()))
     try:
         with failing(summary, "Log Analytics", _words):
             logs = _Logs(_logs_client(credential), workspace, function)

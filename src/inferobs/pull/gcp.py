@@ -79,6 +79,7 @@ def pull(
     summary = summary if summary is not None else Summary()
     project = _project(project)
     landing = Landing(store)
+    summary.expect("Cloud Logging", "Cloud Monitoring")
     try:
         with failing(summary, "Cloud Logging", _words):
             logs = _Logs(_logging_client(), project, function)
