@@ -192,7 +192,9 @@ def test_a_pull_brings_back_our_records_the_platform_reports_metrics_and_the_con
     assert (provisioned, arch) == (2, "arm64")
     assert json.loads(config)["ProvisionedConcurrency"][0]["qualifier"] == "live"
     (aside,) = stored(tmp_path, "SELECT reason FROM set_aside")
-    assert aside[0].startswith("pulled from aws:us-east-1:scorer:logs: not a JSON line")
+    assert aside[0].startswith(
+        "pulled from aws:us-east-1:scorer:logs:/aws/lambda/scorer: not a JSON line"
+    )
     # what users keep secret stays out of the store: the function's environment, the keys
     database = (tmp_path / "records.db").read_bytes()
     for marker in ("env-secret-marker", KEY_MARKER, SECRET_MARKER, TOKEN_MARKER):
@@ -230,7 +232,7 @@ def test_the_next_pull_fetches_only_what_is_new_and_counts_nothing_twice(
 
     assert second.exit_code == 0, second.output
     (filtered,) = asked(peer, "FilterLogEvents")
-    mark = stored(tmp_path, "SELECT mark FROM pulls WHERE source LIKE '%:logs'")[0][0]
+    mark = stored(tmp_path, "SELECT mark FROM pulls WHERE source LIKE '%:logs:%'")[0][0]
     # the overlap: a few minutes before the mark, never the whole window again
     assert filtered["startTime"] * 1_000_000 >= mark - 2 * OVERLAP_NS - 2 * MINUTE_NS
     assert stored(
@@ -272,7 +274,7 @@ def test_a_pull_that_fails_part_way_keeps_its_pages_and_the_rerun_resumes_after_
     assert f"the {kept} records" in result.output and "the next pull resumes" in result.output
     assert "not fetched yet: CloudWatch Logs from 20" in result.output  # the piece's start
     assert " on, CloudWatch metrics; " in result.output
-    ((resume,),) = stored(tmp_path, "SELECT resume FROM pulls WHERE source LIKE '%:logs'")
+    ((resume,),) = stored(tmp_path, "SELECT resume FROM pulls WHERE source LIKE '%:logs:%'")
     assert json.loads(resume)["token"]
     del peer.requests[:]
 
@@ -284,7 +286,7 @@ def test_a_pull_that_fails_part_way_keeps_its_pages_and_the_rerun_resumes_after_
         tmp_path, "SELECT count(*), count(DISTINCT json_extract(record, '$.id')) FROM invocations"
     ) == [(6000, 6000)]
     assert stored(tmp_path, "SELECT count(*) FROM platform_reports") == [(6000,)]
-    assert stored(tmp_path, "SELECT resume FROM pulls WHERE source LIKE '%:logs'") == [(None,)]
+    assert stored(tmp_path, "SELECT resume FROM pulls WHERE source LIKE '%:logs:%'") == [(None,)]
 
 
 def test_expired_credentials_are_named_and_never_shown(peer: AwsPeer, tmp_path: Path) -> None:
@@ -480,3 +482,110 @@ def test_a_terminal_shows_what_is_being_fetched_and_a_pipe_gets_only_the_summary
     assert "CloudWatch Logs: 200 log events, 50 records" in out
     piped = pull(tmp_path, "--function", "shown", "--since", "2h")
     assert piped.stderr == ""  # no bar, no control codes on a pipe
+
+
+def window_line(window_id: str, end_ms: int) -> tuple[int, str]:
+    """A drift window record as the stdout exporter writes it, at its end."""
+    window = {
+        "event": "inferobs.drift_window",
+        "schema": 1,
+        "function": "ticker",
+        "window_id": window_id,
+        "window_start": (end_ms - 300_000) * 1_000_000,
+        "window_end": end_ms * 1_000_000,
+        "baseline_hash": "b" * 16,
+        "observations": 3,
+        "prediction": {"prediction": [1, 2, 0]},
+        "features": {},
+    }
+    return end_ms, json.dumps(window)
+
+
+def test_windows_and_records_in_the_overlap_are_stored_once(peer: AwsPeer, tmp_path: Path) -> None:
+    peer.function("overlap")
+    events = invocations(0, 20, now_ms() - 4 * 60_000, 5_000, "overlap")
+    events.append(window_line("w-1", now_ms() - 60_000))
+    peer.log_events("/aws/lambda/overlap", "a", events)
+    assert pull(tmp_path, "--function", "overlap", "--since", "1h").exit_code == 0
+
+    again = pull(tmp_path, "--function", "overlap", "--since", "1h")
+
+    assert again.exit_code == 0, again.output
+    assert "(21 already stored)" in again.output  # 20 records and the window, all re-read
+    assert stored(tmp_path, "SELECT count(*) FROM drift_windows") == [(1,)]
+    assert stored(tmp_path, "SELECT count(*) FROM invocations") == [(20,)]
+
+
+def test_a_kept_metrics_token_that_is_refused_reads_the_piece_again(
+    peer: AwsPeer, tmp_path: Path
+) -> None:
+    peer.function("metered")
+    peer.log_events("/aws/lambda/metered", "a", invocations(0, 2, now_ms() - HOUR_MS))
+    assert pull(tmp_path, "--function", "metered", "--since", "2h").exit_code == 0
+    # a pull stopped in its metrics, days ago: its token has gone stale since
+    low = (now_ms() - HOUR_MS) * 1_000_000
+    stale = json.dumps({"pieces": [[low, low + 3_600_000_000_000]], "token": "stale"})
+    connection = sqlite3.connect(tmp_path / "records.db")
+    with connection:
+        connection.execute(
+            "UPDATE pulls SET resume = ? WHERE source LIKE '%:metered:metrics'", (stale,)
+        )
+    connection.close()
+    peer.fail("GetMetricData", 400, "InvalidNextToken")
+    peer.client("cloudwatch").put_metric_data(
+        Namespace="AWS/Lambda",
+        MetricData=[
+            {
+                "MetricName": "Invocations",
+                "Dimensions": [{"Name": "FunctionName", "Value": "metered"}],
+                "Value": 2.0,
+                "Timestamp": datetime.now(timezone.utc) - timedelta(minutes=50),
+            }
+        ],
+    )
+
+    result = pull(tmp_path, "--function", "metered", "--since", "2h")
+
+    assert result.exit_code == 0, result.output
+    assert "CloudWatch metrics: 1 metric points" in result.output
+    assert stored(tmp_path, "SELECT resume FROM pulls WHERE source LIKE '%:metrics'") == [(None,)]
+
+
+def test_another_log_group_is_read_whole_and_an_arn_names_the_function(
+    peer: AwsPeer, tmp_path: Path
+) -> None:
+    peer.function("grouped")
+    peer.log_events(
+        "/aws/lambda/grouped", "a", invocations(0, 5, now_ms() - HOUR_MS, 1000, "grouped")
+    )
+    peer.log_events("/custom/grouped", "a", invocations(5, 7, now_ms() - HOUR_MS, 1000, "grouped"))
+    assert pull(tmp_path, "--function", "grouped", "--since", "2h").exit_code == 0
+    peer.client("lambda").create_alias(
+        FunctionName="grouped", Name="live", FunctionVersion="$LATEST"
+    )
+
+    arn = f"arn:aws:lambda:{REGION}:123456789012:function:grouped:live"
+    other = pull(tmp_path, "--function", arn, "--since", "2h", "--log-group", "/custom/grouped")
+
+    assert other.exit_code == 0, other.output
+    assert "7 records" in other.output and "pulled grouped into" in other.output
+    assert len(read([str(tmp_path)]).records) == 12
+
+
+def test_a_store_that_cannot_be_written_and_bad_windows_are_named_before_any_fetch(
+    peer: AwsPeer, tmp_path: Path
+) -> None:
+    del peer.requests[:]
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("x")
+    assert "--store" in pull(a_file, "--function", "f").output
+    assert "is a file, not a folder" in pull(a_file, "--function", "f").output
+    future = pull(tmp_path, "--function", "f", "--since", "2099-01-01")
+    assert "'--since'" in future.output and "is in the future" in future.output
+    both = CliRunner().invoke(
+        main, ["report", "--source", "aws:f", "--costs", "--drift", "--format", "json"]
+    )
+    assert both.exit_code == 1 and "separate reports" in both.output
+    html = CliRunner().invoke(main, ["report", "--source", "aws:f", "--format", "html"])
+    assert "--format html goes with --costs or --drift" in html.output
+    assert [name for name, _ in peer.requests] == []  # nothing was fetched for any of them

@@ -241,8 +241,9 @@ def version() -> None:
     multiple=True,
     metavar="PATH",
     help="A store, a file of JSON lines or a log export, an invocation table (CSV, "
-    "JSON Lines, Parquet) or an Azure trace; text may be gzip; or aws:FUNCTION, pulled "
-    "into the store first (repeatable; docs/sources.md). "
+    "JSON Lines, Parquet) or an Azure trace; text may be gzip; or aws:FUNCTION, "
+    "gcp:SERVICE or azure:APP@WORKSPACE, pulled into the store first (repeatable; "
+    "docs/sources.md). "
     "Default: the store at INFEROBS_STORE_PATH (.inferobs).",
 )
 @_format_option
@@ -274,12 +275,13 @@ def report(
     alert).
     """
 
-    paths, function = _pulled_sources(list(sources) or [_default_source()], since, function)
     drift = arguments.pop("drift")
     if costs and drift:
         raise click.UsageError("--costs and --drift are separate reports: ask for one")
     drift_arguments = {name: arguments.pop(name) for name in ("baseline", "period", "rules")}
     cost_arguments = arguments
+    _check_report(costs, drift, output_format, drift_arguments, cost_arguments)
+    paths, function = _pulled_sources(list(sources) or [_default_source()], since, function)
     if drift:
         from .analyze.drift_render import write_drift
 
@@ -288,9 +290,6 @@ def report(
         write_drift(found, output_format, sys.stdout)
         check_alert(found["findings"])
         return
-    if drift_arguments["baseline"] is not None or drift_arguments["period"] != "1h":
-        named = "--baseline" if drift_arguments["baseline"] is not None else "--window"
-        raise click.UsageError(f"{named} goes with --drift")
     if costs:
         from .analyze.cost_render import write_costs
 
@@ -302,12 +301,29 @@ def report(
         write_costs(answer, output_format, sys.stdout)
         request.check_budget(answer)
         return
-    given = [name for name, value in cost_arguments.items() if value not in (None, False, ())]
-    if output_format == "html" or given:
-        if output_format == "html":
-            raise click.UsageError("--format html goes with --costs or --drift")
-        raise click.UsageError(f"--{given[0].replace('_', '-')} goes with --costs")
     _operations_report(paths, since, function, drift_arguments["rules"], output_format)
+
+
+def _check_report(
+    costs: bool,
+    drift: bool,
+    output_format: str,
+    drift_arguments: dict[str, Any],
+    cost_arguments: dict[str, Any],
+) -> None:
+    """Options that go with another, refused before anything is read or pulled."""
+    if drift:
+        return
+    if drift_arguments["baseline"] is not None or drift_arguments["period"] != "1h":
+        named = "--baseline" if drift_arguments["baseline"] is not None else "--window"
+        raise click.UsageError(f"{named} goes with --drift")
+    if costs:
+        return
+    given = [name for name, value in cost_arguments.items() if value not in (None, False, ())]
+    if output_format == "html":
+        raise click.UsageError("--format html goes with --costs or --drift")
+    if given:
+        raise click.UsageError(f"--{given[0].replace('_', '-')} goes with --costs")
 
 
 def _pulled_sources(

@@ -169,7 +169,7 @@ def pull_source(source: str, since_ns: int | None, until_ns: int | None) -> tupl
     summary = _pulled(provider, function, path, (low, until_ns or now), **options)
     for warning in summary.warnings:
         click.echo(f"warning: {warning}", err=True)
-    return path, function
+    return path, summary.function or function
 
 
 def _pulled(
@@ -202,6 +202,8 @@ def _window(since: str, until: str | None) -> tuple[int, int]:
         since_ns = parse_since(since, now)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--since'") from None
+    if since_ns >= now:
+        raise click.BadParameter(f"{since!r} is in the future", param_hint="'--since'")
     try:
         until_ns = now if until is None else parse_since(until, now)
     except ValueError as exc:
@@ -220,7 +222,7 @@ def _store() -> str:
 def _say(summary: Summary, function: str, store: str) -> None:
     for warning in summary.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"pulled {function} into {store}")
+    click.echo(f"pulled {summary.function or function} into {store}")
     for title, counts in summary.feeds.items():
         if title in summary.point_feeds:
             click.echo(f"  {title}: {counts.metric_points:,} metric points")

@@ -12,7 +12,7 @@ appear in a message, since only error codes and our own words are shown.
 
 from __future__ import annotations
 
-from .landing import Counts, Covered
+from .landing import Counts, Covered, Known
 from .plan import done, plan
 
 TYPE_CHECKING = False
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     # called after each page: the feed, what it stored so far, pieces done, pieces
     Progress = Callable[["Feed", Counts, int, int], None]
 
-__all__ = ["Feed", "Page", "PullError", "Summary", "failing", "run_feed"]
+__all__ = ["Feed", "Page", "PullError", "Summary", "failing", "open_store", "run_feed"]
 
 
 class PullError(Exception):
@@ -67,6 +67,9 @@ class Feed:
     piece_ns = 6 * 3600 * 1_000_000_000
     function = ""
     holds_records = True  # log lines (records may come twice) rather than metric points
+    # the longest a call can run on the platform: a record stored that long before a
+    # piece may end, and so be logged, inside it
+    longest_call_ns = 15 * 60 * 1_000_000_000
 
     def pages(self, piece: Piece, token: str | None) -> Iterator[Page]:
         """The pages of one piece, from ``token`` (None: its start); at least one, the last
@@ -79,6 +82,7 @@ class Summary:
 
     def __init__(self) -> None:
         self.counts = Counts()
+        self.function = ""  # the function pulled, by the name its records carry
         self.marks: dict[str, int] = {}  # feed source -> read whole up to, Unix epoch ns
         self.warnings: list[str] = []  # what could not be read, the pull going on without it
         self.feeds: dict[str, Counts] = {}  # feed title -> what it stored
@@ -106,6 +110,26 @@ class Summary:
             + (f"; not fetched yet: {', '.join(missing)}" if missing else "")
             + "; the next pull resumes there"
         )
+
+
+def open_store(path: str) -> Landing:
+    """The store a pull writes into; `PullError` saying why when it cannot be opened."""
+    import sqlite3
+
+    from ..export.store import NewerLayoutError
+    from .landing import Landing
+
+    try:
+        return Landing(path)
+    except NewerLayoutError as exc:
+        raise PullError(f"the store at {path} is {exc}: upgrade inferobs to pull into it") from None
+    except FileExistsError:
+        raise PullError(f"--store {path} is a file, not a folder") from None
+    except OSError as exc:
+        raise PullError(f"the store at {path} cannot be made: {exc.strerror}") from None
+    except sqlite3.Error as exc:
+        code = getattr(exc, "sqlite_errorname", type(exc).__name__)
+        raise PullError(f"the store at {path} cannot be opened ({code})") from None
 
 
 class failing:
@@ -142,6 +166,9 @@ def run_feed(
     pull's pieces first, from its page, then what is not read yet. Counts go to
     ``summary`` as pages commit, so they are right when the provider fails part-way."""
     covered = landing.covered(feed.source)
+    # what this source stored before this pull: only pieces reaching back into it can
+    # hold records already stored (the overlap at its mark, a backfill's last piece)
+    stored_until = covered.mark if covered is not None else None
     pending: list[Piece] = []
     token = None
     if covered is not None and covered.resume:
@@ -157,10 +184,10 @@ def run_feed(
         for index, piece in enumerate(pending):
             summary.missing[feed.title] = piece[0]
             rest = pending[index + 1 :]
-            known = landing.known(*piece) if feed.holds_records else set()
+            known = _known(landing, feed, piece, stored_until)
             for page in _ahead(feed.pages(piece, token)):
-                if page.again and feed.holds_records:
-                    known = landing.known(*piece)
+                if page.again:  # read anew from its start: its earlier pages are stored
+                    known = _known(landing, feed, piece, piece[1])
                 token = page.token
                 if token is None:
                     after = done(covered, piece)
@@ -194,6 +221,15 @@ def run_feed(
     summary.missing.pop(feed.title, None)
     if covered is not None:
         summary.marks[feed.source] = covered.mark
+
+
+def _known(landing: Landing, feed: Feed, piece: Piece, before: int | None) -> Known:
+    """What ``feed``'s pages of ``piece`` may hold that the store holds already: records
+    and drift windows that started in the piece (or a longest call before it) before
+    ``before``; nothing when nothing was stored there (None)."""
+    if not feed.holds_records or before is None or before <= piece[0] - feed.longest_call_ns:
+        return Known()
+    return landing.known(piece[0] - feed.longest_call_ns, min(piece[1], before))
 
 
 def _ahead(pages: Iterator[Page]) -> Iterator[Page]:
@@ -232,13 +268,14 @@ def _ahead(pages: Iterator[Page]) -> Iterator[Page]:
                 return
             yield page
     finally:
+        # stopped early (an error, Ctrl-C): the fetch under way is left to end on its
+        # own (a daemon thread, its page never stored) rather than waited for, since it
+        # may be retrying for minutes; freeing the queue lets it see `stop` and return
         stop.set()
-        while fetcher.is_alive():  # let a fetch under way finish, so it never outlives us
-            try:
-                waiting.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        fetcher.join()
+        try:
+            waiting.get_nowait()
+        except queue.Empty:
+            pass
 
 
 def _iso(ns: int) -> str:

@@ -25,8 +25,7 @@ import os
 import time
 from datetime import datetime, timezone
 
-from . import Feed, Page, PullError, Summary, failing, run_feed
-from .landing import Landing
+from . import Feed, Page, PullError, Summary, failing, open_store, run_feed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -94,15 +93,17 @@ def pull(
     next pull resumes from the last page kept.
     """
     summary = summary if summary is not None else Summary()
-    session = _session(region, profile)
+    function, qualifier, arn_region = _named(function)
+    summary.function = function
+    session = _session(region or arn_region, profile)
     region = session.region_name
     config = _client_config()
-    landing = Landing(store)
+    landing = open_store(store)
     summary.expect("CloudWatch Logs", "CloudWatch metrics")
     try:
         with failing(summary, "AWS Lambda", _words):
             lambda_client = session.client("lambda", config=config)
-            found = _configuration(lambda_client, function, summary)
+            found = _configuration(lambda_client, function, qualifier, summary)
             if found is not None:
                 landing.config(f"aws:{region}:{function}:config", **found, region=region)
                 summary.config = (
@@ -128,7 +129,7 @@ class _Logs(Feed):
         self.client = client
         self.group = group
         self.function = function
-        self.source = f"aws:{region}:{function}:logs"
+        self.source = f"aws:{region}:{function}:logs:{group}"  # another group: another place
 
     def pages(self, piece: Piece, token: str | None) -> Iterator[Page]:
         from ..analyze.sources.lambda_report import parse
@@ -212,10 +213,23 @@ class _Metrics(Feed):
             "EndTime": _utc(high),
             "ScanBy": "TimestampAscending",
         }
+        again = False
         while True:
             if token is not None:
                 asked["NextToken"] = token
-            answer = self.client.get_metric_data(**asked)
+            try:
+                answer = self.client.get_metric_data(**asked)
+            except Exception as exc:
+                # a kept token that no longer fits (it expired, or the period changed
+                # as the piece aged): read the piece again, points replace themselves
+                if token is not None and _code(exc) in (
+                    "InvalidNextToken",
+                    "InvalidParameterValue",
+                ):
+                    token, again = None, True
+                    asked.pop("NextToken", None)
+                    continue
+                raise
             points = []
             for result in answer.get("MetricDataResults", []):
                 name, statistic = METRICS[int(str(result["Id"])[1:])]
@@ -224,22 +238,28 @@ class _Metrics(Feed):
                 ):
                     points.append((name, statistic, period, _ns(stamp), float(value)))
             token = answer.get("NextToken") or None
-            yield Page(token, points=points)
+            yield Page(token, again=again, points=points)
+            again = False
             if token is None:
                 return
 
 
-def _configuration(client: Any, function: str, summary: Summary) -> dict[str, Any] | None:
+def _configuration(
+    client: Any, function: str, qualifier: str | None, summary: Summary
+) -> dict[str, Any] | None:
     """The function's memory, architecture, timeout and provisioned concurrency, as
     `Landing.config` takes them; None (and a warning) where Lambda would not say."""
     try:
-        found = client.get_function_configuration(FunctionName=function)
+        which = {"FunctionName": function, **({"Qualifier": qualifier} if qualifier else {})}
+        found = client.get_function_configuration(**which)
     except Exception as exc:
         code = _code(exc)
         if code in _CREDENTIALS or code is None:
             raise
         why = {
-            "ResourceNotFoundException": f"there is no function {function} in this region",
+            "ResourceNotFoundException": f"there is no function {function}"
+            + (f" with the qualifier {qualifier}" if qualifier else "")
+            + " in this region",
             "AccessDeniedException": "access denied (needs lambda:GetFunctionConfiguration)",
         }.get(code, code)
         summary.warnings.append(
@@ -306,6 +326,18 @@ _KEPT = (
 )
 
 
+def _named(function: str) -> tuple[str, str | None, str | None]:
+    """The function's name, its qualifier (alias or version) and its ARN's region, from
+    what ``--function`` takes: a name, ``NAME:ALIAS``, or an ARN. Records, metrics and the
+    configuration are the function's, under its bare name, whatever the qualifier."""
+    parts = function.split(":")
+    if function.startswith("arn:") and len(parts) >= 7:
+        return parts[6], (parts[7] if len(parts) > 7 else None), parts[3] or None
+    if len(parts) == 2 and all(parts):
+        return parts[0], parts[1], None
+    return function, None, None
+
+
 def _log_group(found: dict[str, Any] | None, function: str) -> str:
     if found is not None:
         group = found["details"].get("LoggingConfig", {}).get("LogGroup")
@@ -329,7 +361,14 @@ def _session(region: str | None, profile: str | None) -> Any:
         raise PullError(f"no AWS profile named {profile!r} in the AWS config files") from None
     if not session.region_name:
         raise PullError("no AWS region: pass --region, or set AWS_REGION (or the profile's region)")
-    if session.get_credentials() is None:
+    try:
+        credentials = session.get_credentials()
+    except botocore.exceptions.BotoCoreError as exc:  # a credential process, SSO, a role
+        raise PullError(
+            f"the AWS credentials could not be had ({type(exc).__name__}): check the profile "
+            "or sign in again (aws sso login)"
+        ) from None
+    if credentials is None:
         raise PullError(
             "no AWS credentials found (environment, shared files, SSO, container or instance "
             "role): configure them as for the AWS CLI"

@@ -30,8 +30,7 @@ import json
 import os
 from datetime import datetime, timedelta, timezone
 
-from . import Feed, Page, PullError, Summary, failing, run_feed
-from .landing import Landing
+from . import Feed, Page, PullError, Summary, failing, open_store, run_feed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,7 +57,8 @@ METRICS: tuple[str, ...] = (
 )
 _ROWS = 20_000  # rows asked for at most, per query: a page
 _FIRST_STRETCH_NS = 15 * MINUTE_NS
-_LOOPBACK = ("http://127.0.0.1:", "http://localhost:", "http://[::1]:")
+# what Log Analytics says of a result over its limits (500,000 rows, 64 MB)
+_TOO_LARGE = ("too large", "too_large", "toolarge", "limit", "truncat")
 
 
 def pull(
@@ -80,16 +80,19 @@ def pull(
     ``credential`` is any azure-core ``TokenCredential``; None: ``DefaultAzureCredential``.
     """
     summary = summary if summary is not None else Summary()
+    if resource_id and not region:
+        raise PullError("--resource-id needs --region, the function app's location (eastus, ...)")
     credential = credential if credential is not None else _default_credential()
-    landing = Landing(store)
+    landing = open_store(store)
     summary.expect("Log Analytics", *(("Azure Monitor metrics",) if resource_id else ()))
     try:
         with failing(summary, "Log Analytics", _words):
             logs = _Logs(_logs_client(credential), workspace, function)
-            run_feed(landing, logs, (since_ns, until_ns), summary, progress)
-        if resource_id:
-            if not region:
-                raise PullError("--resource-id needs --region, the function app's location")
+            try:
+                run_feed(landing, logs, (since_ns, until_ns), summary, progress)
+            finally:
+                summary.warnings.extend(logs.warnings)
+        if resource_id and region:
             with failing(summary, "Azure Monitor metrics", _words):
                 metrics = _Metrics(_metrics_client(credential, region), resource_id, function)
                 run_feed(landing, metrics, (since_ns, until_ns), summary, progress)
@@ -105,6 +108,7 @@ def pull(
 
 class _Logs(Feed):
     title = "Log Analytics"
+    longest_call_ns = 60 * 60 * 1_000_000_000  # the Premium plan's guaranteed timeout
 
     def __init__(self, client: tuple[Any, dict[str, Any]], workspace: str, app: str) -> None:
         self.client, self.options = client
@@ -112,6 +116,7 @@ class _Logs(Feed):
         self.function = app
         self.source = f"azure:{workspace}:{app}:logs"
         self.stretch = _FIRST_STRETCH_NS
+        self.warnings: list[str] = []
 
     def query(self, low: int, high: int) -> str:
         """Our rows of [low, high): the bounds in KQL too, to the tick (100 ns), so that
@@ -152,10 +157,18 @@ class _Logs(Feed):
             **self.options,
         )
         if isinstance(answer, LogsQueryPartialResult):
-            # over Log Analytics' limits for one result: read the stretch in halves
-            if high - low <= 1_000_000:
-                raise PullError("Log Analytics returned a partial result for a millisecond")
-            return [*self._rows(low, (low + high) // 2), *self._rows((low + high) // 2, high)]
+            error = answer.partial_error
+            said = f"{getattr(error, 'code', '')} {getattr(error, 'details', '')}".lower()
+            if any(word in said for word in _TOO_LARGE) and high - low > 1_000_000:
+                # over Log Analytics' limits for one result: read the stretch in halves
+                half = (low + high) // 2
+                return [*self._rows(low, half), *self._rows(half, high)]
+            # a warning (a table the workspace lacks, for one): the rows it gave are whole
+            code = getattr(error, "code", None) or "a partial result"
+            note = f"Log Analytics answered with a warning ({code}); its rows are kept"
+            if note not in self.warnings:
+                self.warnings.append(note)
+            return [row for table in answer.partial_data for row in table.rows]
         return [row for table in answer.tables for row in table.rows]
 
 
@@ -188,7 +201,8 @@ class _Metrics(Feed):
                     **self.options,
                 )
             except HttpResponseError as exc:
-                if exc.status_code == 400:  # a metric this app's plan does not publish
+                if exc.status_code == 400 and name.lower() in str(exc.message).lower():
+                    # the API's answer to a metric this app's plan does not publish
                     note = f"the function app has no metric {name} (its plan does not publish it)"
                     if note not in self.missing:
                         self.missing.append(note)
@@ -222,6 +236,9 @@ def _words(exc: Exception, service: str) -> str | None:
         return f"access denied by {service} (403: check the role assignments, docs/pull.md)"
     if status == 429 or (isinstance(status, int) and status >= 500):
         return f"{service} kept refusing ({status}) past the retries"
+    if isinstance(exc, HttpResponseError) and status is None:
+        # azure-monitor-query hands a credential that gave no token on as a bare error
+        return "no Azure token could be had: sign in (az login) or check the credential chain"
     if isinstance(exc, HttpResponseError):
         return f"{service} refused the request ({status})"
     if isinstance(exc, ServiceRequestError):
@@ -236,6 +253,10 @@ def _default_credential() -> Any:
         raise PullError(
             "obs pull azure needs azure-identity: pip install 'inferobs[azure-pull]'"
         ) from None
+    import logging
+
+    # each credential it tries logs why it could not sign in: the one line we print says it
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
     return DefaultAzureCredential()
 
 
@@ -266,7 +287,11 @@ def _plain_http(endpoint: str) -> dict[str, Any]:
     """The options of each call: azure-core sends a bearer token over TLS only, and a
     loopback http endpoint (a local emulator, the tests) is the one place it is let
     through without."""
-    return {"enforce_https": False} if endpoint.startswith(_LOOPBACK) else {}
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    return {"enforce_https": False} if loopback and not parts.username else {}
 
 
 def _kql_time(ns: int) -> str:

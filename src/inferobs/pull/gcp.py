@@ -6,11 +6,12 @@ Credentials.
   JSON line written to stdout as the entry's ``jsonPayload``, a protobuf
   Struct, in which every number is a double. Our nanosecond ``start`` comes
   back as a double above 2^53, exact to 256 ns only: it is read back to the
-  microsecond (the nearest one), which is exact whenever the same line is
-  fetched twice, so the record still counts once by the reader's rule (id,
-  start, kind). Whole-number doubles become integers again, as they were
-  written. A line Cloud Logging did not parse (a prefix before the JSON) is
-  its ``textPayload`` and read as a log line is.
+  microsecond (the nearest one): the same line fetched twice comes back alike,
+  and the reader takes two records of one id and kind with starts under a
+  microsecond apart for one (`inferobs.read.SAME_NS`), so a record also kept
+  elsewhere to the nanosecond counts once too. Whole-number doubles become
+  integers again, as they were written. A line Cloud Logging did not parse (a
+  prefix before the JSON) is its ``textPayload`` and read as a log line is.
 - **Metrics** (Cloud Monitoring ``ListTimeSeries``): Cloud Run's request count,
   request latencies, instance count, billable instance time and startup
   latencies, aligned to 1 minute and summed (or the percentile taken) over
@@ -30,8 +31,7 @@ import json
 import os
 from datetime import datetime, timezone
 
-from . import Feed, Page, PullError, Summary, failing, run_feed
-from .landing import Landing
+from . import Feed, Page, PullError, Summary, failing, open_store, run_feed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ _PAGE_ENTRIES = 1000  # ListLogEntries' largest page
 _EVENTS = ("inferobs.invocation", "inferobs.drift_window")
 # fields written as whole nanoseconds: read back to the microsecond a double carries exactly
 _NANOSECONDS = ("start",)
+_PROJECT_VARIABLES = ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
 
 
 def pull(
@@ -77,15 +78,18 @@ def pull(
 ) -> Summary:
     """Pull the Cloud Run service (or function) ``function``'s lines and series into ``store``."""
     summary = summary if summary is not None else Summary()
-    project = _project(project)
-    landing = Landing(store)
+    credentials, default_project = _credentials()
+    logging_client = _logging_client(credentials)
+    monitoring_client = _monitoring_client(credentials)
+    project = _project(project, default_project)
+    landing = open_store(store)
     summary.expect("Cloud Logging", "Cloud Monitoring")
     try:
         with failing(summary, "Cloud Logging", _words):
-            logs = _Logs(_logging_client(), project, function)
+            logs = _Logs(logging_client, project, function)
             run_feed(landing, logs, (since_ns, until_ns), summary, progress)
         with failing(summary, "Cloud Monitoring", _words):
-            metrics = _Metrics(_monitoring_client(), project, function)
+            metrics = _Metrics(monitoring_client, project, function)
             run_feed(landing, metrics, (since_ns, until_ns), summary, progress)
     finally:
         landing.close()
@@ -94,6 +98,7 @@ def pull(
 
 class _Logs(Feed):
     title = "Cloud Logging"
+    longest_call_ns = 60 * 60 * 1_000_000_000  # Cloud Run's longest request timeout
 
     def __init__(self, client: Any, project: str, service: str) -> None:
         self.client = client
@@ -238,24 +243,14 @@ def _retry() -> Any:
     )
 
 
-def _project(project: str | None) -> str:
-    if project:
-        return project
-    for name in ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"):
-        if os.environ.get(name):
-            return os.environ[name]
-    try:
-        import google.auth
-
-        _, found = google.auth.default()
-    except Exception:
-        found = None
-    if not found:
-        raise PullError("no Google Cloud project: pass --project, or set GOOGLE_CLOUD_PROJECT")
-    return str(found)
+def _project(project: str | None, default: str | None) -> str:
+    for found in (project, *(os.environ.get(name) for name in _PROJECT_VARIABLES), default):
+        if found:
+            return found
+    raise PullError("no Google Cloud project: pass --project, or set GOOGLE_CLOUD_PROJECT")
 
 
-def _logging_client() -> Any:
+def _logging_client(credentials: Any) -> Any:
     try:
         from google.cloud.logging_v2.services.logging_service_v2 import LoggingServiceV2Client
         from google.cloud.logging_v2.services.logging_service_v2.transports import (
@@ -265,10 +260,12 @@ def _logging_client() -> Any:
         raise PullError(
             "obs pull gcp needs google-cloud-logging: pip install 'inferobs[gcp-pull]'"
         ) from None
-    return _client(LoggingServiceV2Client, LoggingServiceV2GrpcTransport, LOGGING_ENDPOINT)
+    return _client(
+        LoggingServiceV2Client, LoggingServiceV2GrpcTransport, LOGGING_ENDPOINT, credentials
+    )
 
 
-def _monitoring_client() -> Any:
+def _monitoring_client(credentials: Any) -> Any:
     try:
         from google.cloud.monitoring_v3.services.metric_service import MetricServiceClient
         from google.cloud.monitoring_v3.services.metric_service.transports import (
@@ -278,28 +275,61 @@ def _monitoring_client() -> Any:
         raise PullError(
             "obs pull gcp needs google-cloud-monitoring: pip install 'inferobs[gcp-pull]'"
         ) from None
-    return _client(MetricServiceClient, MetricServiceGrpcTransport, MONITORING_ENDPOINT)
+    return _client(
+        MetricServiceClient, MetricServiceGrpcTransport, MONITORING_ENDPOINT, credentials
+    )
 
 
-def _client(client: Any, transport: Any, variable: str) -> Any:
-    """A client on Application Default Credentials, or on ``variable``'s endpoint."""
-    import google.auth.exceptions
-
+def _client(client: Any, transport: Any, variable: str, credentials: Any) -> Any:
+    """A client on ``credentials``, or on ``variable``'s endpoint: over TLS, or plain gRPC
+    without credentials to a loopback one."""
     endpoint = os.environ.get(variable, "")
-    host = endpoint.rsplit(":", 1)[0]
-    try:
-        if host in ("127.0.0.1", "localhost", "[::1]"):
-            import grpc  # type: ignore[import-untyped]
+    if _loopback(endpoint):
+        import grpc  # type: ignore[import-untyped]
 
-            return client(transport=transport(channel=grpc.insecure_channel(endpoint)))
-        if endpoint:
-            return client(client_options={"api_endpoint": endpoint})
-        return client()
+        return client(transport=transport(channel=grpc.insecure_channel(endpoint)))
+    options = {"api_endpoint": endpoint} if endpoint else None
+    return client(credentials=credentials, client_options=options)
+
+
+def _loopback(endpoint: str) -> bool:
+    host = endpoint.rsplit(":", 1)[0].strip("[]") if endpoint else ""
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+def _credentials() -> tuple[Any, str | None]:
+    """Application Default Credentials, refreshed now: an expired or revoked one is said
+    here, plainly, rather than met by every request as an unavailable service; and the
+    project they name. None when both endpoints are loopback ones (an emulator, the
+    tests), which take none."""
+    if _loopback(os.environ.get(LOGGING_ENDPOINT, "")) and _loopback(
+        os.environ.get(MONITORING_ENDPOINT, "")
+    ):
+        return None, None
+    try:
+        import google.auth
+        import google.auth.exceptions
+        import google.auth.transport.requests
+    except ImportError:
+        raise PullError(
+            "obs pull gcp needs google-cloud-logging: pip install 'inferobs[gcp-pull]'"
+        ) from None
+    try:
+        credentials, project = google.auth.default(
+            scopes=["https://www.googleapis.com/auth/cloud-platform"]
+        )
+        credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
     except google.auth.exceptions.DefaultCredentialsError:
         raise PullError(
             "no Google Cloud credentials found: run `gcloud auth application-default login`, "
             "or set GOOGLE_APPLICATION_CREDENTIALS"
         ) from None
+    except google.auth.exceptions.GoogleAuthError as exc:
+        raise PullError(
+            f"the Google Cloud credentials could not be refreshed ({type(exc).__name__}): "
+            "run `gcloud auth application-default login` again"
+        ) from None
+    return credentials, project
 
 
 def _words(exc: Exception, service: str) -> str | None:

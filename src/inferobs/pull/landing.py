@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from ..export.store import Pending
 
-__all__ = ["Counts", "Covered", "Landing", "RecordKey"]
+__all__ = ["Counts", "Covered", "Known", "Landing", "RecordKey"]
 
 RecordKey = tuple[str, int, str]  # id, start, kind: what makes two records one (the reader's rule)
 
@@ -69,9 +69,9 @@ _SET_PLACE = (
     " ON CONFLICT (source) DO UPDATE SET first = excluded.first, mark = excluded.mark,"
     " pulled_at = excluded.pulled_at, resume = excluded.resume"
 )
-# a record's end may come this long after its start (Lambda's longest timeout): records
-# stored this long before a piece's start may be the ones its events hold
-_LONGEST_CALL_NS = 15 * 60 * 1_000_000_000
+# a drift window is emitted at its end or later: windows started this long before a
+# piece may be the ones its events hold (a window is minutes to an hour long)
+_LONGEST_WINDOW_NS = 24 * 3600 * 1_000_000_000
 
 
 class Covered:
@@ -83,6 +83,16 @@ class Covered:
         self.first = first
         self.mark = mark
         self.resume = resume
+
+
+class Known:
+    """What the store held before a piece was read: record keys, and drift window ids."""
+
+    __slots__ = ("records", "windows")
+
+    def __init__(self) -> None:
+        self.records: set[RecordKey] = set()
+        self.windows: set[str] = set()
 
 
 class Counts:
@@ -97,7 +107,7 @@ class Counts:
         self.reports = 0  # platform reports stored
         self.metric_points = 0
         self.set_aside = 0  # lines of ours that held no readable record
-        self.skipped = 0  # records already in the store
+        self.skipped = 0  # records and drift windows already in the store
 
     def add(self, other: Counts) -> None:
         for name in self.__slots__:
@@ -124,15 +134,23 @@ class Landing:
         first, mark, resume = row
         return Covered(first, mark, json.loads(resume) if resume else None)
 
-    def known(self, low_ns: int, high_ns: int) -> set[RecordKey]:
-        """The records already stored that events between ``low_ns`` and ``high_ns`` may
-        hold again: those started from a longest call before ``low_ns`` up to ``high_ns``."""
+    def known(self, low_ns: int, high_ns: int) -> Known:
+        """The records and drift windows already stored that started between ``low_ns``
+        and ``high_ns``: what pages fetched again may hold."""
+        known = Known()
         rows = self.connection.execute(
             "SELECT json_extract(record, '$.id'), start, kind FROM invocations"
             " WHERE start BETWEEN ? AND ?",
-            (low_ns - _LONGEST_CALL_NS, high_ns),
+            (low_ns, high_ns),
         )
-        return {(id_, start, kind) for id_, start, kind in rows if isinstance(id_, str)}
+        known.records = {(i, start, kind) for i, start, kind in rows if isinstance(i, str)}
+        windows = self.connection.execute(
+            "SELECT json_extract(record, '$.window_id') FROM drift_windows"
+            " WHERE window_start BETWEEN ? AND ?",
+            (low_ns - _LONGEST_WINDOW_NS, high_ns),
+        )
+        known.windows = {i for (i,) in windows if isinstance(i, str)}
+        return known
 
     def page(
         self,
@@ -141,14 +159,17 @@ class Landing:
         reports: Iterable[Mapping[str, Any]],
         *,
         function: str,
-        known: set[RecordKey],
+        known: Known,
         place: Covered,
     ) -> Counts:
         """One page of a log source, its reports, and the pull's place after it: all or nothing.
 
-        ``known`` holds the keys of records stored before the piece was begun
-        (`known`); the piece's own pages never hold one record twice, so their
-        keys are not kept: memory stays that of a page however long the piece.
+        ``known`` holds what was stored before the piece was begun (`known`),
+        and is skipped; the piece's own pages never hold one record twice, so
+        their keys are not kept: memory stays that of a page however long the
+        piece. Drift windows are known by their ``window_id`` (one per emission);
+        those written without one are stored as found, since alike windows of one
+        source are parts of one window.
         """
         counts = Counts()
         rows: list[Pending] = []
@@ -159,12 +180,15 @@ class Landing:
                 continue
             records, windows, error = records_in(line)
             for record in records:
-                if known and record.id and (record.id, record.start, record.kind) in known:
+                if known.records and (record.id, record.start, record.kind) in known.records:
                     counts.skipped += 1
                     continue
                 rows.append(invocation_row(record))
                 counts.records += 1
             for window in windows:
+                if known.windows and window.get("window_id") in known.windows:
+                    counts.skipped += 1
+                    continue
                 rows.append(WindowRow(window))
                 counts.windows += 1
             if not records and not windows:
