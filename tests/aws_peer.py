@@ -26,6 +26,7 @@ import time
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -107,6 +108,20 @@ class AwsPeer:
             Architectures=[arch],
             Timeout=timeout_s,
             Environment={"Variables": environment or {}},
+        )
+
+    def invocations_metric(self, function: str, value: float, ago: timedelta) -> None:
+        """One point of Lambda's ``Invocations`` for ``function``, ``ago`` from now."""
+        self.client("cloudwatch").put_metric_data(
+            Namespace="AWS/Lambda",
+            MetricData=[
+                {
+                    "MetricName": "Invocations",
+                    "Dimensions": [{"Name": "FunctionName", "Value": function}],
+                    "Value": value,
+                    "Timestamp": datetime.now(timezone.utc) - ago,
+                }
+            ],
         )
 
     def log_events(self, group: str, stream: str, events: Iterable[tuple[int, str]]) -> int:

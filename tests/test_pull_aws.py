@@ -160,17 +160,7 @@ def test_a_pull_brings_back_our_records_the_platform_reports_metrics_and_the_con
     events.append((start + 500_000, '{"event": "inferobs.invocation", "start": "cut'))
     events.append((start + 500_001, "[INFO] the handler's own log line"))
     peer.log_events("/aws/lambda/scorer", "2026/12/03/[$LATEST]abc", events)
-    peer.client("cloudwatch").put_metric_data(
-        Namespace="AWS/Lambda",
-        MetricData=[
-            {
-                "MetricName": "Invocations",
-                "Dimensions": [{"Name": "FunctionName", "Value": "scorer"}],
-                "Value": 150.0,
-                "Timestamp": datetime.now(timezone.utc) - timedelta(hours=2),
-            }
-        ],
-    )
+    peer.invocations_metric("scorer", 150.0, timedelta(hours=2))
 
     result = pull(tmp_path, "--function", "scorer", "--since", "6h")
 
@@ -532,17 +522,7 @@ def test_a_kept_metrics_token_that_is_refused_reads_the_piece_again(
         )
     connection.close()
     peer.fail("GetMetricData", 400, "InvalidNextToken")
-    peer.client("cloudwatch").put_metric_data(
-        Namespace="AWS/Lambda",
-        MetricData=[
-            {
-                "MetricName": "Invocations",
-                "Dimensions": [{"Name": "FunctionName", "Value": "metered"}],
-                "Value": 2.0,
-                "Timestamp": datetime.now(timezone.utc) - timedelta(minutes=50),
-            }
-        ],
-    )
+    peer.invocations_metric("metered", 2.0, timedelta(minutes=50))
 
     result = pull(tmp_path, "--function", "metered", "--since", "2h")
 
