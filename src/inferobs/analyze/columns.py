@@ -22,6 +22,7 @@ __all__ = [
     "INVOCATIONS",
     "KINDS",
     "MINUTES",
+    "POINTS",
     "REPORTS",
     "arrow_table",
     "conform",
@@ -103,11 +104,23 @@ CONFIGS: dict[str, str] = {
     "pulled_at": "BIGINT",  # Unix epoch ns: the newest row of a function is the one in force
 }
 
+# The platform's metric series, as `obs pull` found them (the store's metric_points).
+POINTS: dict[str, str] = {
+    "source": "VARCHAR",
+    "function": "VARCHAR",
+    "metric": "VARCHAR",  # the platform's name: Invocations, run.googleapis.com/request_count
+    "statistic": "VARCHAR",  # Sum, Total, Maximum, p99, ...
+    "period_s": "INTEGER",
+    "at": "BIGINT",  # Unix epoch ns of the period's start
+    "value": "DOUBLE",
+}
+
 KINDS: dict[str, dict[str, str]] = {
     "invocations": INVOCATIONS,
     "reports": REPORTS,
     "minutes": MINUTES,
     "configs": CONFIGS,
+    "points": POINTS,
 }
 
 

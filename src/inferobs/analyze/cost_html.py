@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .cost_render import cost_sections
+from .cost_render import cost_sections, platform_line
 from .policy import PolicyError, parse_policy
 from .svg_plot import (
     BOTTOM,
@@ -144,6 +144,9 @@ def _function(number: int, entry: dict[str, Any], section: Section, answer: dict
     parts = [f'<h2 id="f{number}">{text(section.title)}</h2>', f'<p class="advice">{said}</p>']
     if entry["memory"].get("flag"):
         parts.append(f'<p class="warn">Memory: {text(entry["memory"]["flag"])}.</p>')
+    counted = platform_line(entry)
+    if counted:
+        parts.append(f"<p>{text(counted)}</p>")
     parts.append(_table(section.columns, section.rows, policy))
     name = entry["function"] or "(unnamed)"
     chosen = _option(entry, policy)

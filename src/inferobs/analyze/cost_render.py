@@ -16,7 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import TextIO
 
-__all__ = ["COST_FORMATS", "cost_sections", "write_costs"]
+__all__ = ["COST_FORMATS", "cost_sections", "platform_line", "write_costs"]
 
 COST_FORMATS = ("table", "json", "markdown", "html")
 _LONGEST_NAME = 40
@@ -81,6 +81,19 @@ def _shown(entry: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def platform_line(entry: dict[str, Any]) -> str | None:
+    """What the platform's metrics counted beside what the records hold, in a sentence."""
+    count = entry.get("platform_count")
+    if not count:
+        return None
+    share = count["recorded_share"]
+    return (
+        f"Platform: {count['service']} counted {count['invocations']:,} invocations in the "
+        f"window ({count['metric']}); the data read holds {entry['requests']:,}"
+        + (f" ({share:.1%})." if share is not None else ".")
+    )
+
+
 def cost_sections(answer: dict[str, Any]) -> list[tuple[Section, list[str]]]:
     """One section per function (its options), with the lines said under it."""
     out = []
@@ -100,6 +113,9 @@ def cost_sections(answer: dict[str, Any]) -> list[tuple[Section, list[str]]]:
         flag = entry["memory"].get("flag")
         if flag:
             lines.append(f"Memory: {flag}.")
+        counted = platform_line(entry)
+        if counted:
+            lines.append(counted)
         requests = entry["requests"]
         title = (
             f"Costs: {name} ({requests:,} request{'' if requests == 1 else 's'}, "

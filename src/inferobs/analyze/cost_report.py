@@ -12,6 +12,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
+from .columns import sql_string
 from .costs import MONTH_S, CostSettings, Option, Workload, options_for
 from .policy import Policy
 
@@ -220,6 +221,49 @@ def configs_of(frames: Frames) -> dict[str, dict[str, Any]]:
     return {row[0]: dict(zip(names, row, strict=True)) for row in rows.fetchall()}
 
 
+# What each platform calls its count of a function's invocations, among the metric
+# points `obs pull` brings (the first a function has is taken: on Azure's Premium plan
+# FunctionExecutionCount reads 0, and Flex Consumption splits the count in two).
+_COUNTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("CloudWatch", ("Invocations",), ("Sum",)),
+    ("Cloud Monitoring", ("run.googleapis.com/request_count",), ("Sum",)),
+    ("Azure Monitor", ("FunctionExecutionCount",), ("Total",)),
+    (
+        "Azure Monitor",
+        ("OnDemandFunctionExecutionCount", "AlwaysReadyFunctionExecutionCount"),
+        ("Total",),
+    ),
+)
+
+
+def platform_count(frames: Frames, work: Workload) -> dict[str, Any] | None:
+    """What the platform's own metrics counted of ``work``'s function over its window,
+    beside the requests the data read holds: a short share means invocations went unseen
+    (logs dropped, a handler left uninstrumented). None without such metric points."""
+    if work.count is not None:  # minute counts are the platform's count already
+        return None
+    minute = 60_000_000_000
+    start = int(work.window_start_s * 1e9) // minute * minute
+    end = int((work.window_start_s + work.window_s) * 1e9)
+    for service, metrics, statistics in _COUNTS:
+        names = ", ".join(sql_string(m) for m in metrics)
+        stats = ", ".join(sql_string(s) for s in statistics)
+        ((total, points),) = frames.db.execute(
+            f"SELECT sum(value), count(*) FROM points WHERE function = ? AND metric IN ({names})"
+            f' AND statistic IN ({stats}) AND "at" >= ? AND "at" < ?',
+            [work.function, start, end],
+        ).fetchall()
+        if points and total:
+            counted = round(float(total))
+            return {
+                "service": service,
+                "metric": "+".join(metrics),
+                "invocations": counted,
+                "recorded_share": round(work.requests / counted, 4) if counted else None,
+            }
+    return None
+
+
 def provider_of(frames: Frames) -> str:
     """Whose billing applies: the cloud most of the records name, else AWS."""
     rows = frames.db.execute(
@@ -269,6 +313,7 @@ def cost_report(
                 "recommendation": recommend(
                     current, options, work, settings, priced=policies is not None
                 ),
+                "platform_count": platform_count(frames, work),
             }
         )
     return {

@@ -16,7 +16,7 @@ from ...export.lines import encode
 from ...export.store import DATABASE, table_columns
 from ...read import COUNTS, ID, SHAPE, Problem, _opened, check_layout, store_notes, stored_windows
 from ...record import Invocation
-from ..columns import CONFIGS, arrow_table
+from ..columns import CONFIGS, POINTS, arrow_table
 from . import Source, fresh_name
 from .records import invocations_of, judge, rows_of
 
@@ -111,7 +111,8 @@ class Store(Source):
 
 def _pulled(connection: sqlite3.Connection, path: str) -> dict[str, list[dict[str, object]]]:
     """What `obs pull` kept beside the records: the platform's reports (numbered by
-    rowid, as records are) and the functions' configurations; none in older stores."""
+    rowid, as records are), the functions' configurations and the platform's metric
+    points; none in older stores."""
     if not table_columns(connection, "function_configs"):  # a store from before layout 3
         return {}
     reports = [
@@ -124,7 +125,11 @@ def _pulled(connection: sqlite3.Connection, path: str) -> dict[str, list[dict[st
         dict(zip(_CONFIG_COLUMNS, row, strict=True), source=path)
         for row in connection.execute(f"SELECT {', '.join(_CONFIG_COLUMNS)} FROM function_configs")
     ]
-    return {"reports": reports, "configs": configs}
+    points = [
+        dict(zip(_POINT_COLUMNS, row, strict=True), source=path)
+        for row in connection.execute(f"SELECT {', '.join(_POINT_COLUMNS)} FROM metric_points")
+    ]
+    return {"reports": reports, "configs": configs, "points": points}
 
 
 # the store's platform_reports columns, and the report columns they are read as
@@ -144,6 +149,7 @@ _REPORT_COLUMNS = (
 )
 _REPORT_FIELDS = ("line", *(("end" if c == "end_ns" else c) for c in _REPORT_COLUMNS))
 _CONFIG_COLUMNS = tuple(c for c in CONFIGS if c != "source")
+_POINT_COLUMNS = tuple(c for c in POINTS if c != "source")
 
 
 class _Matrix:
