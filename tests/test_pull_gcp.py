@@ -97,7 +97,7 @@ def test_records_come_back_from_their_struct_with_integers_and_starts_to_the_mic
     )
     peer.series["run.googleapis.com/request_count"] = [
         series_of(
-            "run.googleapis.com/request_count", "ranker", [(utc(now - 600 * SECOND_NS), 42.0)]
+            "run.googleapis.com/request_count", "ranker", [(utc(now - 3000 * SECOND_NS), 2600.0)]
         )
     ]
 
@@ -115,8 +115,18 @@ def test_records_come_back_from_their_struct_with_integers_and_starts_to_the_mic
     assert first.cold_start and first.init_ms == 700.0
     assert first.stages == {"preprocess": 2.25, "inference": 20.0}
     assert stored(tmp_path, "SELECT metric, statistic, period_s, value FROM metric_points") == [
-        ("run.googleapis.com/request_count", "Sum", 60, 42.0)
+        ("run.googleapis.com/request_count", "Sum", 60, 2600.0)
     ]
+    costs = CliRunner().invoke(
+        main, ["report", "--costs", "--source", str(tmp_path), "--format", "json"]
+    )
+    (priced,) = json.loads(costs.stdout)["functions"]
+    assert priced["platform_count"] == {
+        "service": "Cloud Monitoring",
+        "metric": "run.googleapis.com/request_count",
+        "invocations": 2600,
+        "recorded_share": round(2501 / 2600, 4),
+    }
     (filtered,) = [request for method, request in peer.requests if method == "ListTimeSeries"][:1]
     assert 'resource.labels.service_name = "ranker"' in filtered.filter
     assert filtered.aggregation.alignment_period.seconds == 60
