@@ -157,6 +157,7 @@ def test_environment_sets_every_option(monkeypatch: pytest.MonkeyPatch, tmp_path
         "INFEROBS_PROACTIVE_INIT_S": "5",
         "INFEROBS_TIMEOUT_MARGIN_MS": "0",
         "INFEROBS_FLUSH_DEADLINE_MS": "20",
+        "INFEROBS_REQUEST_TIMEOUT_S": "300",
         "INFEROBS_INPUT_MAX_DEPTH": "2",
         "INFEROBS_INPUT_MAX_ITEMS": "10",
         "INFEROBS_INPUT_KEYS": "user_id_hash",
@@ -184,6 +185,7 @@ def test_environment_sets_every_option(monkeypatch: pytest.MonkeyPatch, tmp_path
         10,
     )
     assert settings.input_keys == ("user_id_hash",)
+    assert settings.request_timeout_s == 300.0
     assert settings.flush_deadline_ms == 20.0
     assert (settings.baseline, settings.drift_window, settings.drift_every_invocation) == (
         baseline,

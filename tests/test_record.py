@@ -41,6 +41,7 @@ def full() -> Invocation:
         error_stage="inference",
         drift_observations=3,
         tags={"tier": "gold"},
+        http={"method": "POST", "route": "/predict/{model}", "status_code": 200},
         sdk_faults=2,
     )
 

@@ -22,9 +22,16 @@ from .record import Invocation, RecordError
 from .runtime import Clock, Runtime, default_runtime
 from .stages import stage
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for type checkers; at run time they load on first use (`__getattr__`)
+    from .instrument.asgi import InferobsMiddleware, instrument_asgi
+    from .instrument.wsgi import InferobsWSGIMiddleware, instrument_wsgi
+
 __all__ = [
     "Clock",
     "ConfigError",
+    "InferobsMiddleware",
+    "InferobsWSGIMiddleware",
     "Invocation",
     "RecordError",
     "Runtime",
@@ -33,6 +40,8 @@ __all__ = [
     "configure",
     "init_complete",
     "instrument",
+    "instrument_asgi",
+    "instrument_wsgi",
     "observe_features",
     "observe_input",
     "observe_prediction",
@@ -50,3 +59,21 @@ def init_complete(runtime: Runtime | None = None) -> None:
     handler is defined, so that work counts as init rather than idle time.
     """
     (runtime or default_runtime()).mark_init_end()
+
+
+# The HTTP surfaces load on first use: a Lambda handler's cold start never pays for them.
+_LAZY = {
+    "InferobsMiddleware": "asgi",
+    "instrument_asgi": "asgi",
+    "InferobsWSGIMiddleware": "wsgi",
+    "instrument_wsgi": "wsgi",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'inferobs' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f".instrument.{module}", __name__), name)

@@ -84,6 +84,9 @@ class Settings:
         network exporters to send what they batched (never more than a tenth
         of the time the invocation has left); what is not sent by then goes
         with the next invocation's flush.
+    request_timeout_s: an HTTP surface's request deadline (ASGI, WSGI), where the
+        platform gives the handler none (Cloud Run, a container): its timeout
+        line is written as on Lambda. 0: no deadline.
     input_max_depth: how deep nested inputs are summarised.
     input_max_items: how many elements a summary may visit, whatever the input's size.
     input_keys: dict keys whose text input summaries may write, besides the
@@ -111,6 +114,7 @@ class Settings:
         "input_max_depth",
         "input_max_items",
         "proactive_init_s",
+        "request_timeout_s",
         "sample_rate",
         "service",
         "store_path",
@@ -127,6 +131,7 @@ class Settings:
         "proactive_init_s": "INFEROBS_PROACTIVE_INIT_S",
         "timeout_margin_ms": "INFEROBS_TIMEOUT_MARGIN_MS",
         "flush_deadline_ms": "INFEROBS_FLUSH_DEADLINE_MS",
+        "request_timeout_s": "INFEROBS_REQUEST_TIMEOUT_S",
         "input_max_depth": "INFEROBS_INPUT_MAX_DEPTH",
         "input_max_items": "INFEROBS_INPUT_MAX_ITEMS",
         "input_keys": "INFEROBS_INPUT_KEYS",
@@ -143,6 +148,7 @@ class Settings:
     proactive_init_s: float
     timeout_margin_ms: float
     flush_deadline_ms: float
+    request_timeout_s: float
     input_max_depth: int
     input_max_items: int
     input_keys: tuple[str, ...]
@@ -161,6 +167,7 @@ class Settings:
         proactive_init_s: float = 10.0,
         timeout_margin_ms: float = 50.0,
         flush_deadline_ms: float = 50.0,
+        request_timeout_s: float = 0.0,
         input_max_depth: int = 4,
         input_max_items: int = 2048,
         input_keys: tuple[str, ...] | list[str] | frozenset[str] = (),
@@ -190,6 +197,12 @@ class Settings:
             self,
             "flush_deadline_ms",
             _number(flush_deadline_ms, "flush_deadline_ms", 0.0, 10_000.0),
+        )
+        # an HTTP surface's deadline where the platform hands the handler none (0: none)
+        set_(
+            self,
+            "request_timeout_s",
+            _number(request_timeout_s, "request_timeout_s", 0.0, 86_400.0),
         )
         set_(self, "input_max_depth", _integer(input_max_depth, "input_max_depth", 0, 64))
         set_(self, "input_max_items", _integer(input_max_items, "input_max_items", 1, 1_000_000))

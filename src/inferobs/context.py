@@ -72,6 +72,7 @@ class Call:
         "error_exc",
         "error_stage",
         "faults",
+        "http",
         "init_ms",
         "input",
         "kind",
@@ -132,6 +133,7 @@ class Call:
         self.open_stages: list[Frame] = []
         self.tags: dict[str, Any] = {}
         self.input: dict[str, Any] | None = None
+        self.http: dict[str, Any] | None = None  # an HTTP surface's request and response
         self.error_exc: BaseException | None = None
         self.error_stage: str | None = None
         self.faults = 0

@@ -256,7 +256,12 @@ class Recorder:
             if writing is not None:  # the timeout record is this invocation's line:
                 writing.wait(call.settings.timeout_margin_ms / 1000)  # let it land
             elif error is None:
-                _export(_build(call, call.kind, "ok", None, None), call.settings)
+                # a server error answered without an exception is an error too
+                http = call.http
+                failed = http is not None and http.get("status_code", 0) >= 500
+                _export(
+                    _build(call, call.kind, "error" if failed else "ok", None, None), call.settings
+                )
             else:
                 stage = call.error_stage if error is call.error_exc else None
                 record = _build(call, call.kind, "error", type(error).__name__, stage)
@@ -289,7 +294,7 @@ def leave(token: Token[Frame | None]) -> Frame | None:
     return here
 
 
-def _build(
+def _build(  # noqa: PLR0915  (unrolled: one statement a field, on every invocation)
     call: Call,
     kind: str,
     status: str,
@@ -346,6 +351,8 @@ def _build(
         out["drift_observations"] = call.drift_observations
     if call.tags:
         out["tags"] = call.tags if running is None else dict(call.tags)
+    if call.http is not None:
+        out["http"] = dict(call.http)
     if call.sample_rate != 1.0:
         out["sample_rate"] = call.sample_rate
     if getrusage is not None and (

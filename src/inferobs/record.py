@@ -68,6 +68,12 @@ FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
         "predictions and feature rows this invocation counted for drift (absent when 0)",
     ),
     "tags": ((dict,), "bounded user key/values from `inferobs.tag`"),
+    "http": (
+        (dict,),
+        "an HTTP request's `method`, `route` (the template, never the raw path), "
+        "`status_code`, `request_bytes`, `response_bytes`, and `disconnected` when the "
+        "client left first; a 5xx is `status: error`, a 4xx stays `ok`",
+    ),
     "sample_rate": (
         (int, float),
         "probability that this line carries detail (stages, input); absent means 1",

@@ -14,10 +14,10 @@ import os
 from types import CoroutineType  # loaded already: functools imports types
 
 from ..callables import kind_of, takes_self
-from ..config import ConfigError
-from ..context import MAX_TAG_TEXT, _in_flight, _scope, fault
+from ..context import _in_flight, _scope, fault
 from ..lifecycle import Recorder, leave
 from ..runtime import Runtime, default_runtime
+from .labels import check_labels
 
 TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still sees the guard
 if TYPE_CHECKING:
@@ -89,15 +89,7 @@ def instrument(  # noqa: F811
     to that loop survive between invocations.
     """
 
-    for option, value in (("model", model), ("model_version", model_version), ("variant", variant)):
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise ConfigError(f"instrument({option}={value!r}): expected a string")
-        if len(value) > MAX_TAG_TEXT:  # every byte of it would be in every line, and billed
-            raise ConfigError(
-                f"instrument({option}=...): at most {MAX_TAG_TEXT} characters; got {len(value)}"
-            )
+    check_labels("instrument", model, model_version, variant)
 
     def decorate(func: F) -> F:
         if isinstance(func, (staticmethod, classmethod)):  # decorated above @instrument
