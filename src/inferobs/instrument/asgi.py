@@ -67,19 +67,21 @@ class InferobsMiddleware:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
-        call = _open(self.recorder, scope)
+        call, recorder = _open(self.recorder, scope)
         if call is None:
             await self.app(scope, receive, send)
             return
-        exchange = _Exchange(self.recorder, call, scope, receive, send)
-        token = _scope.set(call.root())
+        exchange = _Exchange(recorder, call, scope, receive, send)
+        # inside an invocation recorded around it (Mangum), the app runs in its scope
+        token = _scope.set(call.root()) if recorder is not None else None
         try:
             await self.app(scope, exchange.receive, exchange.send)
         except BaseException as exc:
             exchange.finish(exc)
             raise
         finally:
-            leave(token)
+            if token is not None:
+                leave(token)
         exchange.finish(None)
 
 
@@ -88,7 +90,7 @@ def instrument_asgi(app: ASGIApp, **options: Any) -> InferobsMiddleware:
     return InferobsMiddleware(app, **options)
 
 
-def _open(recorder: Recorder, scope: Scope) -> Call | None:
+def _open(recorder: Recorder, scope: Scope) -> tuple[Call | None, Recorder | None]:
     """The request's record, with its ids from the headers (only those ever read)."""
     headers: dict[str, str] = {}
     try:
@@ -117,7 +119,7 @@ class _Exchange:
     )
 
     def __init__(
-        self, recorder: Recorder, call: Call, scope: Scope, receive: Receive, send: Send
+        self, recorder: Recorder | None, call: Call, scope: Scope, receive: Receive, send: Send
     ) -> None:
         self.recorder = recorder
         self.call = call

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from ..config import current
+from ..context import _scope
 from ..lifecycle import Recorder
 from ..runtime import default_runtime
 from .labels import check_labels
@@ -28,6 +29,7 @@ __all__ = [
     "TRACE_HEADERS",
     "close_request",
     "open_request",
+    "outer_call",
     "recorder_for",
     "request_id",
     "trace_id",
@@ -93,31 +95,55 @@ def recorder_for(
 
 def open_request(
     recorder: Recorder, method: object, header: Callable[[str], str | None]
-) -> Call | None:
+) -> tuple[Call | None, Recorder | None]:
     """A request's record, opened with its ids from ``header`` and its deadline
-    (``request_timeout_s``); None when not recording."""
+    (``request_timeout_s``), and the recorder that closes it; or the invocation it is
+    served inside (`outer_call`), with no recorder: that one's own closes it. None when
+    not recording."""
+    outer = outer_call()
+    if outer is not None:
+        if isinstance(method, str):
+            outer.http = {"method": method, **(outer.http or {})}
+        return outer, None
     timeout_s = current().request_timeout_s
     call = recorder.open(
         request_id(header), trace_id(header), int(timeout_s * 1000) if timeout_s else None
     )
     if call is not None:
         call.http = {"method": method} if isinstance(method, str) else {}
+    return call, recorder
+
+
+def outer_call() -> Call | None:
+    """The invocation this request is served inside, if one is being recorded: an ASGI
+    app behind Mangum, or a WSGI app behind serverless-wsgi, in an ``@instrument``-ed
+    Lambda handler. Its record takes the request's ``http`` field; a second record for
+    the same invocation would count it twice."""
+    here = _scope.get()
+    if here is None or here[1].closed:
+        return None
+    call = here[1]
+    if call.http is None:
+        call.http = {}
     return call
 
 
 def close_request(
-    recorder: Recorder,
+    recorder: Recorder | None,
     call: Call,
     route: str | None,
     sizes: tuple[int, int],
     error: BaseException | None,
 ) -> None:
     """Close a request's record with its route, body sizes (request, response) and, for
-    an app that raised before answering, the 500 the server answers for it."""
+    an app that raised before answering, the 500 the server answers for it. With no
+    ``recorder`` (an invocation recorded around the request), only the fields are
+    set: its own recorder closes it."""
     http: dict[str, Any] = call.http if call.http is not None else {}
     if route is not None:
         http["route"] = route
     if error is not None and "status_code" not in http:
         http["status_code"] = 500
     http["request_bytes"], http["response_bytes"] = sizes
-    recorder.close(call, error)
+    if recorder is not None:
+        recorder.close(call, error)

@@ -56,21 +56,26 @@ class InferobsWSGIMiddleware:
         )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        call = _open(self.recorder, environ)
+        call, recorder = _open(self.recorder, environ)
         if call is None:
             return self.app(environ, start_response)
-        body = _Body(self.recorder, call, environ)
+        body = _Body(recorder, call, environ)
         counted = _Input(environ.get("wsgi.input"), body)
         if counted.stream is not None:
             environ["wsgi.input"] = counted
-        token = _scope.set(call.root())
+        # inside an invocation recorded around it (serverless-wsgi), the app runs in its scope
+        token = _scope.set(call.root()) if recorder is not None else None
         try:
             result = self.app(environ, body.start_response(start_response))
         except BaseException as exc:
-            leave(token)
+            if token is not None:
+                leave(token)
             body.finish(exc)
             raise
-        body.inside = leave(token)
+        if token is not None:
+            body.inside = leave(token)
+        else:
+            body.inside = _scope.get()
         body.result = result
         return body
 
@@ -80,7 +85,7 @@ def instrument_wsgi(app: WSGIApp, **options: Any) -> InferobsWSGIMiddleware:
     return InferobsWSGIMiddleware(app, **options)
 
 
-def _open(recorder: Recorder, environ: Environ) -> Call | None:
+def _open(recorder: Recorder, environ: Environ) -> tuple[Call | None, Recorder | None]:
     """The request's record, with its ids from the headers (only those ever read)."""
     headers = {
         name: value
@@ -94,7 +99,7 @@ class _Body:
     """The response's iterable: each step in the request's scope, bytes counted, and the
     record closed when the server closes it (after the last byte, or early)."""
 
-    def __init__(self, recorder: Recorder, call: Call, environ: Environ) -> None:
+    def __init__(self, recorder: Recorder | None, call: Call, environ: Environ) -> None:
         self.recorder = recorder
         self.call = call
         self.environ = environ

@@ -38,7 +38,6 @@ outside 128 to 10,240 MB) are a ValueError naming them.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import subprocess
@@ -238,12 +237,16 @@ class LocalLambda:
 
     def records(self) -> list[dict[str, Any]]:
         """The inferobs records the function printed so far, in order."""
-        out = []
+        out: list[dict[str, Any]] = []
         with self._lock:
             lines = list(self.lines)
+        from ..read import records_in
+
         for line in lines:
-            if line.startswith("{") and '"event":"inferobs.invocation"' in line:
-                out.append(json.loads(line))
+            # found anywhere on a line, as the reader does: outside Lambda the runtime
+            # client writes a log record (a traceback, say) with no newline after it
+            if '"event":"inferobs.invocation"' in line:
+                out.extend(dict(record) for record in records_in(line)[0])
         return out
 
     def wait_for_records(self, count: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
