@@ -192,6 +192,11 @@ class Recorder:
                 _register_restore_hook(runtime)
             if runtime.platform == "aws_lambda" and settings.timeout_margin_ms:
                 _watchdog().start()  # one-time work belongs to init, not to the first request
+            if runtime.platform == "gcp_cloud_run" and not runtime.identifying:
+                from .gcp_instance import identify  # only Cloud Run pays for it
+
+                runtime.identifying = True
+                identify(runtime, runtime.metadata_host, _forget_environment)
         except Exception as exc:  # the user's module must still import
             fault("init", "inferobs could not finish setting up; it will retry per call", exc)
         runtime.mark_init_end()
@@ -405,6 +410,11 @@ class _Environments:
 
 
 _environments = _Environments()
+
+
+def _forget_environment() -> None:
+    """The environment's fields changed (its instance id came): make them again."""
+    _environments.key = None
 
 
 def _environment(runtime: Runtime, settings: Settings) -> _Environments:

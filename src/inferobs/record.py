@@ -84,7 +84,11 @@ FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
         "lines, and otherwise on at most one line a second",
     ),
     "sdk_faults": ((int,), "internal inferobs faults during this invocation (absent when 0)"),
-    "platform": ((str,), "`aws_lambda`, or `local` off-cloud (`cloud.platform`)"),
+    "platform": (
+        (str,),
+        "`aws_lambda`, `gcp_cloud_run`, `azure_functions`, or `local` (a laptop, a plain "
+        "container) (`cloud.platform`; docs/platforms.md)",
+    ),
     "service": ((str,), "the application name from settings; absent means the function's"),
     "function": ((str,), "the function's name (`faas.name`)"),
     "version": ((str,), "the function version or alias that ran (`faas.version`)"),

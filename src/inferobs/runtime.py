@@ -22,7 +22,14 @@ TYPE_CHECKING = False  # typing costs milliseconds of cold start; mypy still see
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["Clock", "Runtime", "ends_without_exit_hooks", "on_cloud", "process_start_ns"]
+__all__ = [
+    "Clock",
+    "Runtime",
+    "ends_without_exit_hooks",
+    "on_cloud",
+    "platform_of",
+    "process_start_ns",
+]
 
 # init types in the platform's own words (AWS_LAMBDA_INITIALIZATION_TYPE)
 ON_DEMAND = "on-demand"
@@ -68,9 +75,23 @@ def process_start_ns(clock: Clock | None = None) -> int | None:
     return now - max(age_ns, 0)
 
 
+def platform_of(environ: Mapping[str, str]) -> str:
+    """The platform this process runs on, by the variables each sets in every instance
+    (docs/platforms.md): ``aws_lambda``, ``gcp_cloud_run`` (Cloud Run services and
+    functions, Cloud Functions 2nd gen), ``azure_functions``, else ``local`` (a laptop,
+    a plain container)."""
+    if "AWS_LAMBDA_FUNCTION_NAME" in environ or "AWS_LAMBDA_RUNTIME_API" in environ:
+        return "aws_lambda"
+    if "K_SERVICE" in environ:
+        return "gcp_cloud_run"
+    if "FUNCTIONS_EXTENSION_VERSION" in environ or "FUNCTIONS_WORKER_RUNTIME" in environ:
+        return "azure_functions"
+    return "local"
+
+
 def on_cloud(environ: Mapping[str, str]) -> bool:
-    """Whether this process runs on a serverless platform (today: AWS Lambda)."""
-    return "AWS_LAMBDA_FUNCTION_NAME" in environ or "AWS_LAMBDA_RUNTIME_API" in environ
+    """Whether this process runs on a serverless platform (its disk is not for keeping)."""
+    return platform_of(environ) != "local"
 
 
 class Runtime:
@@ -87,10 +108,12 @@ class Runtime:
         "claimed",
         "clock",
         "function",
+        "identifying",
         "init_end",
         "init_type",
         "instance_id",
         "memory_mb",
+        "metadata_host",
         "platform",
         "process_start",
         "restore_mark",
@@ -106,20 +129,39 @@ class Runtime:
     ) -> None:
         env = os.environ if environ is None else environ
         self.clock = clock or Clock()
-        on_lambda = on_cloud(env)
-        self.platform = "aws_lambda" if on_lambda else "local"
-        self.init_type: str | None = env.get("AWS_LAMBDA_INITIALIZATION_TYPE") or (
-            ON_DEMAND if on_lambda else None
-        )
-        self.function = env.get("AWS_LAMBDA_FUNCTION_NAME")
-        self.version = env.get("AWS_LAMBDA_FUNCTION_VERSION")
-        memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
-        self.memory_mb = int(memory) if memory.isdigit() else None
-        stream = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.platform = platform = platform_of(env)
         pid = os.getpid()
-        # Lambda Managed Instances run several processes in one environment (one log
-        # stream), so the process id is part of what makes an instance.
-        self.instance_id = f"{stream}:{pid}" if stream else f"{self.platform}:{pid}"
+        self.instance_id = f"{platform}:{pid}"
+        self.function = self.version = None
+        self.memory_mb: int | None = None
+        self.metadata_host: str | None = None  # Cloud Run: where its instance id is asked
+        self.identifying = False  # the instance id has been asked for (`gcp_instance`)
+        self.init_type: str | None = None
+        if platform == "aws_lambda":
+            self.init_type = env.get("AWS_LAMBDA_INITIALIZATION_TYPE") or ON_DEMAND
+            self.function = env.get("AWS_LAMBDA_FUNCTION_NAME")
+            self.version = env.get("AWS_LAMBDA_FUNCTION_VERSION")
+            memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+            self.memory_mb = int(memory) if memory.isdigit() else None
+            stream = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
+            # Lambda Managed Instances run several processes in one environment (one log
+            # stream), so the process id is part of what makes an instance.
+            if stream:
+                self.instance_id = f"{stream}:{pid}"
+        elif platform == "gcp_cloud_run":
+            # every instance is started for requests (min-instances too: Cloud Run does
+            # not say which); the instance id comes from the metadata server (`gcp_instance`)
+            self.init_type = ON_DEMAND
+            self.function = env.get("K_SERVICE")
+            self.version = env.get("K_REVISION")
+            self.metadata_host = env.get("GCE_METADATA_HOST") or "metadata.google.internal"
+        elif platform == "azure_functions":
+            self.init_type = ON_DEMAND
+            self.function = env.get("WEBSITE_SITE_NAME")
+            self.version = env.get("FUNCTIONS_EXTENSION_VERSION")
+            instance = env.get("WEBSITE_INSTANCE_ID")
+            if instance:
+                self.instance_id = f"{instance}:{pid}"
         if process_start is None and environ is None:
             process_start = process_start_ns(self.clock)
         self.process_start = process_start
