@@ -360,3 +360,46 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, dict):
         return [s for item in value.values() for s in _strings(item)]
     return []
+
+
+def test_what_model_servers_receive_is_summarised_by_size_never_by_content() -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (640, 480), (10, 20, 30))
+    assert summarize(image) == {"kind": "PIL.Image", "size": [640, 480], "mode": "RGB"}
+
+    png = io.BytesIO()
+    image.save(png, format="PNG")
+    encoded = base64.b64encode(png.getvalue()).decode()
+    assert summarize({"image": encoded})["items"]["image"] == {
+        "kind": "str",
+        "len": len(encoded),
+        "base64_bytes": len(png.getvalue()),
+    }
+    data_url = "data:image/png;base64," + encoded
+    assert summarize(data_url) == {
+        "kind": "str",
+        "len": len(data_url),
+        "media_type": "image/png",
+        "base64_bytes": len(png.getvalue()),
+    }
+    prose = "a long prompt, in words, that only happens to be long enough " * 3
+    assert summarize(prose) == {"kind": "str", "len": len(prose)}
+
+
+def test_a_multipart_body_is_its_parts_count_and_sizes() -> None:
+    from urllib3 import encode_multipart_formdata
+
+    body, _ = encode_multipart_formdata(
+        {"meta": "x" * 10, "upload": ("cat.jpg", b"\xff\xd8" + b"\x00" * 998, "image/jpeg")}
+    )
+    assert summarize(body) == {
+        "kind": "bytes",
+        "nbytes": len(body),
+        "multipart_bytes": [10, 1000],
+    }
+    text = body.decode("latin-1")
+    assert summarize(text)["multipart_bytes"] == [10, 1000]

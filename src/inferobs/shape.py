@@ -144,9 +144,9 @@ def _summary(value: object, depth: int, budget: _Budget, allowed: frozenset[str]
         if kind is not None:
             return _array(value, kind)
         if cls is str:
-            return {"kind": "str", "len": len(value)}  # type: ignore[arg-type]
+            return _text(value)  # type: ignore[arg-type]
         if cls is bytes or cls is bytearray:
-            return {"kind": "bytes", "nbytes": len(value)}  # type: ignore[arg-type]
+            return _binary(value)  # type: ignore[arg-type]
         if cls is memoryview:
             return {"kind": "bytes", "nbytes": value.nbytes}  # type: ignore[attr-defined]
         if isinstance(value, _SEQUENCES):
@@ -359,9 +359,79 @@ def _listed(value: dict[Any, Any], allowed: frozenset[str]) -> int:
     return sum(1 for key in value if key.__class__ is str and key in allowed)
 
 
+# What model servers receive as text and bytes, told apart cheaply: a base64 payload
+# (an image in a JSON body) says its decoded size; a data URL its media type too; a
+# multipart body (a form upload) its parts' count and sizes. Never their contents.
+_ENCODED_MIN = 64  # shorter strings are just strings
+_BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_NOT_BASE64 = str.maketrans("", "", _BASE64 + "-_")  # the URL-safe alphabet too
+_MAX_PARTS = 32
+
+
+def _text(value: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": "str", "len": len(value)}
+    if len(value) < _ENCODED_MIN:
+        return out
+    if value.startswith("data:"):  # data:image/png;base64,....
+        media, marker, _ = value[:128].partition(";base64,")
+        if marker and media[5:].replace("/", "").replace("-", "").replace(".", "").isalnum():
+            out["media_type"] = media[5:]
+            out["base64_bytes"] = _decoded(value, len(media) + len(marker))
+        return out
+    if value.startswith("--"):
+        parts = _parts(value, "\r\n", "\r\n\r\n")
+        if parts is not None:
+            out["multipart_bytes"] = parts
+        return out
+    # cheap refusal first: ordinary text has a space or a stop within its first bytes
+    if not value[:_ENCODED_MIN].translate(_NOT_BASE64) and not value.translate(_NOT_BASE64):
+        out["base64_bytes"] = _decoded(value, 0)
+    return out
+
+
+def _binary(value: bytes | bytearray) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": "bytes", "nbytes": len(value)}
+    if len(value) >= _ENCODED_MIN and value.startswith(b"--"):
+        parts = _parts(value, b"\r\n", b"\r\n\r\n")
+        if parts is not None:
+            out["multipart_bytes"] = parts
+    return out
+
+
+def _decoded(value: str, start: int) -> int:
+    """The bytes base64 text from ``start`` decodes to (padding or not)."""
+    n = len(value) - start
+    return n * 3 // 4 - value.count("=", len(value) - 2)
+
+
+def _parts(value: Any, newline: Any, blank: Any) -> list[int] | None:
+    """Each part's body size, when ``value`` is a multipart body: a first line that is
+    the boundary, each part headed by headers and a blank line; else None."""
+    end = value.find(newline)
+    if end < 3 or end > 200:
+        return None
+    boundary = newline + value[:end]
+    sizes: list[int] = []
+    at = end + len(newline)
+    while len(sizes) < _MAX_PARTS:
+        body = value.find(blank, at)
+        close = value.find(boundary, at)
+        if body < 0 or close < 0 or body > close:
+            break
+        sizes.append(close - body - len(blank))
+        at = close + len(boundary)
+        if value[at : at + 2] in ("--", b"--"):  # the closing boundary
+            return sizes
+        at += len(newline)
+    return sizes or None
+
+
 def _object(value: Any, cls: type, budget: _Budget) -> dict[str, Any]:
     module = cls.__module__.partition(".")[0]
     name = cls.__name__
+    if module == "PIL" and hasattr(value, "mode") and hasattr(value, "size"):
+        # a PIL image, by its class's module (never imported): size and mode say it all
+        return {"kind": "PIL.Image", "size": _ints(value.size), "mode": str(value.mode)[:16]}
     if module == "pandas":  # column names are data: only dtypes and counts are written
         if name == "DataFrame":
             counts: dict[str, int] = {}
@@ -373,6 +443,7 @@ def _object(value: Any, cls: type, budget: _Budget) -> dict[str, Any]:
         if name == "Series":
             return {"kind": "series", "shape": _ints(value.shape), "dtype": _dtype(value.dtype)}
     if isinstance(getattr(value, "shape", None), (tuple, list)) and hasattr(value, "dtype"):
+        # numpy, torch (a Size is a tuple), jax, cupy, ...: by their attributes
         kind = "ndarray" if module == "numpy" and name == "ndarray" else _type_name(cls)
         if len(_ARRAY_KINDS) < _CACHE_LIMIT:
             _ARRAY_KINDS[cls] = kind
@@ -396,6 +467,10 @@ def _array(value: Any, kind: str) -> dict[str, Any]:
     nbytes = getattr(value, "nbytes", None)
     if nbytes.__class__ is int:
         out["nbytes"] = nbytes
+    # torch: where it lives (a torch.device; numpy's array-API "cpu" says nothing)
+    device = getattr(value, "device", None)
+    if device is not None and not isinstance(device, (str, int)) and not callable(device):
+        out["device"] = str(device)[:32]
     return out
 
 
