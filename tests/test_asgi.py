@@ -218,3 +218,34 @@ def test_many_requests_at_once_each_keep_their_own_stages_and_tags(
 ) -> None:
     asked = load(served.url, lambda n: "/threaded/m" if n % 3 == 0 else "/predict/m", 10_000, 64, 5)
     check_load(sink, asked)
+
+
+def test_opentelemetrys_context_is_left_as_it_is(sink: Collect) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("the app's own")
+    app = FastAPI()
+    app.add_middleware(obs.InferobsMiddleware)
+    seen: dict[str, Any] = {}
+
+    @app.get("/x")
+    async def x() -> dict[str, str]:
+        seen["inside"] = trace.get_current_span()
+        return {}
+
+    async def traced(scope: Any, receive: Any, send: Any) -> None:
+        # what OpenTelemetry's ASGI instrumentation does: a server span around the app
+        with tracer.start_as_current_span("GET /x") as span:
+            seen["outer"] = span
+            await app(scope, receive, send)
+
+    async def call() -> None:
+        transport = httpx.ASGITransport(app=traced)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            await client.get("/x", headers={"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-01"})
+
+    asyncio.run(call())
+    assert seen["inside"] is seen["outer"]  # their context, untouched by ours
+    (record,) = sink.records
+    assert record.trace_id == "ab" * 16
