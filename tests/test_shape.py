@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -403,3 +404,16 @@ def test_a_multipart_body_is_its_parts_count_and_sizes() -> None:
     }
     text = body.decode("latin-1")
     assert summarize(text)["multipart_bytes"] == [10, 1000]
+
+
+def test_a_torch_tensor_is_told_by_its_attributes_with_its_device() -> None:
+    torch = pytest.importorskip("torch")  # in the dev extra where a CPU build is at hand
+    tensor = torch.zeros((2, 3), dtype=torch.float32)
+    assert summarize(tensor) == {
+        "kind": "torch.Tensor",
+        "shape": [2, 3],
+        "dtype": "torch.float32",
+        "nbytes": 24,
+        "device": "cpu",
+    }
+    assert summarize({"inputs": tensor})["items"]["inputs"]["kind"] == "torch.Tensor"
