@@ -47,6 +47,7 @@ import time
 import uuid
 from typing import Any
 
+from ..record import decode_json
 from .runtime_api import Outcome, RuntimeAPI
 
 __all__ = ["LocalLambda", "init_limit_s"]
@@ -240,13 +241,19 @@ class LocalLambda:
         out: list[dict[str, Any]] = []
         with self._lock:
             lines = list(self.lines)
-        from ..read import records_in
-
         for line in lines:
             # found anywhere on a line, as the reader does: outside Lambda the runtime
-            # client writes a log record (a traceback, say) with no newline after it
-            if '"event":"inferobs.invocation"' in line:
-                out.extend(dict(record) for record in records_in(line)[0])
+            # client writes a log record (a traceback, say) with no newline after it;
+            # whole, as printed (an exporter's members, EMF's, included)
+            at = line.find('{"schema"')
+            while at >= 0 and '"event":"inferobs.invocation"' in line[at:]:
+                try:
+                    data, end, _ = decode_json(line, at)
+                except ValueError:
+                    break
+                if isinstance(data, dict) and data.get("event") == "inferobs.invocation":
+                    out.append(data)
+                at = line.find('{"schema"', end)
         return out
 
     def wait_for_records(self, count: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
