@@ -60,6 +60,11 @@ def app_under_test() -> Flask:
     def missing() -> str:
         abort(404)
 
+    @app.get("/slow")
+    def slow() -> dict[str, str]:
+        time.sleep(0.4)
+        return {"done": "late"}
+
     @app.get("/boom")
     def boom() -> str:
         raise ValueError("the handler's own bug")
@@ -135,6 +140,18 @@ def test_a_streamed_body_is_timed_to_its_last_byte_with_its_stages(
     assert record.duration_ms >= 250
     assert record["http"]["response_bytes"] == 5000
     assert "chunk" in record.stages  # stages held while the body streams are the request's
+
+
+def test_a_request_past_its_deadline_gets_its_timeout_line_and_no_other(sink: Collect) -> None:
+    obs.configure(exporters=[sink], request_timeout_s=0.2, timeout_margin_ms=50)
+    running = Served(app_under_test())
+    try:
+        assert httpx.get(f"{running.url}/slow").status_code == 200
+    finally:
+        running.stop()
+    settled(sink, 1)
+    (timeout,) = sink.records
+    assert (timeout.kind, timeout.status, timeout["http"]["method"]) == ("timeout", "error", "GET")
 
 
 def test_a_client_that_leaves_mid_response_is_recorded_as_disconnected(
