@@ -249,3 +249,32 @@ def test_opentelemetrys_context_is_left_as_it_is(sink: Collect) -> None:
     assert seen["inside"] is seen["outer"]  # their context, untouched by ours
     (record,) = sink.records
     assert record.trace_id == "ab" * 16
+
+
+def test_a_request_made_in_process_inside_another_is_a_record_of_its_own(sink: Collect) -> None:
+    inner = FastAPI()
+    inner.add_middleware(obs.InferobsMiddleware, model="inner")
+
+    @inner.get("/fails")
+    async def fails() -> Response:
+        return Response(status_code=500)
+
+    outer = FastAPI()
+    outer.add_middleware(obs.InferobsMiddleware, model="outer")
+
+    @outer.get("/calls")
+    async def calls() -> dict[str, int]:
+        transport = httpx.ASGITransport(app=inner)
+        async with httpx.AsyncClient(transport=transport, base_url="http://inner") as client:
+            code = (await client.get("/fails")).status_code  # handled: the outer answers 200
+        return {"inner": code}
+
+    async def call() -> None:
+        transport = httpx.ASGITransport(app=outer)
+        async with httpx.AsyncClient(transport=transport, base_url="http://outer") as client:
+            assert (await client.get("/calls")).json() == {"inner": 500}
+
+    asyncio.run(call())
+    by_model = {r.model: r for r in sink.records}
+    assert by_model["inner"].status == "error" and by_model["inner"]["http"]["status_code"] == 500
+    assert by_model["outer"].status == "ok" and by_model["outer"]["http"]["status_code"] == 200

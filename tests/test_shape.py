@@ -389,6 +389,10 @@ def test_what_model_servers_receive_is_summarised_by_size_never_by_content() -> 
     }
     prose = "a long prompt, in words, that only happens to be long enough " * 3
     assert summarize(prose) == {"kind": "str", "len": len(prose)}
+    digests = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" * 2
+    assert summarize(digests) == {"kind": "str", "len": 128}  # hex is not base64 here
+    named = "data:johnsmith;base64," + encoded  # free text where a media type goes: left out
+    assert summarize(named) == {"kind": "str", "len": len(named)}
 
 
 def test_a_multipart_body_is_its_parts_count_and_sizes() -> None:

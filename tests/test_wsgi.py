@@ -179,3 +179,16 @@ def test_many_requests_at_once_each_keep_their_own_stages_and_tags(
 ) -> None:
     asked = load(served.url, lambda n: "/predict/m", 10_000, 64, 9)
     check_load(sink, asked)
+
+
+def test_a_body_nobody_closes_is_recorded_at_its_last_byte(sink: Collect) -> None:
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Response as Adapted
+
+    app = app_under_test()
+    environ = EnvironBuilder(path="/stream", method="GET").get_environ()
+    answer = Adapted.from_app(app.wsgi_app, environ)  # what serverless-wsgi does: no close()
+    assert answer.get_data() == b"x" * 5000
+    (record,) = sink.records
+    assert record["http"]["route"] == "/stream" and record["http"]["response_bytes"] == 5000
+    assert "disconnected" not in record["http"]

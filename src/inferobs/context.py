@@ -62,6 +62,7 @@ class Call:
     """
 
     __slots__ = (
+        "adoptable",
         "armed",
         "closed",
         "cold_start",
@@ -134,6 +135,9 @@ class Call:
         self.tags: dict[str, Any] = {}
         self.input: dict[str, Any] | None = None
         self.http: dict[str, Any] | None = None  # an HTTP surface's request and response
+        # a Lambda invocation whose handler may serve one HTTP request in-process (Mangum,
+        # serverless-wsgi): that request fills this record rather than writing its own
+        self.adoptable = False
         self.error_exc: BaseException | None = None
         self.error_stage: str | None = None
         self.faults = 0

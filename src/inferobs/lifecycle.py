@@ -196,7 +196,7 @@ class Recorder:
                 from .gcp_instance import identify  # only Cloud Run pays for it
 
                 runtime.identifying = True
-                identify(runtime, runtime.metadata_host, _forget_environment)
+                identify(runtime, runtime.metadata_host)
         except Exception as exc:  # the user's module must still import
             fault("init", "inferobs could not finish setting up; it will retry per call", exc)
         runtime.mark_init_end()
@@ -246,11 +246,18 @@ class Recorder:
             return None
 
     def close(
-        self, call: Call, error: BaseException | None, token: Token[Frame | None] | None = None
+        self,
+        call: Call,
+        error: BaseException | None,
+        token: Token[Frame | None] | None = None,
+        *,
+        flush: bool = True,
     ) -> None:
         """Finish recording and export the record, unless the watchdog already did.
 
         With ``token`` (from setting the call's scope), the scope is left first.
+        ``flush=False``: never wait for network exporters to send (an HTTP server
+        off Lambda, whose process does not freeze between requests).
         """
         if token is not None:
             leave(token)
@@ -285,7 +292,7 @@ class Recorder:
         extension = _post_invoke
         # the extension sends once the response is out, if it waits for this request
         sent_later = extension is not None and extension.closed(call.request_id)
-        if _exporters.flushers and not sent_later:
+        if flush and _exporters.flushers and not sent_later:
             _flush_network(time.monotonic() + call.settings.flush_deadline_ms / 1000, call.deadline)
 
 
@@ -404,7 +411,7 @@ class _Environments:
     __slots__ = ("fields", "key", "tail")
 
     def __init__(self) -> None:
-        self.key: tuple[Runtime, Settings] | None = None
+        self.key: tuple[Runtime, Settings, str] | None = None
         self.fields: dict[str, Any] = {}
         self.tail: str | None = None  # the fields as the end of a JSON line, once asked for
 
@@ -412,15 +419,16 @@ class _Environments:
 _environments = _Environments()
 
 
-def _forget_environment() -> None:
-    """The environment's fields changed (its instance id came): make them again."""
-    _environments.key = None
-
-
 def _environment(runtime: Runtime, settings: Settings) -> _Environments:
     cache = _environments
     key = cache.key
-    if key is None or key[0] is not runtime or key[1] is not settings:
+    # the instance id can change once (Cloud Run's, when the metadata server answers)
+    if (
+        key is None
+        or key[0] is not runtime
+        or key[1] is not settings
+        or key[2] is not runtime.instance_id
+    ):
         values = {
             "platform": runtime.platform,
             "service": settings.service,
@@ -432,7 +440,7 @@ def _environment(runtime: Runtime, settings: Settings) -> _Environments:
         }
         cache.fields = {k: v for k, v in values.items() if v is not None}
         cache.tail = None
-        cache.key = (runtime, settings)
+        cache.key = (runtime, settings, runtime.instance_id)
     return cache
 
 

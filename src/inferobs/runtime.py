@@ -103,6 +103,7 @@ class Runtime:
     """
 
     __slots__ = (
+        "__weakref__",  # kept by gcp_instance to ask again in a forked child
         "_claims",
         "_loop",
         "claimed",

@@ -363,19 +363,26 @@ def _listed(value: dict[Any, Any], allowed: frozenset[str]) -> int:
 # (an image in a JSON body) says its decoded size; a data URL its media type too; a
 # multipart body (a form upload) its parts' count and sizes. Never their contents.
 _ENCODED_MIN = 64  # shorter strings are just strings
+_BASE64_MIN = 128  # base64 shorter than this is as likely an id or a hash
 _BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _NOT_BASE64 = str.maketrans("", "", _BASE64 + "-_")  # the URL-safe alphabet too
+_NOT_HEX = str.maketrans("", "", "0123456789abcdefABCDEF")
+_MEDIA_TYPES = ("image", "audio", "video", "text", "application", "font", "model")
 _MAX_PARTS = 32
+_WINDOW = 64  # base64 is told by three windows of this many characters, never the whole
 
 
 def _text(value: str) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": "str", "len": len(value)}
-    if len(value) < _ENCODED_MIN:
+    n = len(value)
+    if n < _ENCODED_MIN:
         return out
     if value.startswith("data:"):  # data:image/png;base64,....
         media, marker, _ = value[:128].partition(";base64,")
-        if marker and media[5:].replace("/", "").replace("-", "").replace(".", "").isalnum():
-            out["media_type"] = media[5:]
+        kind, slash, sub = media[5:].partition("/")
+        plain = sub.replace("-", "").replace(".", "").replace("+", "")
+        if marker and slash and kind in _MEDIA_TYPES and plain.isalnum() and len(sub) <= 64:
+            out["media_type"] = media[5:]  # a registered form, never free text
             out["base64_bytes"] = _decoded(value, len(media) + len(marker))
         return out
     if value.startswith("--"):
@@ -383,9 +390,13 @@ def _text(value: str) -> dict[str, Any]:
         if parts is not None:
             out["multipart_bytes"] = parts
         return out
-    # cheap refusal first: ordinary text has a space or a stop within its first bytes
-    if not value[:_ENCODED_MIN].translate(_NOT_BASE64) and not value.translate(_NOT_BASE64):
-        out["base64_bytes"] = _decoded(value, 0)
+    if n >= _BASE64_MIN and n % 4 == 0:
+        middle = n // 2
+        windows = (value[:_WINDOW], value[middle : middle + _WINDOW], value[-_WINDOW:])
+        if all(not w.translate(_NOT_BASE64) for w in windows) and value[:_WINDOW].translate(
+            _NOT_HEX
+        ):  # all base64 where looked at, and not plain hex (a digest)
+            out["base64_bytes"] = _decoded(value, 0)
     return out
 
 
@@ -407,10 +418,11 @@ def _decoded(value: str, start: int) -> int:
 def _parts(value: Any, newline: Any, blank: Any) -> list[int] | None:
     """Each part's body size, when ``value`` is a multipart body: a first line that is
     the boundary, each part headed by headers and a blank line; else None."""
-    end = value.find(newline)
-    if end < 3 or end > 200:
+    end = value.find(newline, 0, 202)  # a boundary line is at most 70 characters and "--"
+    if end < 3:
         return None
     boundary = newline + value[:end]
+    dashes = "--" if isinstance(value, str) else b"--"
     sizes: list[int] = []
     at = end + len(newline)
     while len(sizes) < _MAX_PARTS:
@@ -420,7 +432,7 @@ def _parts(value: Any, newline: Any, blank: Any) -> list[int] | None:
             break
         sizes.append(close - body - len(blank))
         at = close + len(boundary)
-        if value[at : at + 2] in ("--", b"--"):  # the closing boundary
+        if value[at : at + 2] == dashes:  # the closing boundary
             return sizes
         at += len(newline)
     return sizes or None

@@ -153,10 +153,7 @@ class _Exchange:
             raise
         if kind == "http.response.body":
             self.response_bytes += len(message.get("body") or b"")
-            # the last byte is out: the request ends here, unless it is a server error,
-            # whose exception (if one is on its way up) should name it
-            last = not message.get("more_body", False)
-            if last and self.http.get("status_code", 0) < 500:
+            if not message.get("more_body", False):  # the last byte is out: it ends here
                 self.finish(None)
 
     def finish(self, error: BaseException | None) -> None:
@@ -164,6 +161,8 @@ class _Exchange:
         if self.closed:
             return
         self.closed = True
+        if error is None and "status_code" not in self.http and not self.http.get("disconnected"):
+            self.http["status_code"] = 500  # returned without answering: the server sends 500
         template = getattr(self.scope.get("route"), "path", None)
         route = template if isinstance(template, str) else None
         sizes = (self.request_bytes, self.response_bytes)

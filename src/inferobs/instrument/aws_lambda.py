@@ -151,6 +151,8 @@ def _begin(
     except Exception as exc:  # a context whose attributes raise: record without it
         fault("context", "the handler's context could not be read", exc)
     call = recorder.open(request_id, trace_id, left, warmup)
+    if call is not None:
+        call.adoptable = True
     if warmup and skip_warmups:
         if call is not None:
             recorder.close(call, None)

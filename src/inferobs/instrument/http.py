@@ -102,8 +102,8 @@ def open_request(
     not recording."""
     outer = outer_call()
     if outer is not None:
-        if isinstance(method, str):
-            outer.http = {"method": method, **(outer.http or {})}
+        if isinstance(method, str) and outer.http is not None:
+            outer.http.setdefault("method", method)  # in place: the exchange holds this dict
         return outer, None
     timeout_s = current().request_timeout_s
     call = recorder.open(
@@ -120,9 +120,10 @@ def outer_call() -> Call | None:
     Lambda handler. Its record takes the request's ``http`` field; a second record for
     the same invocation would count it twice."""
     here = _scope.get()
-    if here is None or here[1].closed:
-        return None
+    if here is None or here[1].closed or not here[1].adoptable:
+        return None  # any other call in scope (an in-process request, say) is not ours
     call = here[1]
+    call.adoptable = False  # one request per invocation: a second one is its own record
     if call.http is None:
         call.http = {}
     return call
@@ -146,4 +147,6 @@ def close_request(
         http["status_code"] = 500
     http["request_bytes"], http["response_bytes"] = sizes
     if recorder is not None:
-        recorder.close(call, error)
+        # off Lambda nothing freezes between requests: exporters' sender threads send on
+        # their own, and a request (on an event loop, most likely) never waits for them
+        recorder.close(call, error, flush=recorder.runtime.platform == "aws_lambda")

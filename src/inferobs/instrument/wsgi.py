@@ -113,7 +113,7 @@ class _Body:
 
     def start_response(self, start_response: StartResponse) -> StartResponse:
         def recorded(status: str, headers: Any, exc_info: Any = None) -> Callable[[bytes], object]:
-            code = status.split(" ", 1)[0]
+            code = status.split(" ", 1)[0] if isinstance(status, str) else ""
             if code.isdigit():
                 self.http["status_code"] = int(code)
             route = _route(self.environ)  # now: a framework may forget its request after
@@ -142,6 +142,9 @@ class _Body:
             except StopIteration:
                 self.inside = leave(token)
                 self.ended = True
+                # the last byte is out: recorded now, for servers and adapters that never
+                # close a body (serverless-wsgi, werkzeug's Response.from_app)
+                self.finish(None)
                 return
             except BaseException as exc:
                 leave(token)
@@ -189,6 +192,11 @@ class _Input:
         self.body.request_bytes += len(data)
         return data
 
+    def readinto(self, buffer: Any) -> int:
+        count: int = self.stream.readinto(buffer)
+        self.body.request_bytes += count or 0
+        return count
+
     def readlines(self, *hint: int) -> list[bytes]:
         lines: list[bytes] = self.stream.readlines(*hint)
         self.body.request_bytes += sum(map(len, lines))
@@ -198,6 +206,10 @@ class _Input:
         for line in self.stream:
             self.body.request_bytes += len(line)
             yield line
+
+    def __getattr__(self, name: str) -> Any:
+        """The server's stream's other methods (``seek``, ``fileno``, ...), as they are."""
+        return getattr(self.stream, name)
 
 
 def _route(environ: Environ) -> str | None:
