@@ -65,3 +65,50 @@ def test_one_record_per_lambda_invocation_with_the_asgi_route() -> None:
         500,
         "/broken",
     )
+
+
+class _LambdaContext:
+    """The context Lambda hands a handler, with what Powertools reads of it."""
+
+    function_name = "web-fn"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:web-fn"
+    aws_request_id = "req-powertools-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 3000
+
+
+def test_powertools_context_is_left_as_it_is(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from aws_lambda_powertools import Logger
+    from fastapi import FastAPI
+    from mangum import Mangum
+
+    import inferobs as obs
+
+    from .helpers import collecting
+
+    sink = collecting()
+    logger = Logger(service="web")
+    app = FastAPI()
+    app.add_middleware(obs.InferobsMiddleware)
+
+    @app.get("/items/{item}")
+    async def item(item: str) -> dict[str, str]:
+        logger.info("inside the app")
+        return {"item": item}
+
+    handler = logger.inject_lambda_context(obs.instrument(Mangum(app, lifespan="off")))
+    answer = handler(http_api_event("/items/x"), _LambdaContext())  # type: ignore[arg-type]
+
+    assert answer["statusCode"] == 200
+    (line,) = [
+        json.loads(text) for text in capsys.readouterr().out.splitlines() if "inside" in text
+    ]
+    assert line["function_request_id"] == "req-powertools-1"  # theirs, as they set it
+    assert line["function_name"] == "web-fn"
+    (record,) = sink.records
+    assert record.id == "req-powertools-1" and record["http"]["route"] == "/items/{item}"
