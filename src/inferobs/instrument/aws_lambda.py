@@ -96,6 +96,13 @@ def instrument(  # noqa: F811
             return type(func)(decorate(func.__func__))  # type: ignore[arg-type]
         if not callable(func):
             raise TypeError(f"instrument() takes a handler function, not {type(func).__name__}")
+        if isinstance(func, type):  # a model server's handler class (Hugging Face, cog)
+            from .model_servers import instrument_class
+
+            chosen = runtime or default_runtime()
+            options = {"model": model, "model_version": model_version, "variant": variant}
+            method = functools.partial(instrument, runtime=chosen, **options)
+            return instrument_class(func, method, chosen)
         recorder = Recorder(
             runtime or default_runtime(), model=model, model_version=model_version, variant=variant
         )
