@@ -25,6 +25,7 @@ from .stages import stage
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for type checkers; at run time they load on first use (`__getattr__`)
     from .instrument.asgi import InferobsMiddleware, instrument_asgi
+    from .instrument.sagemaker import instrument_sagemaker
     from .instrument.wsgi import InferobsWSGIMiddleware, instrument_wsgi
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "init_complete",
     "instrument",
     "instrument_asgi",
+    "instrument_sagemaker",
     "instrument_wsgi",
     "observe_features",
     "observe_input",
@@ -67,6 +69,7 @@ _LAZY = {
     "instrument_asgi": "asgi",
     "InferobsWSGIMiddleware": "wsgi",
     "instrument_wsgi": "wsgi",
+    "instrument_sagemaker": "sagemaker",
 }
 
 
