@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     C = TypeVar("C", bound=type)
 
-__all__ = ["instrument_class"]
+__all__ = ["ends_init", "instrument_class"]
 
 
 def instrument_class(
@@ -50,11 +50,11 @@ def instrument_class(
         )
     setattr(cls, serving, decorate(getattr(cls, serving)))
     if loading is not None:
-        setattr(cls, loading, _ends_init(getattr(cls, loading), runtime))
+        setattr(cls, loading, ends_init(getattr(cls, loading), runtime))
     return cls
 
 
-def _ends_init(method: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
+def ends_init(method: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
     """``method`` (the model's loading), the environment's init taken to end when it does."""
 
     @functools.wraps(method)

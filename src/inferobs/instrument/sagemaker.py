@@ -27,6 +27,7 @@ from ..lifecycle import Recorder, leave
 from ..runtime import Runtime, default_runtime
 from ..stages import stage
 from .labels import check_labels
+from .model_servers import ends_init
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,23 +68,12 @@ def instrument_sagemaker(
             "output_fn or transform_fn"
         )
     if callable(namespace.get("model_fn")):
-        namespace["model_fn"] = _ends_init(namespace["model_fn"], chosen)
+        namespace["model_fn"] = ends_init(namespace["model_fn"], chosen)
     if callable(transform):
         namespace["transform_fn"] = _step(transform, recorder, None, opens=True, closes=True)
     for name in defined:
         opens, closes = name == defined[0], name == defined[-1]
         namespace[name] = _step(namespace[name], recorder, STAGES[name], opens, closes)
-
-
-def _ends_init(model_fn: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
-    @functools.wraps(model_fn)
-    def loading(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return model_fn(*args, **kwargs)
-        finally:
-            runtime.mark_init_end()
-
-    return loading
 
 
 def _step(
