@@ -139,7 +139,7 @@ def _begin(
     ``self``). Returns (the open invocation, or None when not recording;
     whether the call is a warm-up ping to answer without running the handler).
     """
-    request_id = trace_id = left = None
+    request_id = trace_id = left = event = context = None
     warmup = False
     try:
         event = args[first] if len(args) > first else kwargs.get("event")
@@ -157,9 +157,16 @@ def _begin(
             request_id = given if isinstance(given, str) else None
     except Exception as exc:  # a context whose attributes raise: record without it
         fault("context", "the handler's context could not be read", exc)
+    http = None
+    if context is None and event is not None and event.__class__ is not dict:
+        # Google's functions-framework: a flask.Request, or a CloudEvent
+        from .gcf import request_of  # only off Lambda's usual path
+
+        request_id, trace_id, http = request_of(event)
     call = recorder.open(request_id, trace_id, left, warmup)
     if call is not None:
-        call.adoptable = True
+        call.adoptable = http is None
+        call.http = http
     if warmup and skip_warmups:
         if call is not None:
             recorder.close(call, None)
@@ -211,6 +218,10 @@ def _sync_wrapper(
         if result.__class__ is CoroutineType:  # async code behind a plain wrapper: wait for it
             leave(token)
             return _awaited(result, recorder, call)
+        if call.http is not None:  # an HTTP function's answer: its status
+            from .gcf import note_status
+
+            note_status(result, call.http)
         recorder.close(call, None, token)
         return result
 
