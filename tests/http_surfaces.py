@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,22 @@ import httpx
 from inferobs.record import Invocation
 
 from .helpers import Collect
+
+
+class ThreadedServer:
+    """A WSGI app behind werkzeug's threaded server, on a loopback port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(10)
 
 
 def by_route(sink: Collect, route: str) -> list[Invocation]:

@@ -5,18 +5,15 @@ without ``Function-Execution-Id``."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import functions_framework
 import httpx
 import pytest
-from werkzeug.serving import make_server
 
 from .helpers import Collect, collecting
-from .http_surfaces import settled
+from .http_surfaces import ThreadedServer, settled
 
 SOURCE = """
 import functions_framework
@@ -41,38 +38,26 @@ def on_upload(cloud_event):
 """
 
 
-class Served:
-    def __init__(self, app: Any) -> None:
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(10)
-
-
 @pytest.fixture
 def sink() -> Collect:
     return collecting()
 
 
-def served(tmp_path: Path, target: str, signature: str) -> Served:
+def served(tmp_path: Path, target: str, signature: str) -> ThreadedServer:
     source = tmp_path / "main.py"
     source.write_text(SOURCE)
-    return Served(functions_framework.create_app(target, str(source), signature))  # type: ignore[no-untyped-call]
+    return ThreadedServer(functions_framework.create_app(target, str(source), signature))  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture
-def http_function(tmp_path: Path, sink: Collect) -> Iterator[Served]:
+def http_function(tmp_path: Path, sink: Collect) -> Iterator[ThreadedServer]:
     running = served(tmp_path, "score", "http")
     yield running
     running.stop()
 
 
 def test_an_http_function_is_named_by_its_execution_id_with_its_status(
-    http_function: Served, sink: Collect
+    http_function: ThreadedServer, sink: Collect
 ) -> None:
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     with httpx.Client(base_url=http_function.url) as client:

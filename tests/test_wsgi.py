@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -10,12 +9,11 @@ from typing import Any
 import httpx
 import pytest
 from flask import Flask, Response, abort, request, stream_with_context
-from werkzeug.serving import make_server
 
 import inferobs as obs
 
 from .helpers import Collect, collecting
-from .http_surfaces import by_route, check_load, load, send_markers, settled
+from .http_surfaces import ThreadedServer, by_route, check_load, load, send_markers, settled
 
 MARKER = "privacy-marker-wsgi-51c2"
 
@@ -72,26 +70,14 @@ def app_under_test() -> Flask:
     return app
 
 
-class Served:
-    def __init__(self, app: Any) -> None:
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(10)
-
-
 @pytest.fixture
 def sink() -> Collect:
     return collecting()
 
 
 @pytest.fixture
-def served(sink: Collect) -> Iterator[Served]:
-    running = Served(app_under_test())
+def served(sink: Collect) -> Iterator[ThreadedServer]:
+    running = ThreadedServer(app_under_test())
     try:
         yield running
     finally:
@@ -99,7 +85,7 @@ def served(sink: Collect) -> Iterator[Served]:
 
 
 def test_a_request_is_recorded_with_its_route_template_status_and_sizes(
-    served: Served, sink: Collect
+    served: ThreadedServer, sink: Collect
 ) -> None:
     body = {"n": 1, "stages": {"preprocess": 5, "inference": 20}}
     answer = httpx.post(f"{served.url}/predict/bert?user=someone", json=body)
@@ -117,7 +103,9 @@ def test_a_request_is_recorded_with_its_route_template_status_and_sizes(
     assert record.stages["preprocess"] >= 5 and record.stages["inference"] >= 20
 
 
-def test_server_errors_are_errors_and_client_errors_are_not(served: Served, sink: Collect) -> None:
+def test_server_errors_are_errors_and_client_errors_are_not(
+    served: ThreadedServer, sink: Collect
+) -> None:
     with httpx.Client(base_url=served.url) as client:
         assert client.get("/unavailable").status_code == 503
         assert client.get("/missing").status_code == 404
@@ -132,7 +120,7 @@ def test_server_errors_are_errors_and_client_errors_are_not(served: Served, sink
 
 
 def test_a_streamed_body_is_timed_to_its_last_byte_with_its_stages(
-    served: Served, sink: Collect
+    served: ThreadedServer, sink: Collect
 ) -> None:
     assert len(httpx.get(f"{served.url}/stream").content) == 5000
     settled(sink, 1)
@@ -144,7 +132,7 @@ def test_a_streamed_body_is_timed_to_its_last_byte_with_its_stages(
 
 def test_a_request_past_its_deadline_gets_its_timeout_line_and_no_other(sink: Collect) -> None:
     obs.configure(exporters=[sink], request_timeout_s=0.2, timeout_margin_ms=50)
-    running = Served(app_under_test())
+    running = ThreadedServer(app_under_test())
     try:
         assert httpx.get(f"{running.url}/slow").status_code == 200
     finally:
@@ -155,7 +143,7 @@ def test_a_request_past_its_deadline_gets_its_timeout_line_and_no_other(sink: Co
 
 
 def test_a_client_that_leaves_mid_response_is_recorded_as_disconnected(
-    served: Served, sink: Collect
+    served: ThreadedServer, sink: Collect
 ) -> None:
     with httpx.Client() as client, client.stream("GET", f"{served.url}/forever") as answer:
         next(answer.iter_bytes())
@@ -166,7 +154,7 @@ def test_a_client_that_leaves_mid_response_is_recorded_as_disconnected(
 
 
 def test_nothing_from_bodies_headers_or_query_strings_reaches_a_record(
-    served: Served, sink: Collect
+    served: ThreadedServer, sink: Collect
 ) -> None:
     send_markers(served.url, MARKER)
     settled(sink, 1)
@@ -175,7 +163,7 @@ def test_nothing_from_bodies_headers_or_query_strings_reaches_a_record(
 
 
 def test_many_requests_at_once_each_keep_their_own_stages_and_tags(
-    served: Served, sink: Collect
+    served: ThreadedServer, sink: Collect
 ) -> None:
     asked = load(served.url, lambda n: "/predict/m", 10_000, 64, 9)
     check_load(sink, asked)
