@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from .helpers import Collect, collecting
-from .http_surfaces import ThreadedServer, settled
+from .http_surfaces import ThreadedServer, check_load, load, send_markers, settled
 
 SOURCE = """
 import functions_framework
@@ -28,6 +28,18 @@ def score(request):
     if body.get("fail"):
         return "no", 503
     return {"score": 0.5}
+
+
+@functions_framework.http
+@obs.instrument
+def staged(request):
+    import time
+    asked = request.get_json()
+    obs.tag(n=asked["n"])
+    for name, ms in asked["stages"].items():
+        with obs.stage(name):
+            time.sleep(ms / 1000)
+    return {"n": asked["n"]}
 
 
 @functions_framework.cloud_event
@@ -107,3 +119,26 @@ def test_a_cloudevent_function_is_named_by_its_event_id(tmp_path: Path, sink: Co
     settled(sink, 1)
     (record,) = sink.records
     assert record.id == "event-77" and "inference" in record.stages and "http" not in record
+
+
+MARKER = "privacy-marker-gcf-0e1d"
+
+
+def test_nothing_from_bodies_headers_or_query_strings_reaches_a_record(
+    http_function: ThreadedServer, sink: Collect
+) -> None:
+    send_markers(http_function.url, MARKER)
+    settled(sink, 1)
+    (record,) = sink.records
+    assert MARKER not in record.to_json()
+
+
+def test_many_requests_at_once_each_keep_their_own_stages_and_tags(
+    tmp_path: Path, sink: Collect
+) -> None:
+    running = served(tmp_path, "staged", "http")
+    try:
+        asked = load(running.url, lambda n: "/", 10_000, 64, 14)
+    finally:
+        running.stop()
+    check_load(sink, asked)

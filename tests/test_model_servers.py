@@ -100,3 +100,21 @@ def test_a_class_of_neither_shape_is_refused_with_a_clear_message() -> None:
 
     with pytest.raises(TypeError, match="with predict\\(\\), or __call__\\(\\)"):
         obs.instrument(Plain)
+
+
+def test_nothing_of_what_a_handler_class_is_given_reaches_a_record() -> None:
+    sink = collecting()
+
+    @obs.instrument(runtime=fresh_runtime())
+    class EndpointHandler:
+        def __init__(self, path: str = "") -> None:
+            pass
+
+        def __call__(self, data: dict[str, Any]) -> str:
+            obs.observe_input(data)  # its shape, never its values
+            return "ok"
+
+    marker = "privacy-marker-handler-31bf"
+    EndpointHandler()({"inputs": marker, marker: [marker]})
+    (record,) = sink.records
+    assert marker not in record.to_json() and record.input is not None

@@ -8,6 +8,7 @@ toolkit reads of it (the model's folder, the request's headers) in its documente
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -131,3 +132,12 @@ def test_a_transform_fn_is_one_record(module: Any, tmp_path: Path) -> None:
 def test_a_module_with_no_handler_function_is_refused() -> None:
     with pytest.raises(ValueError, match="defines none of input_fn"):
         obs.instrument_sagemaker({"model_fn": lambda model_dir: None})
+
+
+def test_nothing_of_a_request_body_reaches_a_record(module: Any, tmp_path: Path) -> None:
+    sink = collecting()
+    module("sm_handlers", HANDLERS)
+    marker = "privacy-marker-sagemaker-77aa"
+    serve(tmp_path, [json.dumps({"x": [1], "note": marker}).encode()])
+    (record,) = sink.records
+    assert marker not in record.to_json()
