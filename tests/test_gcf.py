@@ -90,7 +90,7 @@ def test_without_an_execution_id_the_trace_then_a_generated_id_names_a_request()
     from flask import Request
     from werkzeug.test import EnvironBuilder
 
-    from inferobs.instrument.gcf import request_of
+    from inferobs.instrument.function_requests import request_of
 
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     headers = [("X-Cloud-Trace-Context", f"{trace}/9")]

@@ -154,15 +154,19 @@ def _begin(
                 except Exception:  # a test double without a real deadline
                     left = None
             given = getattr(context, "aws_request_id", None)
+            if given is None:  # Azure Functions' context
+                given = getattr(context, "invocation_id", None)
             request_id = given if isinstance(given, str) else None
     except Exception as exc:  # a context whose attributes raise: record without it
         fault("context", "the handler's context could not be read", exc)
     http = None
-    if context is None and event is not None and event.__class__ is not dict:
-        # Google's functions-framework: a flask.Request, or a CloudEvent
-        from .gcf import request_of  # only off Lambda's usual path
+    if event is not None and event.__class__ is not dict:
+        # functions-framework's flask.Request or CloudEvent, Azure's HttpRequest
+        from .function_requests import request_of  # only off Lambda's usual path
 
-        request_id, trace_id, http = request_of(event)
+        found_id, found_trace, http = request_of(event)
+        request_id = request_id or found_id
+        trace_id = trace_id or found_trace
     call = recorder.open(request_id, trace_id, left, warmup)
     if call is not None:
         call.adoptable = http is None
@@ -219,7 +223,7 @@ def _sync_wrapper(
             leave(token)
             return _awaited(result, recorder, call)
         if call.http is not None:  # an HTTP function's answer: its status
-            from .gcf import note_status
+            from .function_requests import note_status
 
             note_status(result, call.http)
         recorder.close(call, None, token)

@@ -1,8 +1,11 @@
-"""What ``@instrument`` reads of Google's functions-framework's arguments.
+"""What ``@instrument`` reads of the request objects serverless function runtimes pass.
 
-An HTTP function gets a ``flask.Request``; a CloudEvent function a
-``cloudevents`` ``CloudEvent``. Both are told by their class's module, never
-imported. The invocation id is the ``Function-Execution-Id`` header where the
+Google's functions-framework passes an HTTP function a ``flask.Request`` and a
+CloudEvent function a ``cloudevents`` ``CloudEvent``; Azure Functions passes an
+``azure.functions.HttpRequest`` (and a ``Context`` whose ``invocation_id`` names
+the invocation). Each is told by its class's module, never imported.
+
+On Google, the invocation id is the ``Function-Execution-Id`` header where the
 platform sends it (Cloud Run functions, Cloud Functions); plain Cloud Run
 services do not, so it falls back to the trace id, then to a generated id, and
 the record's ``http.id_source`` says which (``execution``, ``trace``,
@@ -44,6 +47,14 @@ def request_of(event: Any) -> tuple[str | None, str | None, dict[str, Any] | Non
             return execution, trace, http
         http["id_source"] = "trace" if trace else "generated"
         return trace or os.urandom(12).hex(), trace, http
+    if module == "azure":  # azure.functions.HttpRequest: the context names the invocation
+        given = getattr(event, "headers", None)
+        if given is None:
+            return None, None, None
+        method = getattr(event, "method", None)
+        http_fields: dict[str, Any] = {"method": method} if isinstance(method, str) else {}
+        found = trace_id(given.get)
+        return None, found, http_fields
     if module == "cloudevents":
         get = getattr(event, "get", None)
         identity = get("id") if get is not None else None
