@@ -80,3 +80,27 @@ def test_the_v2_decorators_still_index_an_instrumented_function_with_its_binding
     assert function.get_function_name() == "score"
     bindings = {binding.type: binding.name for binding in function.get_bindings()}
     assert bindings == {"httpTrigger": "req", "http": "$return"}
+
+
+def test_an_asgi_function_app_records_each_invocation_under_its_invocation_id() -> None:
+    import asyncio
+
+    from fastapi import FastAPI
+
+    sink = collecting()
+    api = FastAPI()
+    api.add_middleware(obs.InferobsMiddleware, model="ranker")
+
+    @api.get("/api/items/{item}")
+    async def item(item: str) -> dict[str, str]:
+        return {"item": item}
+
+    asgi_app = func.AsgiFunctionApp(app=api, http_auth_level=func.AuthLevel.ANONYMOUS)
+    (function,) = asgi_app.get_functions()
+    handle = function.get_user_function()  # what the worker calls per invocation
+    req = func.HttpRequest("GET", "http://app/api/items/x", headers={}, body=b"")
+    answer = asyncio.run(handle(req, Context("inv-asgi-1")))
+
+    assert answer.status_code == 200
+    (record,) = sink.records
+    assert record.id == "inv-asgi-1" and record["http"]["route"] == "/api/items/{item}"

@@ -100,6 +100,10 @@ def _open(recorder: Recorder, scope: Scope) -> tuple[Call | None, Recorder | Non
                 headers[key] = value.decode("latin-1")
     except Exception:  # a server's malformed headers: record without ids
         headers = {}
+    # Azure Functions' AsgiFunctionApp puts the invocation's id in the scope
+    invocation = scope.get("azure_functions.invocation_id")
+    if isinstance(invocation, str) and invocation and "function-execution-id" not in headers:
+        headers["function-execution-id"] = invocation
     return open_request(recorder, scope.get("method"), headers.get)
 
 
