@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATABASE",
+    "REPORT_VALUES",
     "SCHEMA",
     "NewerLayoutError",
     "StoreExporter",
@@ -183,6 +184,21 @@ CREATE TABLE IF NOT EXISTS pulls (
     resume        TEXT
 );
 """
+
+# platform_reports' columns of what a report says, beside its source, pulled_at,
+# function and id: written by `inferobs.pull.landing`, read by the store source
+REPORT_VALUES = (
+    "end_ns",
+    "duration_ms",
+    "billed_ms",
+    "memory_mb",
+    "max_memory_mb",
+    "init_ms",
+    "restore_ms",
+    "billed_restore_ms",
+    "status",
+    "error_type",
+)
 
 _INSERT = (
     "INSERT INTO invocations (start, kind, status, function, version, model, model_version,"

@@ -169,8 +169,10 @@ def _begin(
         trace_id = trace_id or found_trace
     call = recorder.open(request_id, trace_id, left, warmup)
     if call is not None:
-        call.adoptable = http is None
-        call.http = http
+        if http is None:
+            call.adoptable = True  # a Lambda event: may serve one HTTP request in-process
+        else:
+            call.http = http
     if warmup and skip_warmups:
         if call is not None:
             recorder.close(call, None)

@@ -19,7 +19,14 @@ import json
 import time
 
 from ..drift.counting import DRIFT_EVENT
-from ..export.store import WindowRow, connect, insert_rows, invocation_row, put_aside
+from ..export.store import (
+    REPORT_VALUES,
+    WindowRow,
+    connect,
+    insert_rows,
+    invocation_row,
+    put_aside,
+)
 from ..read import records_in
 from ..record import EVENT
 
@@ -35,23 +42,11 @@ __all__ = ["Counts", "Covered", "Known", "Landing", "RecordKey"]
 
 RecordKey = tuple[str, int, str]  # id, start, kind: what makes two records one (the reader's rule)
 
-_REPORT_COLUMNS = (
-    "end_ns",
-    "duration_ms",
-    "billed_ms",
-    "memory_mb",
-    "max_memory_mb",
-    "init_ms",
-    "restore_ms",
-    "billed_restore_ms",
-    "status",
-    "error_type",
-)
 _INSERT_REPORT = (
     "INSERT OR IGNORE INTO platform_reports (source, pulled_at, function, id, "
-    + ", ".join(_REPORT_COLUMNS)
+    + ", ".join(REPORT_VALUES)
     + ") VALUES (?, ?, ?, ?"
-    + ", ?" * len(_REPORT_COLUMNS)
+    + ", ?" * len(REPORT_VALUES)
     + ")"
 )
 _UPSERT_POINT = (
@@ -195,7 +190,7 @@ class Landing:
                 unread.append((f"pulled from {source}: {error}", line))
         now = time.time_ns()
         report_rows = [
-            (source, now, function, report["id"], *(report.get(c) for c in _REPORT_COLUMNS))
+            (source, now, function, report["id"], *(report.get(c) for c in REPORT_VALUES))
             for report in reports
         ]
         with self._transaction():

@@ -13,7 +13,7 @@ import os
 import sqlite3
 
 from ...export.lines import encode
-from ...export.store import DATABASE, table_columns
+from ...export.store import DATABASE, REPORT_VALUES, table_columns
 from ...read import COUNTS, ID, SHAPE, Problem, _opened, check_layout, store_notes, stored_windows
 from ...record import Invocation
 from ..columns import CONFIGS, POINTS, arrow_table
@@ -133,20 +133,7 @@ def _pulled(connection: sqlite3.Connection, path: str) -> dict[str, list[dict[st
 
 
 # the store's platform_reports columns, and the report columns they are read as
-_REPORT_COLUMNS = (
-    "id",
-    "end_ns",
-    "function",
-    "duration_ms",
-    "billed_ms",
-    "memory_mb",
-    "max_memory_mb",
-    "init_ms",
-    "restore_ms",
-    "billed_restore_ms",
-    "status",
-    "error_type",
-)
+_REPORT_COLUMNS = ("id", "function", *REPORT_VALUES)
 _REPORT_FIELDS = ("line", *(("end" if c == "end_ns" else c) for c in _REPORT_COLUMNS))
 _CONFIG_COLUMNS = tuple(c for c in CONFIGS if c != "source")
 _POINT_COLUMNS = tuple(c for c in POINTS if c != "source")
